@@ -1,0 +1,122 @@
+"""The ``nnport`` command line: one Typer app, one thin module per verb, errors mapped to exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+import typer
+
+from nnport import __version__
+from nnport.cli import (
+    cmd_bench,
+    cmd_check,
+    cmd_compare,
+    cmd_convert,
+    cmd_evaluate,
+    cmd_export,
+    cmd_fix,
+    cmd_inspect,
+    cmd_targets,
+    cmd_train,
+)
+from nnport.cli.common import err_console
+from nnport.errors import NnportError
+
+EXIT_OK, EXIT_NEGATIVE, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+app = typer.Typer(
+    name="nnport",
+    help=(
+        "Take a trained model to a verified deployment: can it run on the target, which node "
+        "breaks which rule, rewrite it until it can (verifying each rewrite), convert it, "
+        "compare it tensor by tensor, and measure its speed.\n\n"
+        "Exit codes: 0 success, 1 negative verdict (not deployable, mismatch), "
+        "2 bad input or usage, 3 internal error."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# The order here is the order of `nnport --help`; each module adds its own verbs.
+for _module in (
+    cmd_inspect,
+    cmd_check,
+    cmd_targets,
+    cmd_fix,
+    cmd_convert,
+    cmd_compare,
+    cmd_bench,
+    cmd_train,
+    cmd_export,
+    cmd_evaluate,
+):
+    _module.register(app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"nnport {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show progress logs."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return (or exit with) its exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    code = run(args, debug=debug)
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+def run(args: list[str], *, debug: bool = False) -> int:
+    """Invoke the app with ``args`` and map every outcome to an exit code."""
+    try:
+        app(args=args, prog_name="nnport")  # standalone: usage errors exit 2 on their own
+    except SystemExit as exc:
+        if exc.code is None:
+            return EXIT_OK
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except NnportError as exc:
+        if debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("nnport: interrupted")
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        name = type(exc).__name__
+        message = " ".join(str(exc).split())[:300]
+        err_console.print(
+            f"[bold red]internal error:[/] {name}: {message} (rerun with --debug for a traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return EXIT_INTERNAL
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+"""``nnport targets``: not built yet (see the project's issues)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``targets`` verb (placeholder until it is built)."""

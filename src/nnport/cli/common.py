@@ -1,0 +1,42 @@
+"""Helpers shared by the CLI verbs: consoles, JSON output, common options."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from nnport.model.specs import InputSpec, parse_input_shapes
+from nnport.results import dumps
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+MODEL_ARG = typer.Argument(..., help="Path to an ONNX model.", show_default=False)
+JSON_OPT = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
+INPUT_SHAPE_OPT = typer.Option(
+    None,
+    "--input-shape",
+    "-s",
+    help="Input shape NAME:1x3x224x224 (or NAME:1,3,224,224); repeat for several inputs.",
+    show_default=False,
+)
+
+
+def input_specs(values: list[str] | None) -> list[InputSpec]:
+    """Parse the repeated ``--input-shape`` option."""
+    return parse_input_shapes(values or [])
+
+
+def emit_json(result: Any) -> None:
+    """Write a result as JSON to stdout (nothing else goes to stdout in --json mode)."""
+    sys.stdout.write(dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+def path_arg(value: Path) -> Path:
+    """Normalise a path argument."""
+    return value.expanduser()

@@ -1,0 +1,204 @@
+"""Load and save ONNX models safely: clear errors for bad files, no unsafe external data, atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import onnx
+import onnx_ir as ir
+from google.protobuf.message import DecodeError
+
+from nnport.errors import ModelLoadError, ModelSaveError
+
+logger = logging.getLogger(__name__)
+
+SOURCE_PATH_KEY = "nnport.source_path"
+# ONNX protobufs cannot exceed 2 GiB; above this many bytes of weights we write external data.
+EXTERNAL_DATA_THRESHOLD = 1_800_000_000
+
+
+def _iter_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield sparse.values
+    for node in graph.node:
+        yield from _iter_attribute_tensors(node.attribute)
+
+
+def _iter_attribute_tensors(
+    attributes: Iterable[onnx.AttributeProto],
+) -> Iterator[onnx.TensorProto]:
+    for attr in attributes:
+        if attr.HasField("t"):
+            yield attr.t
+        yield from attr.tensors
+        if attr.HasField("g"):
+            yield from _iter_tensors(attr.g)
+        for sub in attr.graphs:
+            yield from _iter_tensors(sub)
+
+
+def _all_tensors(proto: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
+    yield from _iter_tensors(proto.graph)
+    for function in proto.functions:
+        for node in function.node:
+            yield from _iter_attribute_tensors(node.attribute)
+
+
+def check_external_data(proto: onnx.ModelProto, base_dir: Path) -> list[Path]:
+    """Refuse external data that escapes ``base_dir`` or is missing; return the files used."""
+    root = base_dir.resolve()
+    files: dict[Path, int] = {}
+    for tensor in _all_tensors(proto):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {entry.key: entry.value for entry in tensor.external_data}
+        location = info.get("location", "")
+        where = f"tensor {tensor.name!r} stores its data in {location!r}"
+        if not location:
+            raise ModelLoadError(f"{where}: external data without a location")
+        rel = Path(location)
+        if rel.is_absolute() or location.startswith(("/", "\\")) or ":" in location:
+            raise ModelLoadError(
+                f"{where}, an absolute path; refusing to read outside the model's folder",
+                hint="external data must live beside the model file",
+            )
+        if any(part == ".." for part in Path(location.replace("\\", "/")).parts):
+            raise ModelLoadError(
+                f"{where}, which escapes the model's folder with '..'; refusing to read it",
+                hint="external data must live beside the model file",
+            )
+        full = (root / rel).resolve()
+        if root != full and root not in full.parents:
+            raise ModelLoadError(
+                f"{where}, a link that points outside the model's folder; refusing to read it",
+                hint="copy the data file next to the model instead of linking it",
+            )
+        if not full.is_file():
+            raise ModelLoadError(
+                f"{where}, which does not exist in {root}",
+                hint="copy the external data file next to the model",
+            )
+        size = files.setdefault(full, full.stat().st_size)
+        offset = int(info.get("offset", "0") or 0)
+        length = info.get("length")
+        if length is not None and offset + int(length) > size:
+            raise ModelLoadError(
+                f"{where} at bytes {offset}..{offset + int(length)}, "
+                f"but the file has only {size} bytes (truncated?)"
+            )
+    return sorted(files)
+
+
+def _parse(path: Path) -> onnx.ModelProto:
+    if not path.exists():
+        raise ModelLoadError(f"no such file: {path}")
+    if not path.is_file():
+        raise ModelLoadError(f"{path} is not a file")
+    size = path.stat().st_size
+    if size == 0:
+        raise ModelLoadError(f"{path} is empty (0 bytes), not an ONNX model")
+    proto = onnx.ModelProto()
+    try:
+        proto.ParseFromString(path.read_bytes())
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise ModelLoadError(
+            f"{path} is not a valid ONNX model: the protobuf does not decode "
+            f"({str(exc).splitlines()[0] if str(exc) else 'corrupt or truncated'})",
+            hint="re-export or re-download the file",
+        ) from exc
+    if proto.ir_version <= 0 or not proto.HasField("graph") or not proto.opset_import:
+        raise ModelLoadError(
+            f"{path} is not an ONNX model (no IR version, graph or opset imports; "
+            "the file may be truncated or of another format)"
+        )
+    return proto
+
+
+def _validate(proto: onnx.ModelProto, path: Path) -> None:
+    try:
+        onnx.checker.check_model(proto, full_check=False)
+    except onnx.checker.ValidationError as exc:
+        first = next((line for line in str(exc).splitlines() if line.strip()), "invalid model")
+        raise ModelLoadError(
+            f"{path} is not a valid ONNX model: {first}",
+            hint="the file may be truncated or corrupt; re-export it",
+        ) from exc
+
+
+def load(path: str | os.PathLike[str], *, validate: bool = True) -> ir.Model:
+    """Load an ONNX model into onnx-ir, refusing corrupt files and unsafe external data."""
+    path = Path(path)
+    proto = _parse(path)
+    check_external_data(proto, path.parent)
+    if validate:
+        _validate(proto, path)
+    try:
+        model = ir.serde.deserialize_model(proto)
+    except Exception as exc:  # onnx-ir raises several types on malformed graphs
+        raise ModelLoadError(f"{path} could not be read as an ONNX graph: {exc}") from exc
+    ir.external_data.set_base_dir(model.graph, str(path.parent))
+    model.meta[SOURCE_PATH_KEY] = str(path.resolve())
+    return model
+
+
+def load_proto(path: str | os.PathLike[str]) -> onnx.ModelProto:
+    """Parse and validate a file into a ModelProto without loading external data."""
+    path = Path(path)
+    proto = _parse(path)
+    check_external_data(proto, path.parent)
+    return proto
+
+
+def weight_bytes(model: ir.Model) -> int:
+    """Total bytes of all initializers in the main graph."""
+    return sum(v.const_value.nbytes for v in model.graph.initializers.values() if v.const_value)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    with contextlib.suppress(OSError):
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    return False
+
+
+def check_output_path(path: Path, protected: list[Path]) -> None:
+    """Refuse an output path that would overwrite one of the inputs."""
+    for source in protected:
+        if _same_file(path, source) or path.resolve() == source.resolve():
+            raise ModelSaveError(
+                f"refusing to overwrite the input {source}; choose another output path"
+            )
+
+
+def save(model: ir.Model, path: str | os.PathLike[str]) -> Path:
+    """Write ``model`` atomically (temp file, then rename); never overwrite its own source."""
+    path = Path(path)
+    source = model.meta.get(SOURCE_PATH_KEY)
+    check_output_path(path, [Path(source)] if source else [])
+    if not path.parent.exists():
+        raise ModelSaveError(f"output folder {path.parent} does not exist")
+    external = weight_bytes(model) > EXTERNAL_DATA_THRESHOLD
+    tmp_dir = Path(tempfile.mkdtemp(prefix=".nnport-", dir=path.parent))
+    try:
+        tmp_path = tmp_dir / path.name
+        data_name = f"{path.name}.data"
+        try:
+            if external:
+                ir.save(model, tmp_path, external_data=data_name)
+            else:
+                ir.save(model, tmp_path)
+        except Exception as exc:
+            raise ModelSaveError(f"could not write {path}: {exc}") from exc
+        if external:
+            os.replace(tmp_dir / data_name, path.parent / data_name)
+        os.replace(tmp_path, path)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    logger.info("wrote %s", path)
+    return path

@@ -1,0 +1,1 @@
+"""Rendering results to the terminal (rich), JSON and HTML; results never print themselves."""

@@ -1,0 +1,1 @@
+"""Verification: input generation, metrics, compare, bisect and dataset evaluation."""
