@@ -121,9 +121,11 @@ def _parse(path: Path) -> onnx.ModelProto:
     return proto
 
 
-def _validate(proto: onnx.ModelProto, path: Path) -> None:
+def _validate(proto: onnx.ModelProto, path: Path, *, has_external: bool) -> None:
     try:
-        onnx.checker.check_model(proto, full_check=False)
+        # With external data the checker must resolve locations next to the file, so give it
+        # the path (the main file is small then); otherwise check the parsed proto.
+        onnx.checker.check_model(str(path) if has_external else proto, full_check=False)
     except onnx.checker.ValidationError as exc:
         first = next((line for line in str(exc).splitlines() if line.strip()), "invalid model")
         raise ModelLoadError(
@@ -136,9 +138,9 @@ def load(path: str | os.PathLike[str], *, validate: bool = True) -> ir.Model:
     """Load an ONNX model into onnx-ir, refusing corrupt files and unsafe external data."""
     path = Path(path)
     proto = _parse(path)
-    check_external_data(proto, path.parent)
+    external = check_external_data(proto, path.parent)
     if validate:
-        _validate(proto, path)
+        _validate(proto, path, has_external=bool(external))
     try:
         model = ir.serde.deserialize_model(proto)
     except Exception as exc:  # onnx-ir raises several types on malformed graphs

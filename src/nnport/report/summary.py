@@ -19,7 +19,7 @@ def _io_table(title: str, values: tuple[TensorInfo, ...]) -> Table:
     table.add_column("")
     for info in values:
         flag = Text("dynamic", style="yellow") if info.dynamic else Text("static", style="green")
-        table.add_row(info.name, info.dtype, info.shape_text(), flag)
+        table.add_row(Text(info.name), Text(info.dtype), Text(info.shape_text()), flag)
     return table
 
 
@@ -28,8 +28,8 @@ def render_summary(summary: Summary, *, top: int = 20) -> Group:
     opsets = ", ".join(f"{d} {v}" for d, v in summary.opsets.items())
     producer = f"{summary.producer_name} {summary.producer_version}".strip() or "unknown"
     facts = Table.grid(padding=(0, 2))
-    facts.add_row("model", summary.path or "(in memory)")
-    facts.add_row("producer", producer)
+    facts.add_row("model", Text(summary.path or "(in memory)"))
+    facts.add_row("producer", Text(producer))
     facts.add_row("IR version", str(summary.ir_version))
     facts.add_row("opsets", opsets)
     nodes = str(summary.node_count)
@@ -41,9 +41,9 @@ def render_summary(summary: Summary, *, top: int = 20) -> Group:
         f"{human_count(summary.parameter_count)} ({human_bytes(summary.parameter_bytes)})",
     )
     if summary.external_data_files:
-        facts.add_row("external data", ", ".join(summary.external_data_files))
+        facts.add_row("external data", Text(", ".join(summary.external_data_files)))
     if summary.custom_domains:
-        facts.add_row("custom domains", ", ".join(summary.custom_domains))
+        facts.add_row("custom domains", Text(", ".join(summary.custom_domains)))
     if summary.dynamic_inputs:
         facts.add_row(
             "dynamic inputs",
@@ -54,7 +54,7 @@ def render_summary(summary: Summary, *, top: int = 20) -> Group:
     ops.add_column("count", justify="right")
     items = list(summary.op_histogram.items())
     for op, count in items[:top]:
-        ops.add_row(op, str(count))
+        ops.add_row(Text(op), str(count))
     if len(items) > top:
         rest = sum(c for _, c in items[top:])
         ops.add_row(f"... {len(items) - top} more op types", str(rest))
