@@ -146,7 +146,7 @@ def load(path: str | os.PathLike[str], *, validate: bool = True) -> ir.Model:
     except Exception as exc:  # onnx-ir raises several types on malformed graphs
         raise ModelLoadError(f"{path} could not be read as an ONNX graph: {exc}") from exc
     ir.external_data.set_base_dir(model.graph, str(path.parent))
-    model.meta[SOURCE_PATH_KEY] = str(path.resolve())
+    model.meta[SOURCE_PATH_KEY] = str(path)
     return model
 
 
