@@ -12,6 +12,7 @@ from nnport.errors import BackendUnavailableError, UsageError
 # A plain table, in the order `--help` lists them; no registration by import side effects.
 BACKENDS: dict[str, tuple[str, str, str, str]] = {
     "onnxruntime": ("nnport.backends.onnxruntime", "OnnxRuntimeRunner", "onnxruntime", ""),
+    "openvino": ("nnport.backends.openvino", "OpenVinoRunner", "openvino", "openvino"),
 }
 
 

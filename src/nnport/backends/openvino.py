@@ -1,0 +1,244 @@
+"""OpenVINO (CPU) runner and the ONNX -> OpenVINO IR conversion, with the precision hint explicit."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx_ir as ir
+
+from nnport.backends.artifacts import staging_dir
+from nnport.backends.base import Feeds, ModelSource, Runner
+from nnport.errors import BackendError, UsageError
+from nnport.model.specs import TensorInfo
+
+logger = logging.getLogger(__name__)
+
+PRECISIONS = {"f32": "f32", "bf16": "bf16", "f16": "f16"}
+_OV_TYPE_NAMES = {
+    "float32": "f32",
+    "f32": "f32",
+    "bfloat16": "bf16",
+    "bf16": "bf16",
+    "float16": "f16",
+    "f16": "f16",
+}
+
+
+def _read_model(source: ModelSource, input_shapes: dict[str, tuple[int, ...]] | None) -> Any:
+    """An ``ov.Model`` from an in-memory model, an ONNX file or an OpenVINO IR ``.xml``."""
+    import openvino as ov
+
+    shapes = {k: list(v) for k, v in (input_shapes or {}).items()}
+    try:
+        if isinstance(source, ir.Model):
+            data = io.BytesIO(ir.serde.serialize_model(source).SerializeToString())
+            model = ov.convert_model(data, input=shapes or None)
+        elif Path(source).suffix == ".xml":
+            model = ov.Core().read_model(str(source))
+            if shapes:
+                model.reshape(shapes)
+        else:
+            model = ov.convert_model(str(source), input=shapes or None)
+    except Exception as exc:
+        raise BackendError(
+            f"OpenVINO could not convert the model: {conversion_reason(exc, source)}"
+        ) from exc
+    return model
+
+
+def conversion_reason(exc: BaseException, source: ModelSource | None = None) -> str:
+    """The converter's complaint on one line, naming the rejected ops and their nodes."""
+    text = str(exc)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith(("Check '", "File ", "Traceback"))]
+    ops: list[str] = []
+    for ln in lines:
+        found = re.search(r"No conversion rule found for operations?:\s*(.+)$", ln)
+        if found:
+            ops += [op.strip() for op in found.group(1).split(",") if op.strip()]
+    if ops:
+        nodes = _nodes_of(source, ops)
+        where = f" at node(s) {', '.join(nodes)}" if nodes else ""
+        return f"no conversion rule for op(s) {', '.join(ops)}{where}"
+    interesting = [
+        ln for ln in lines if re.search(r"not supported|unsupported|failed|error|cannot", ln, re.I)
+    ]
+    summary = " ".join(interesting[-1:] or lines[:1]) or type(exc).__name__
+    return " ".join(summary.split())[:400]
+
+
+def _nodes_of(source: ModelSource | None, ops: list[str], limit: int = 5) -> list[str]:
+    """Names of the nodes running ``ops`` (``domain.Op`` or ``Op``), for error messages."""
+    if source is None:
+        return []
+    try:
+        model = source if isinstance(source, ir.Model) else ir.load(str(source))
+    except Exception:  # only for a better message; the original error is what matters
+        return []
+    wanted = set(ops)
+    names = []
+    for node in model.graph.all_nodes():
+        key = f"{node.domain}.{node.op_type}" if node.domain else node.op_type
+        if key in wanted or node.op_type in wanted:
+            names.append(repr(node.name or f"<unnamed {node.op_type}>"))
+    return names[:limit] + ([f"... {len(names) - limit} more"] if len(names) > limit else [])
+
+
+def convert_to_openvino(
+    model: ModelSource,
+    out_dir: str | Path,
+    *,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
+    name: str = "model",
+) -> Path:
+    """Convert ``model`` to OpenVINO IR (f32 weights) in ``out_dir``; return the ``.xml`` path.
+
+    Written atomically: nothing appears in ``out_dir`` unless the conversion succeeds.
+    """
+    import openvino as ov
+
+    out = Path(out_dir)
+    ov_model = _read_model(model, input_shapes)
+    with staging_dir(out) as tmp:
+        try:
+            ov.save_model(ov_model, str(tmp / f"{name}.xml"), compress_to_fp16=False)
+        except Exception as exc:
+            raise BackendError(f"OpenVINO could not save the IR: {exc}") from exc
+    return out / f"{name}.xml"
+
+
+def _precision_name(value: Any) -> str:
+    text = str(getattr(value, "get_type_name", lambda: value)()).lower()
+    return _OV_TYPE_NAMES.get(text, text)
+
+
+class OpenVinoRunner(Runner):
+    """Runs an ONNX model (converted in memory) or an OpenVINO IR on the CPU plugin.
+
+    The CPU plugin may pick bf16 by itself on CPUs that have it, so the inference precision
+    hint is always set explicitly and the effective value is read back into ``config()``.
+    """
+
+    name = "openvino"
+
+    def __init__(
+        self,
+        model: ModelSource,
+        *,
+        precision: str = "f32",
+        threads: int | None = None,
+        device: str = "CPU",
+        performance_mode: str = "LATENCY",
+        input_shapes: dict[str, tuple[int, ...]] | None = None,
+    ) -> None:
+        super().__init__()
+        if precision not in PRECISIONS:
+            raise UsageError(
+                f"unknown OpenVINO precision {precision!r}", hint="choose f32, bf16 or f16"
+            )
+        if performance_mode not in ("LATENCY", "THROUGHPUT"):
+            raise UsageError("performance_mode must be LATENCY or THROUGHPUT")
+        self._source = model
+        self._precision = precision
+        self._threads = threads
+        self._device = device
+        self._mode = performance_mode
+        self._input_shapes = input_shapes
+        self._compiled: Any = None
+        self._request: Any = None
+        self._outputs: list[str] = []
+        self._config: dict[str, str] = {}
+
+    def _activate(self) -> None:
+        import openvino as ov
+
+        ov_model = _read_model(self._source, self._input_shapes)
+        properties: dict[str, Any] = {
+            "INFERENCE_PRECISION_HINT": PRECISIONS[self._precision],
+            "PERFORMANCE_HINT": self._mode,
+        }
+        if self._threads:
+            properties["INFERENCE_NUM_THREADS"] = int(self._threads)
+        try:
+            self._compiled = ov.Core().compile_model(ov_model, self._device, properties)
+        except Exception as exc:
+            raise BackendError(
+                f"OpenVINO could not compile the model: {conversion_reason(exc)}"
+            ) from exc
+        self._request = self._compiled.create_infer_request()
+        self._outputs = [_port_name(o) for o in self._compiled.outputs]
+        self._config = self._read_config(ov.__version__)
+        if self._config["precision"] != self._precision:
+            logger.warning(
+                "OpenVINO %s runs with %s although %s was requested (not supported on this CPU)",
+                self._device,
+                self._config["precision"],
+                self._precision,
+            )
+
+    def _read_config(self, version: str) -> dict[str, str]:
+        def prop(name: str) -> str:
+            try:
+                return str(self._compiled.get_property(name))
+            except Exception:  # a property this plugin does not expose
+                return "n/a"
+
+        effective = _precision_name(self._compiled.get_property("INFERENCE_PRECISION_HINT"))
+        return {
+            "runtime": f"openvino {version}",
+            "device": self._device,
+            "precision": effective,
+            "requested_precision": self._precision,
+            "execution_mode": prop("EXECUTION_MODE_HINT").replace("ExecutionMode.", ""),
+            "performance_hint": prop("PERFORMANCE_HINT").replace("PerformanceMode.", ""),
+            "threads": prop("INFERENCE_NUM_THREADS"),
+        }
+
+    def _deactivate(self) -> None:
+        self._request = None
+        self._compiled = None
+
+    def input_specs(self) -> list[TensorInfo]:
+        specs = []
+        for port in self._compiled.inputs:
+            pshape = port.get_partial_shape()
+            dims = tuple(d.get_length() if d.is_static else None for d in pshape)
+            dtype = np.dtype(port.get_element_type().to_dtype()).name
+            specs.append(TensorInfo(_port_name(port), dtype, dims, pshape.is_dynamic))
+        return specs
+
+    def output_names(self) -> list[str]:
+        """Names of the model outputs, in graph order."""
+        return list(self._outputs)
+
+    def _infer(self, feeds: Feeds) -> dict[str, np.ndarray]:
+        try:
+            results = self._request.infer(dict(feeds), share_inputs=True, share_outputs=True)
+        except Exception as exc:
+            raise BackendError(
+                f"OpenVINO failed to run the model: {conversion_reason(exc)}"
+            ) from exc
+        # share_outputs avoids a copy inside OpenVINO; copy once here so results outlive the
+        # next call, which reuses the output buffers.
+        return {name: np.array(results[i]) for i, name in enumerate(self._outputs)}
+
+    def config(self) -> dict[str, str]:
+        if self._config:
+            return dict(self._config)
+        return {
+            "runtime": "openvino",
+            "device": self._device,
+            "requested_precision": self._precision,
+        }
+
+
+def _port_name(port: Any) -> str:
+    try:
+        return str(port.get_any_name())
+    except RuntimeError:
+        return str(port.get_node().get_friendly_name())

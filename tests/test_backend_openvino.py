@@ -1,0 +1,71 @@
+"""OpenVINO runner and conversion against ONNX Runtime on real models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnport.backends import make_runner
+from nnport.errors import BackendError, UsageError
+from nnport.model import load
+from nnport.verify.inputs import generate_inputs
+
+pytest.importorskip("openvino")
+
+
+def test_openvino_matches_onnxruntime_on_resnet18(resnet18_export: Path) -> None:
+    model = load(resnet18_export)
+    (feed,) = generate_inputs(model, seed=1)
+    with make_runner("onnxruntime", model) as ort_runner:
+        expected = ort_runner.infer(feed)["logits"]
+    with make_runner("openvino", model) as runner:
+        got = runner.infer(feed)["logits"]
+        config = runner.config()
+        assert [s.name for s in runner.input_specs()] == ["input"]
+    assert config["requested_precision"] == "f32"
+    assert config["precision"] == "f32"
+    assert got.shape == expected.shape == (1, 1000)
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
+
+
+def test_convert_to_openvino_writes_ir_that_runs(examples_dir: Path, tmp_path: Path) -> None:
+    from nnport.backends.openvino import convert_to_openvino
+
+    model = load(examples_dir / "demo.onnx")
+    out = tmp_path / "ov"
+    xml = convert_to_openvino(model, out, input_shapes={"image": (2, 3, 16, 16)})
+    assert xml == out / "model.xml"
+    assert sorted(p.name for p in out.iterdir()) == ["model.bin", "model.xml"]
+    (feed,) = generate_inputs(model, {"image": (2, 3, 16, 16)})
+    with make_runner("onnxruntime", model) as ref, make_runner("openvino", xml) as runner:
+        expected = ref.infer(feed)
+        got = runner.infer(feed)
+    for name, value in expected.items():
+        np.testing.assert_allclose(got[name], value, rtol=1e-4, atol=1e-5)
+
+
+def test_openvino_rejects_unknown_precision(examples_dir: Path) -> None:
+    with pytest.raises(UsageError, match="precision"):
+        make_runner("openvino", examples_dir / "demo.onnx", precision="int3")
+
+
+def test_openvino_conversion_failure_names_the_op(tmp_path: Path) -> None:
+    import onnx
+
+    from nnport.backends.openvino import convert_to_openvino
+
+    model = onnx.parser.parse_model(
+        """
+        <ir_version: 8, opset_import: ["" : 17, "acme" : 1]>
+        g (float[2] x) => (float[2] y) { y = acme.Frobnicate <alpha: float = 1.0> (x) }
+        """
+    )
+    path = tmp_path / "custom.onnx"
+    onnx.save(model, path)
+    out = tmp_path / "out"
+    with pytest.raises(BackendError, match="Frobnicate"):
+        convert_to_openvino(path, out)
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["custom.onnx"]
