@@ -1,0 +1,451 @@
+"""Target profiles: the TOML schema as frozen dataclasses, validated on load, written back with tomli_w."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import tempfile
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from nnport.errors import UnsupportedTargetError
+from nnport.model.dtypes import dtype_name, from_name
+
+DEFAULT_DOMAIN = "ai.onnx"
+INT64_POLICIES = ("native", "constant", "none")
+BROADCAST_POLICIES = ("any", "per-channel", "none")
+UNLISTED_POLICIES = ("unsupported", "supported")
+VARIABLE_DIMS = ("batch", "image", "any")
+_OPEN = 10_000  # upper bound used for an open version range ("13+")
+_RANGE = re.compile(r"^\s*(\d+)\s*(?:(-)\s*(\d+)|(\+))?\s*$")
+
+
+def canonical_domain(domain: str | None) -> str:
+    """'' and 'ai.onnx' both name the default ONNX domain; return 'ai.onnx' for either."""
+    return domain or DEFAULT_DOMAIN
+
+
+@dataclass(frozen=True)
+class VersionRange:
+    """An inclusive range of opset versions; ``hi`` None means open-ended ('13+')."""
+
+    lo: int
+    hi: int | None = None
+
+    def __contains__(self, version: object) -> bool:
+        return isinstance(version, int) and self.lo <= version <= (self.hi or _OPEN)
+
+    def text(self) -> str:
+        """'9-13', '13+' or '11'."""
+        if self.hi is None:
+            return f"{self.lo}+"
+        return str(self.lo) if self.hi == self.lo else f"{self.lo}-{self.hi}"
+
+    @classmethod
+    def parse(cls, value: Any, where: str) -> VersionRange:
+        """Parse '9-13', '13+', '11' or an integer."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return cls(value, value)
+        match = _RANGE.match(value) if isinstance(value, str) else None
+        if not match:
+            raise _bad(where, f"{value!r} is not a version range (use '9-13', '13+' or '11')")
+        lo = int(match.group(1))
+        if match.group(4):
+            return cls(lo, None)
+        hi = int(match.group(3)) if match.group(2) else lo
+        if hi < lo:
+            raise _bad(where, f"version range {value!r} ends before it starts")
+        return cls(lo, hi)
+
+
+@dataclass(frozen=True)
+class OpRule:
+    """What a target accepts for one operator (one entry of ``[[ops]]``).
+
+    An op may have several entries (for example one per version range with different dtypes);
+    a node is accepted when any entry for its (domain, op) accepts it.
+    Dtype maps are keyed by input/output position as a string, or '*' for every position.
+    """
+
+    op: str
+    domain: str = DEFAULT_DOMAIN
+    versions: tuple[VersionRange, ...] = ()
+    input_dtypes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    output_dtypes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    attributes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    constant_inputs: tuple[int, ...] = ()
+    max_rank: int | None = None
+    broadcast: str = "any"
+    integer_scales: bool = False
+    note: str = ""
+
+    def accepts_version(self, version: int) -> bool:
+        """True when ``version`` (the model's opset for this op's domain) is in a listed range."""
+        return not self.versions or any(version in r for r in self.versions)
+
+    def versions_text(self) -> str:
+        """The version ranges as text ('any' when unrestricted)."""
+        return ", ".join(r.text() for r in self.versions) or "any"
+
+    @staticmethod
+    def dtypes_at(table: Mapping[str, tuple[str, ...]], index: int) -> tuple[str, ...] | None:
+        """Allowed dtypes at one position (None when unrestricted)."""
+        if str(index) in table:
+            return table[str(index)]
+        return table.get("*")
+
+
+@dataclass(frozen=True)
+class GraphRules:
+    """Target-wide rules that apply to the graph as a whole."""
+
+    input_dtypes: tuple[str, ...] = ()
+    output_dtypes: tuple[str, ...] = ()
+    static_shapes: bool = False
+    variable_dims: tuple[str, ...] = ()
+    variable_dims_note: str = ""
+    int64: str = "native"
+    max_rank: int | None = None
+    tensor_dtypes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a profile's facts come from: a document and its version, or a probe run."""
+
+    document: str = ""
+    version: str = ""
+    url: str = ""
+    probe: str = ""
+
+    def text(self) -> str:
+        """A one-line citation."""
+        if self.probe:
+            return f"probe: {self.probe}"
+        return " ".join(p for p in (self.document, self.version) if p)
+
+
+@dataclass(frozen=True)
+class TargetProfile:
+    """A deployment target: opset range, per-op rules and graph-wide rules (see docs/targets.md)."""
+
+    name: str
+    description: str
+    date: str
+    source: Source
+    opsets: dict[str, VersionRange]
+    graph: GraphRules = field(default_factory=GraphRules)
+    ops: tuple[OpRule, ...] = ()
+    unlisted_ops: str = "unsupported"
+    notes: tuple[str, ...] = ()
+    path: str = ""
+
+    def rules_for(self, op: str, domain: str) -> tuple[OpRule, ...]:
+        """Every ``[[ops]]`` entry for (domain, op)."""
+        domain = canonical_domain(domain)
+        return tuple(r for r in self.ops if r.op == op and r.domain == domain)
+
+    def opset_text(self) -> str:
+        """'ai.onnx 9-13' style summary of the accepted opset range(s)."""
+        return ", ".join(f"{d} {r.text()}" for d, r in self.opsets.items())
+
+    def op_names(self) -> list[str]:
+        """Sorted distinct operator names listed (domain-qualified outside ai.onnx)."""
+        names = {r.op if r.domain == DEFAULT_DOMAIN else f"{r.domain}::{r.op}" for r in self.ops}
+        return sorted(names)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation (dict from TOML -> dataclasses)
+# ---------------------------------------------------------------------------------------------
+
+
+def _bad(where: str, problem: str) -> UnsupportedTargetError:
+    return UnsupportedTargetError(f"invalid target profile: {where}: {problem}")
+
+
+def _keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise _bad(where, f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _str(table: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
+    value = table.get(key, default)
+    if value is None:
+        raise _bad(where, f"missing required key {key!r}")
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    if not isinstance(value, str):
+        raise _bad(where, f"{key!r} must be a string, got {value!r}")
+    return value
+
+
+def _int(table: Mapping[str, Any], key: str, where: str) -> int | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise _bad(where, f"{key!r} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _choice(table: Mapping[str, Any], key: str, choices: tuple[str, ...], where: str) -> str:
+    value = _str(table, key, where, choices[0])
+    if value not in choices:
+        raise _bad(where, f"{key!r} is {value!r}; expected one of {', '.join(choices)}")
+    return value
+
+
+def _dtypes(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _bad(where, f"expected a list of dtype names, got {value!r}")
+    names = []
+    for item in value:
+        try:
+            names.append(dtype_name(from_name(str(item))))
+        except ValueError:
+            raise _bad(where, f"unknown dtype {item!r} (use names like float32, int64)") from None
+    return tuple(names)
+
+
+def _dtype_table(value: Any, where: str) -> dict[str, tuple[str, ...]]:
+    if value is None:
+        return {}
+    if isinstance(value, list):
+        return {"*": _dtypes(value, where)}
+    if not isinstance(value, dict):
+        raise _bad(where, "expected a dtype list or a table {position = [dtypes], '*' = [...]}")
+    table = {}
+    for key, item in value.items():
+        if key != "*" and not key.isdigit():
+            raise _bad(where, f"position key {key!r} must be '*' or an index such as '0'")
+        table[key] = _dtypes(item, f"{where}.{key}")
+    return table
+
+
+def _op(entry: Any, where: str) -> OpRule:
+    if not isinstance(entry, dict):
+        raise _bad(where, "each [[ops]] entry must be a table")
+    _keys(entry, {f.name for f in OpRule.__dataclass_fields__.values()}, where)
+    op = _str(entry, "op", where)
+    where = f"{where} ({op})"
+    versions = entry.get("versions", [])
+    if not isinstance(versions, list):
+        raise _bad(where, "'versions' must be a list such as ['9-13']")
+    attrs = entry.get("attributes", {})
+    if not isinstance(attrs, dict) or not all(isinstance(v, list) for v in attrs.values()):
+        raise _bad(where, "'attributes' must be a table {name = [allowed values]}")
+    consts = entry.get("constant_inputs", [])
+    if not isinstance(consts, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in consts
+    ):
+        raise _bad(where, "'constant_inputs' must be a list of input positions such as [1]")
+    integer_scales = entry.get("integer_scales", False)
+    if not isinstance(integer_scales, bool):
+        raise _bad(where, "'integer_scales' must be true or false")
+    return OpRule(
+        op=op,
+        domain=canonical_domain(_str(entry, "domain", where, DEFAULT_DOMAIN)),
+        versions=tuple(VersionRange.parse(v, f"{where}.versions") for v in versions),
+        input_dtypes=_dtype_table(entry.get("input_dtypes"), f"{where}.input_dtypes"),
+        output_dtypes=_dtype_table(entry.get("output_dtypes"), f"{where}.output_dtypes"),
+        attributes={k: tuple(v) for k, v in attrs.items()},
+        constant_inputs=tuple(consts),
+        max_rank=_int(entry, "max_rank", where),
+        broadcast=_choice(entry, "broadcast", BROADCAST_POLICIES, where),
+        integer_scales=integer_scales,
+        note=_str(entry, "note", where, ""),
+    )
+
+
+def _graph(table: Any, where: str) -> GraphRules:
+    if not isinstance(table, dict):
+        raise _bad(where, "must be a table")
+    _keys(table, {f.name for f in GraphRules.__dataclass_fields__.values()}, where)
+    static = table.get("static_shapes", False)
+    if not isinstance(static, bool):
+        raise _bad(where, "'static_shapes' must be true or false")
+    dims = table.get("variable_dims", [])
+    if not isinstance(dims, list) or any(d not in VARIABLE_DIMS for d in dims):
+        raise _bad(where, f"'variable_dims' must be a list of {', '.join(VARIABLE_DIMS)}")
+    return GraphRules(
+        input_dtypes=_dtypes(table.get("input_dtypes", []), f"{where}.input_dtypes"),
+        output_dtypes=_dtypes(table.get("output_dtypes", []), f"{where}.output_dtypes"),
+        static_shapes=static,
+        variable_dims=tuple(dims),
+        variable_dims_note=_str(table, "variable_dims_note", where, ""),
+        int64=_choice(table, "int64", INT64_POLICIES, where),
+        max_rank=_int(table, "max_rank", where),
+        tensor_dtypes=_dtypes(table.get("tensor_dtypes", []), f"{where}.tensor_dtypes"),
+    )
+
+
+_TOP_KEYS = {
+    "name",
+    "description",
+    "date",
+    "source",
+    "opsets",
+    "graph",
+    "ops",
+    "unlisted_ops",
+    "notes",
+}
+
+
+def profile_from_dict(data: Mapping[str, Any], where: str = "profile") -> TargetProfile:
+    """Validate a parsed TOML document and build a TargetProfile (UnsupportedTargetError if bad)."""
+    _keys(data, _TOP_KEYS, where)
+    name = _str(data, "name", where)
+    if not re.match(r"^[a-z0-9][a-z0-9_.-]*$", name):
+        raise _bad(where, f"name {name!r} must be lowercase letters, digits, '-', '_' or '.'")
+    source = data.get("source")
+    if not isinstance(source, dict):
+        raise _bad(where, "missing [source] table (document + version, or probe)")
+    _keys(source, {"document", "version", "url", "probe"}, f"{where}: [source]")
+    src = Source(**{k: _str(source, k, f"{where}: [source]", "") for k in source})
+    if not (src.probe or (src.document and src.version)):
+        raise _bad(where, "[source] needs 'document' and 'version', or 'probe'")
+    opsets_raw = data.get("opsets")
+    if not isinstance(opsets_raw, dict) or not opsets_raw:
+        raise _bad(where, "missing [opsets] table such as 'ai.onnx' = '9-13'")
+    opsets = {
+        canonical_domain(d): VersionRange.parse(r, f"{where}: [opsets] {d}")
+        for d, r in opsets_raw.items()
+    }
+    ops_raw = data.get("ops", [])
+    if not isinstance(ops_raw, list):
+        raise _bad(where, "'ops' must be an array of tables ([[ops]])")
+    notes = data.get("notes", [])
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        raise _bad(where, "'notes' must be a list of strings")
+    return TargetProfile(
+        name=name,
+        description=_str(data, "description", where),
+        date=_str(data, "date", where),
+        source=src,
+        opsets=opsets,
+        graph=_graph(data.get("graph", {}), f"{where}: [graph]"),
+        ops=tuple(_op(e, f"{where}: ops[{i}]") for i, e in enumerate(ops_raw)),
+        unlisted_ops=_choice(data, "unlisted_ops", UNLISTED_POLICIES, where),
+        notes=tuple(notes),
+    )
+
+
+def read_profile(path: str | os.PathLike[str]) -> TargetProfile:
+    """Parse and validate one profile file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UnsupportedTargetError(f"no such target profile file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UnsupportedTargetError(f"cannot read target profile {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UnsupportedTargetError(f"invalid target profile: {path}: not TOML ({exc})") from None
+    profile = profile_from_dict(data, str(path))
+    return TargetProfile(**{**profile.__dict__, "path": str(path)})
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing (dataclasses -> TOML), for generators and `nnport targets probe`
+# ---------------------------------------------------------------------------------------------
+
+
+def _op_dict(rule: OpRule) -> dict[str, Any]:
+    out: dict[str, Any] = {"op": rule.op}
+    if rule.domain != DEFAULT_DOMAIN:
+        out["domain"] = rule.domain
+    if rule.versions:
+        out["versions"] = [r.text() for r in rule.versions]
+    for key in ("input_dtypes", "output_dtypes"):
+        table: dict[str, tuple[str, ...]] = getattr(rule, key)
+        if set(table) == {"*"}:
+            out[key] = list(table["*"])
+        elif table:
+            out[key] = {k: list(v) for k, v in table.items()}
+    if rule.constant_inputs:
+        out["constant_inputs"] = list(rule.constant_inputs)
+    if rule.max_rank is not None:
+        out["max_rank"] = rule.max_rank
+    if rule.broadcast != "any":
+        out["broadcast"] = rule.broadcast
+    if rule.integer_scales:
+        out["integer_scales"] = True
+    if rule.note:
+        out["note"] = rule.note
+    if rule.attributes:
+        out["attributes"] = {k: list(v) for k, v in rule.attributes.items()}
+    return out
+
+
+def profile_to_dict(profile: TargetProfile) -> dict[str, Any]:
+    """The TOML document (as a dict) for ``profile``; ``profile_from_dict`` reads it back."""
+    graph = profile.graph
+    graph_out: dict[str, Any] = {
+        "static_shapes": graph.static_shapes,
+        "int64": graph.int64,
+    }
+    for key in ("input_dtypes", "output_dtypes", "tensor_dtypes", "variable_dims"):
+        if getattr(graph, key):
+            graph_out[key] = list(getattr(graph, key))
+    if graph.variable_dims_note:
+        graph_out["variable_dims_note"] = graph.variable_dims_note
+    if graph.max_rank is not None:
+        graph_out["max_rank"] = graph.max_rank
+    source = {k: v for k, v in profile.source.__dict__.items() if v}
+    data: dict[str, Any] = {
+        "name": profile.name,
+        "description": profile.description,
+        "date": profile.date,
+        "unlisted_ops": profile.unlisted_ops,
+        "notes": list(profile.notes),
+        "source": source,
+        "opsets": {d: r.text() for d, r in profile.opsets.items()},
+        "graph": graph_out,
+        "ops": [_op_dict(r) for r in profile.ops],
+    }
+    if not data["notes"]:
+        del data["notes"]
+    return data
+
+
+_ARRAY = re.compile(r"= \[\n((?:    [^\n\[\]{}]+,\n)+)\]")
+
+
+def _compact(text: str, data: Mapping[str, Any]) -> str:
+    """Put short scalar arrays on one line (tomli_w writes one item per line)."""
+    compact = _ARRAY.sub(
+        lambda m: "= [" + ", ".join(i.strip().rstrip(",") for i in m.group(1).splitlines()) + "]",
+        text,
+    )
+    return compact if tomllib.loads(compact) == data else text
+
+
+def dump_profile(profile: TargetProfile, path: str | os.PathLike[str], *, header: str = "") -> Path:
+    """Validate and write ``profile`` as TOML atomically (temp file + rename); return the path.
+
+    ``header`` is written as '#' comment lines at the top (for example how to regenerate it).
+    """
+    path = Path(path)
+    data = profile_to_dict(profile)
+    profile_from_dict(data, f"profile {profile.name!r}")  # never write what we cannot read
+    text = _compact(tomli_w.dumps(data), data)
+    if header:
+        text = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines()) + "\n" + text
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
