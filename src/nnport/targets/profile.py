@@ -143,6 +143,7 @@ class TargetProfile:
     graph: GraphRules = field(default_factory=GraphRules)
     ops: tuple[OpRule, ...] = ()
     unlisted_ops: str = "unsupported"
+    expands_functions: bool = False
     notes: tuple[str, ...] = ()
     path: str = ""
 
@@ -296,6 +297,7 @@ _TOP_KEYS = {
     "graph",
     "ops",
     "unlisted_ops",
+    "expands_functions",
     "notes",
 }
 
@@ -326,6 +328,9 @@ def profile_from_dict(data: Mapping[str, Any], where: str = "profile") -> Target
     notes = data.get("notes", [])
     if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
         raise _bad(where, "'notes' must be a list of strings")
+    expands = data.get("expands_functions", False)
+    if not isinstance(expands, bool):
+        raise _bad(where, "'expands_functions' must be true or false")
     return TargetProfile(
         name=name,
         description=_str(data, "description", where),
@@ -335,6 +340,7 @@ def profile_from_dict(data: Mapping[str, Any], where: str = "profile") -> Target
         graph=_graph(data.get("graph", {}), f"{where}: [graph]"),
         ops=tuple(_op(e, f"{where}: ops[{i}]") for i, e in enumerate(ops_raw)),
         unlisted_ops=_choice(data, "unlisted_ops", UNLISTED_POLICIES, where),
+        expands_functions=expands,
         notes=tuple(notes),
     )
 
@@ -406,6 +412,7 @@ def profile_to_dict(profile: TargetProfile) -> dict[str, Any]:
         "description": profile.description,
         "date": profile.date,
         "unlisted_ops": profile.unlisted_ops,
+        "expands_functions": profile.expands_functions,
         "notes": list(profile.notes),
         "source": source,
         "opsets": {d: r.text() for d, r in profile.opsets.items()},

@@ -1,0 +1,160 @@
+"""Regenerate src/nnport/targets/profiles/onnxruntime.toml from ONNX Runtime's CPU kernel registry.
+
+Usage: python scripts/gen_onnxruntime_profile.py [OUT.toml]
+
+Each registered CPU kernel (domain, op, since-version range, type constraints) becomes one
+``[[ops]]`` entry; type constraints are mapped to input/output positions through the ONNX schema
+of the op at that version, so ``check`` sees which dtypes each position accepts.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import onnx
+import onnx.defs
+import onnxruntime
+from onnxruntime.capi import _pybind_state as ort_c
+
+from nnport.model.dtypes import dtype_name
+from nnport.targets import GraphRules, OpRule, Source, TargetProfile, VersionRange, dump_profile
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "src" / "nnport" / "targets" / "profiles" / "onnxruntime.toml"
+OPEN_END = 2147483647
+SKIP_DOMAINS = {"com.microsoft.nchwc"}  # internal layout ops created by ORT's own optimizer
+_TENSOR_TYPES = {
+    "float": "float32",
+    "double": "float64",
+    "float16": "float16",
+    "bfloat16": "bfloat16",
+    "string": "string",
+    "bool": "bool",
+}
+
+
+def _dtype(type_str: str) -> str | None:
+    """'tensor(float)' -> 'float32'; None for sequences, optionals and exotic types."""
+    if not type_str.startswith("tensor(") or not type_str.endswith(")"):
+        return None
+    inner = type_str[len("tensor(") : -1]
+    if inner in _TENSOR_TYPES:
+        return _TENSOR_TYPES[inner]
+    try:
+        return dtype_name(onnx_ir_dtype(inner))
+    except ValueError:
+        return None
+
+
+def onnx_ir_dtype(inner: str):  # type: ignore[no-untyped-def]
+    """Map an ONNX type string ('int64', 'float8e4m3fn') to an onnx-ir DataType."""
+    import onnx_ir as ir
+
+    wanted = inner.replace("_", "").lower()
+    for dtype in ir.DataType:
+        if dtype.name.replace("_", "").lower() == wanted:
+            return dtype
+    raise ValueError(inner)
+
+
+def _positions(
+    formals: list[onnx.defs.OpSchema.FormalParameter], constraints: dict[str, set[str]]
+) -> dict[str, tuple[str, ...]]:
+    table: dict[str, tuple[str, ...]] = {}
+    for index, formal in enumerate(formals):
+        allowed = constraints.get(formal.type_str)
+        if allowed is None:
+            continue
+        names = tuple(sorted({d for d in (_dtype(t) for t in allowed) if d}))
+        if not names:
+            continue
+        table[str(index)] = names
+        variadic = formal.option == onnx.defs.OpSchema.FormalParameterOption.Variadic
+        if variadic and index == len(formals) - 1:
+            table["*"] = names
+    return table
+
+
+def build_profile() -> TargetProfile:
+    """Group the CPU kernels by (domain, op, version range) and turn each group into an OpRule."""
+    groups: dict[tuple[str, str, int, int], dict[str, set[str]]] = defaultdict(
+        lambda: defaultdict(set)
+    )
+    for kernel in ort_c.get_all_opkernel_def():
+        if kernel.provider != "CPUExecutionProvider" or kernel.domain in SKIP_DOMAINS:
+            continue
+        start, end = kernel.version_range
+        key = (kernel.domain, kernel.op_name, start, end)
+        for name, types in kernel.type_constraints.items():
+            groups[key][name].update(types)
+    rules: list[OpRule] = []
+    max_version: dict[str, int] = defaultdict(int)
+    for (domain, op, start, end), constraints in sorted(groups.items()):
+        domain_name = domain or "ai.onnx"
+        max_version[domain_name] = max(max_version[domain_name], start)
+        inputs: dict[str, tuple[str, ...]] = {}
+        outputs: dict[str, tuple[str, ...]] = {}
+        try:
+            schema = onnx.defs.get_schema(op, max_inclusive_version=start, domain=domain)
+            inputs = _positions(list(schema.inputs), constraints)
+            outputs = _positions(list(schema.outputs), constraints)
+        except onnx.defs.SchemaError:
+            pass  # contrib op without a schema in the onnx package: versions only
+        rules.append(
+            OpRule(
+                op=op,
+                domain=domain_name,
+                versions=(VersionRange(start, None if end >= OPEN_END else end),),
+                input_dtypes=inputs,
+                output_dtypes=outputs,
+            )
+        )
+    # Constant nodes are folded into initializers when the session loads; no kernel is needed.
+    rules.append(OpRule(op="Constant", note="folded into an initializer when the session loads"))
+    top = min(max_version["ai.onnx"], onnx.defs.onnx_opset_version())
+    return TargetProfile(
+        name="onnxruntime",
+        description=f"ONNX Runtime {onnxruntime.__version__} CPU execution provider",
+        date=datetime.date.today().isoformat(),
+        source=Source(
+            document="ONNX Runtime CPU kernel registry (get_all_opkernel_def)",
+            version=f"onnxruntime {onnxruntime.__version__}, onnx {onnx.__version__}",
+            url="https://github.com/microsoft/onnxruntime/blob/main/docs/OperatorKernels.md",
+        ),
+        opsets={
+            "ai.onnx": VersionRange(7, top),
+            "ai.onnx.ml": VersionRange(1, max(max_version["ai.onnx.ml"], 1)),
+            "com.microsoft": VersionRange(1, None),
+        },
+        graph=GraphRules(static_shapes=False, int64="native"),
+        ops=tuple(rules),
+        unlisted_ops="unsupported",
+        expands_functions=True,
+        notes=(
+            "Opsets below 7 are not supported by ONNX Runtime.",
+            "Ops without a kernel whose ONNX schema has a function body are expanded at load.",
+        ),
+    )
+
+
+def main(argv: list[str]) -> int:
+    """Write the profile (default: the shipped onnxruntime.toml)."""
+    out = Path(argv[1]) if len(argv) > 1 else OUT
+    profile = build_profile()
+    dump_profile(
+        profile,
+        out,
+        header=(
+            "Generated by scripts/gen_onnxruntime_profile.py from ONNX Runtime's kernel registry;\n"
+            "do not edit by hand: rerun the script after upgrading onnxruntime."
+        ),
+    )
+    print(f"wrote {out}: {len(profile.ops)} kernel entries, {len(profile.op_names())} ops")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
