@@ -1,0 +1,45 @@
+"""The fix catalog: fix id → pass class, as one plain list in the order the planner applies them."""
+
+from __future__ import annotations
+
+from nnport.passes.base import FixPass
+from nnport.passes.cast_graph_io import CastGraphIOPass
+from nnport.passes.convert_opset import ConvertOpsetPass
+from nnport.passes.decompose_clip import DecomposeClipPass
+from nnport.passes.decompose_gather_elements import DecomposeGatherElementsPass
+from nnport.passes.decompose_gelu import DecomposeGeluPass
+from nnport.passes.decompose_hardsigmoid import DecomposeHardSigmoidPass
+from nnport.passes.decompose_hardswish import DecomposeHardSwishPass
+from nnport.passes.decompose_layernorm import DecomposeLayerNormPass
+from nnport.passes.decompose_lpnorm import DecomposeLpNormPass
+from nnport.passes.decompose_mish import DecomposeMishPass
+from nnport.passes.fold_constants import FoldConstantsPass
+from nnport.passes.freeze_shapes import FreezeShapesPass
+from nnport.passes.retype_int64 import RetypeInt64Pass
+from nnport.passes.rewrite_tile import RewriteTilePass
+
+# Order matters: shapes first (folding needs them), then op rewrites, then the opset move (so
+# decompositions are written at the source opset and converted with the rest), then dtypes.
+CATALOG: list[type[FixPass]] = [
+    FreezeShapesPass,
+    FoldConstantsPass,
+    DecomposeLayerNormPass,
+    DecomposeGeluPass,
+    DecomposeMishPass,
+    DecomposeHardSwishPass,
+    DecomposeHardSigmoidPass,
+    DecomposeLpNormPass,
+    DecomposeGatherElementsPass,
+    DecomposeClipPass,
+    RewriteTilePass,
+    ConvertOpsetPass,
+    CastGraphIOPass,
+    RetypeInt64Pass,
+]
+
+FIX_IDS: list[str] = [cls.fix_id for cls in CATALOG]
+
+
+def pass_class(fix_id: str) -> type[FixPass] | None:
+    """The pass class for a fix id, or None when nnport has none."""
+    return next((cls for cls in CATALOG if cls.fix_id == fix_id), None)

@@ -1,0 +1,40 @@
+"""LayerNormalization(x, γ, β) → (x − mean) / √(var + ε) · γ + β with ReduceMean."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import onnx_ir as ir
+
+from nnport.passes.base import Builder, Decline, NodeRewritePass, np_dtype
+
+# Hand-rolled: onnxscript fuses LayerNorm patterns but has no decomposition; the onnx version
+# converter refuses to take LayerNormalization below opset 17.
+
+
+class DecomposeLayerNormPass(NodeRewritePass):
+    """Replace LayerNormalization (opset 17) with ReduceMean, Sub, Mul, Sqrt, Div, Add."""
+
+    fix_id = "decompose-layernorm"
+    resolves = ("op-unsupported", "opset-out-of-range")
+    op_type = "LayerNormalization"
+
+    def rewrite(self, node: ir.Node, b: Builder) -> Sequence[ir.Value]:
+        x = node.inputs[0]
+        assert x is not None
+        if any(out.uses() or out.is_graph_output() for out in node.outputs[1:]):
+            raise Decline("its Mean/InvStdDev outputs are used")
+        if x.shape is None:
+            raise Decline("the input rank is unknown")
+        rank = len(x.shape)
+        axis = node.attributes.get_int("axis", -1)
+        axes = list(range(axis % rank, rank))
+        dt = np_dtype(x)
+        eps = node.attributes.get_float("epsilon", 1e-5)
+        centred = b.op("Sub", [x, b.reduce("ReduceMean", x, axes)])
+        var = b.reduce("ReduceMean", b.op("Mul", [centred, centred]), axes)
+        std = b.op("Sqrt", [b.op("Add", [var, b.const(eps, dt)])])
+        out = b.op("Mul", [b.op("Div", [centred, std]), node.inputs[1]])
+        if len(node.inputs) > 2 and node.inputs[2] is not None:
+            out = b.op("Add", [out, node.inputs[2]])
+        return [out] + [b.op("Identity", [out]) for _ in node.outputs[1:]]

@@ -1,0 +1,52 @@
+"""Fold every subgraph whose inputs are constants into initializers (onnxscript's constant folder)."""
+
+from __future__ import annotations
+
+import logging
+
+import onnx_ir as ir
+import onnx_ir.passes.common as common
+import onnxscript.optimizer
+
+from nnport.passes.base import FixPass, all_nodes
+
+logger = logging.getLogger(__name__)
+
+# onnxscript's folder refuses to materialise tensors above this many elements by default; shape
+# chains are tiny, but a folded Tile/Expand of a weight can be large.
+OUTPUT_SIZE_LIMIT = 1 << 22
+
+
+def infer_shapes(model: ir.Model) -> None:
+    """Best-effort ONNX shape inference in place (a graph ONNX cannot type is left as it is)."""
+    try:
+        result = common.ShapeInferencePass(strict_mode=False)(model)
+    except Exception as exc:  # onnx shape inference raises on graphs it cannot type
+        logger.debug("shape inference failed: %s", exc)
+        return
+    if result.model is not model:  # pragma: no cover - the pass is in place
+        model.graph._nodes = result.model.graph._nodes
+
+
+class FoldConstantsPass(FixPass):
+    """Shape inference, constant folding, Constant nodes lifted to initializers, dead nodes removed.
+
+    Resolves ``input-not-constant`` where the input is computed from constants (Shape chains on
+    static shapes, Constant nodes, arithmetic on weights).
+    """
+
+    fix_id = "fold-constants"
+    resolves = ("input-not-constant",)
+
+    def call(self, model: ir.Model) -> ir.passes.PassResult:
+        before = len(all_nodes(model.graph))
+        infer_shapes(model)
+        onnxscript.optimizer.fold_constants(
+            model, onnx_shape_inference=True, output_size_limit=OUTPUT_SIZE_LIMIT
+        )
+        common.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0)(model)
+        common.RemoveUnusedNodesPass()(model)
+        common.RemoveInitializersFromInputsPass()(model)
+        after = len(all_nodes(model.graph))
+        self.rewritten = max(0, before - after)
+        return ir.passes.PassResult(model, self.rewritten > 0)

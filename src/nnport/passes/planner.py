@@ -1,0 +1,322 @@
+"""The fix planner: check, pick the passes the violations name, apply each verified, re-check, repeat."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx_ir as ir
+
+from nnport.errors import InputSpecError
+from nnport.model.specs import graph_inputs
+from nnport.passes.base import Decline, FixPass, default_opset
+from nnport.passes.catalog import CATALOG, pass_class
+from nnport.passes.freeze_shapes import frozen_shape
+from nnport.passes.verify import drift, run_model
+from nnport.verify.inputs import generate_inputs
+
+logger = logging.getLogger(__name__)
+
+# Fixes that act on the whole model rather than the nodes check named.
+_MODEL_LEVEL = {"freeze-shapes", "fold-constants", "convert-opset", "retype-int64", "cast-graph-io"}
+
+
+@dataclass(frozen=True)
+class FixOptions:
+    """Verification tolerances and search limits for ``fix`` (integer outputs are always exact)."""
+
+    rtol: float = 1e-4
+    atol: float = 1e-5
+    max_rounds: int = 6
+    seed: int = 0
+    samples: int = 2
+
+
+@dataclass(frozen=True)
+class PassRecord:
+    """One pass the planner tried: what it rewrote, the error it introduced, kept or rolled back."""
+
+    fix: str
+    name: str
+    round: int
+    nodes_rewritten: int
+    max_error: float
+    kept: bool
+    reason: str
+    engine: str
+    seconds: float
+    declined: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Remaining:
+    """A violation still there after fixing, with the reason nnport could not resolve it."""
+
+    node: str
+    op: str
+    rule: str
+    message: str
+    fix: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class FixResult:
+    """The outcome of ``fix``; ``model`` holds the fixed model (None after a JSON round trip)."""
+
+    target: str
+    deployable: bool
+    verified: bool
+    violations_before: int
+    violations_after: int
+    rounds: int
+    passes: tuple[PassRecord, ...]
+    remaining: tuple[Remaining, ...]
+    max_error: float
+    input_shapes: dict[str, tuple[int, ...]]
+    opset_before: int
+    opset_after: int
+    nodes_before: int
+    nodes_after: int
+    seconds: float
+    verification: str = ""
+    atc_command: str = ""
+    output: str = ""
+    model: Any = field(default=None, repr=False, compare=False)
+
+    def without_model(self) -> FixResult:
+        """A copy without the in-memory model (for JSON)."""
+        return dataclasses.replace(self, model=None)
+
+
+def _profile(target: Any) -> Any:
+    from nnport.targets import load_target
+
+    return load_target(target) if isinstance(target, str) else target
+
+
+def _check(model: ir.Model, profile: Any, shapes: Mapping[str, tuple[int, ...]] | None) -> Any:
+    from nnport.targets import check
+
+    return check(model, profile, input_shapes=dict(shapes) if shapes else None)
+
+
+def _has_op(profile: Any) -> Any:
+    def has(op: str) -> bool:
+        return bool(profile.rules_for(op, "")) or profile.unlisted_ops == "supported"
+
+    return has
+
+
+def _make_pass(
+    fix_id: str,
+    profile: Any,
+    model: ir.Model,
+    shapes: Mapping[str, tuple[int, ...]],
+    nodes: Sequence[str],
+) -> FixPass:
+    """Instantiate the pass for ``fix_id`` with what the target and the user told us."""
+    cls = pass_class(fix_id)
+    if cls is None:
+        raise Decline(f"nnport has no pass named {fix_id!r}")
+    graph_rules = profile.graph
+    if fix_id == "freeze-shapes":
+        return cls(shapes)  # type: ignore[call-arg]
+    if fix_id == "convert-opset":
+        current = default_opset(model)
+        allowed = profile.opsets.get("ai.onnx") or profile.opsets.get("")
+        if allowed is None:
+            raise Decline("the target names no opset range")
+        version = allowed.hi if allowed.hi is not None and current > allowed.hi else allowed.lo
+        return cls(max(allowed.lo, min(current, version)) if current in allowed else version)  # type: ignore[call-arg]
+    if fix_id == "retype-int64":
+        return cls(spec_int64=graph_rules.int64 != "none")  # type: ignore[call-arg]
+    if fix_id == "cast-graph-io":
+        return cls(  # type: ignore[call-arg]
+            tuple(graph_rules.input_dtypes), allowed_outputs=tuple(graph_rules.output_dtypes)
+        )
+    if fix_id in _MODEL_LEVEL:
+        return cls()
+    return cls(nodes=[n for n in nodes if n] or None, has_op=_has_op(profile))
+
+
+def _feeds(
+    model: ir.Model,
+    shapes: dict[str, tuple[int, ...]],
+    inputs: Sequence[Mapping[str, np.ndarray]] | None,
+    options: FixOptions,
+) -> list[dict[str, np.ndarray]]:
+    """The user's feeds, or seeded range-aware ones at the frozen (given, else batch 1) shapes."""
+    if inputs:
+        return [dict(f) for f in inputs]
+    concrete: dict[str, tuple[int, ...]] = {}
+    for value in graph_inputs(model):
+        try:
+            concrete[value.name or ""] = frozen_shape(value, shapes.get(value.name or ""))
+        except Decline as exc:
+            raise InputSpecError(str(exc)) from exc
+    return generate_inputs(model, concrete, samples=options.samples, seed=options.seed)
+
+
+def _plan(violations: Sequence[Any], exhausted: set[str]) -> list[tuple[str, list[str]]]:
+    """Fix ids named by the violations, in catalog order, with the nodes each one names."""
+    wanted: dict[str, list[str]] = {}
+    for v in violations:
+        if v.fix and v.fix not in exhausted:
+            wanted.setdefault(v.fix, []).append(v.node)
+    if any(f not in _MODEL_LEVEL for f in wanted) and "fold-constants" not in exhausted:
+        wanted.setdefault("fold-constants", [])
+    order = [cls.fix_id for cls in CATALOG]
+    known = [(f, wanted[f]) for f in order if f in wanted]
+    unknown = [(f, n) for f, n in wanted.items() if f not in order]
+    return known + unknown
+
+
+def fix(
+    model: ir.Model,
+    target: Any,
+    *,
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+    inputs: Sequence[Mapping[str, np.ndarray]] | None = None,
+    options: FixOptions | None = None,
+) -> FixResult:
+    """Rewrite a copy of ``model`` until ``target`` accepts it, verifying every pass.
+
+    ``model`` is never modified. Each pass runs on a clone; its outputs on the same feeds are
+    compared with the model's before it, and a pass that drifts beyond tolerance is rolled back.
+    """
+    options = options or FixOptions()
+    start = time.perf_counter()
+    profile = _profile(target)
+    shapes = dict(input_shapes or {})
+    if inputs:
+        for name, array in inputs[0].items():
+            shapes.setdefault(name, tuple(np.asarray(array).shape))
+    feeds = _feeds(model, shapes, inputs, options)
+    shapes = {name: tuple(np.asarray(a).shape) for name, a in feeds[0].items()} | shapes
+    engine, reference = run_model(model, feeds)
+    current, outputs = model.clone(), reference
+    report = _check(current, profile, shapes)
+    before = len(report.violations)
+    records: list[PassRecord] = []
+    exhausted: set[str] = set()
+    rounds = 0
+    for rounds in range(1, options.max_rounds + 1):
+        if report.deployable:
+            rounds -= 1
+            break
+        progress = False
+        for fix_id, nodes in _plan(report.violations, exhausted):
+            record, new_model, new_outputs = _try_pass(
+                fix_id, profile, current, shapes, nodes, feeds, outputs, options, rounds
+            )
+            if record is not None:
+                records.append(record)
+            if new_model is None:
+                exhausted.add(fix_id)
+                continue
+            current, outputs, progress = new_model, new_outputs, True
+        report = _check(current, profile, shapes)
+        if not progress:
+            break
+    final = drift(reference, outputs, rtol=options.rtol, atol=options.atol, engine=engine)
+    remaining = tuple(_explain(v, records) for v in report.violations)
+    return FixResult(
+        target=profile.name,
+        deployable=bool(report.deployable),
+        verified=final.ok,
+        violations_before=before,
+        violations_after=len(report.violations),
+        rounds=rounds,
+        passes=tuple(records),
+        remaining=remaining,
+        max_error=final.max_abs,
+        input_shapes={k: tuple(int(d) for d in v) for k, v in shapes.items()},
+        opset_before=default_opset(model),
+        opset_after=default_opset(current),
+        nodes_before=sum(1 for _ in model.graph),
+        nodes_after=sum(1 for _ in current.graph),
+        seconds=time.perf_counter() - start,
+        verification=f"{len(feeds)} feed(s) on {engine}; "
+        + ("outputs match" if final.ok else final.reason),
+        model=current,
+    )
+
+
+def _try_pass(
+    fix_id: str,
+    profile: Any,
+    current: ir.Model,
+    shapes: Mapping[str, tuple[int, ...]],
+    nodes: Sequence[str],
+    feeds: Sequence[Mapping[str, np.ndarray]],
+    outputs: Sequence[Mapping[str, np.ndarray]],
+    options: FixOptions,
+    round_: int,
+) -> tuple[PassRecord | None, ir.Model | None, list[dict[str, np.ndarray]]]:
+    """Run one pass on a clone and verify it; returns (record, kept model or None, outputs)."""
+    start = time.perf_counter()
+    name = getattr(pass_class(fix_id), "__name__", fix_id)
+
+    def record(rewritten: int, err: float, kept: bool, reason: str, engine: str = "",
+               declined: Sequence[str] = ()) -> PassRecord:  # fmt: skip
+        return PassRecord(
+            fix_id, name, round_, rewritten, err, kept, reason, engine,
+            time.perf_counter() - start, tuple(declined),
+        )  # fmt: skip
+
+    candidate = current.clone()
+    try:
+        instance = _make_pass(fix_id, profile, current, shapes, nodes)
+        result = instance(candidate)
+    except Decline as exc:
+        return record(0, 0.0, False, f"declined: {exc}"), None, []
+    except Exception as exc:  # a pass bug must not abort the run (DESIGN.md pitfall)
+        logger.debug("pass %s failed", fix_id, exc_info=True)
+        text = " ".join(str(exc).split())[:300]
+        return record(0, 0.0, False, f"failed: {type(exc).__name__}: {text}"), None, []
+    declined = tuple(instance.declined)
+    if not result.modified:
+        if not declined:
+            return None, None, []
+        return record(0, 0.0, False, "declined every node", declined=declined), None, []
+    try:
+        engine, new_outputs = run_model(result.model, feeds)
+    except Exception as exc:
+        text = " ".join(str(exc).split())[:300]
+        reason = f"rolled back: the rewritten model does not run: {text}"
+        return record(instance.rewritten, float("inf"), False, reason, "", declined), None, []
+    check = drift(outputs, new_outputs, rtol=options.rtol, atol=options.atol, engine=engine)
+    if not check.ok:
+        reason = f"rolled back: {check.reason}"
+        return record(instance.rewritten, check.max_abs, False, reason, engine, declined), None, []
+    kept = record(instance.rewritten, check.max_abs, True, "verified", engine, declined)
+    return kept, result.model, new_outputs
+
+
+def _explain(violation: Any, records: Sequence[PassRecord]) -> Remaining:
+    """Why a violation is still there: the pass's decline reason, or that nnport has no fix."""
+    reason = "no pass resolves this rule" if not violation.fix else ""
+    if violation.fix:
+        tried = [r for r in records if r.fix == violation.fix]
+        node_reasons = [
+            d for r in tried for d in r.declined if violation.node and violation.node in d
+        ]
+        if node_reasons:
+            reason = node_reasons[-1]
+        elif tried and not tried[-1].kept:
+            reason = tried[-1].reason
+        elif tried:
+            reason = f"{violation.fix} ran but the violation remains"
+        elif pass_class(violation.fix) is None:
+            reason = f"nnport has no pass {violation.fix!r}"
+        else:
+            reason = f"{violation.fix} made no change"
+    return Remaining(
+        violation.node, violation.op, violation.rule, violation.message, violation.fix, reason
+    )

@@ -1,0 +1,123 @@
+"""Run a model before and after a rewrite on the same inputs and measure what the rewrite changed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import onnx_ir as ir
+
+from nnport.errors import BackendError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How far one model's outputs moved from another's on the same feeds."""
+
+    max_abs: float
+    ok: bool
+    reason: str
+    engine: str
+
+
+def adapt_feeds(model: ir.Model, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Cast each feed to the dtype ``model`` declares (a rewritten model may take int32, float)."""
+    out: dict[str, np.ndarray] = {}
+    for value in model.graph.inputs:
+        name = value.name or ""
+        if name not in feed:
+            continue
+        array = np.asarray(feed[name])
+        if value.dtype is not None:
+            array = array.astype(value.dtype.numpy(), copy=False)
+        out[name] = array
+    return out
+
+
+def run_model(
+    model: ir.Model, feeds: Sequence[Mapping[str, np.ndarray]]
+) -> tuple[str, list[dict[str, np.ndarray]]]:
+    """Outputs for each feed: ONNX Runtime first, the ONNX reference evaluator when ORT refuses."""
+    proto = ir.serde.serialize_model(model)
+    names = [v.name or "" for v in model.graph.outputs]
+    try:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(
+            proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+        results = [
+            dict(zip(names, session.run(names, adapt_feeds(model, f)), strict=True)) for f in feeds
+        ]
+        return "onnxruntime", results
+    except Exception as exc:  # ORT raises its own exception types; fall back below
+        logger.info("ONNX Runtime cannot run the graph (%s); using the reference evaluator", exc)
+        ort_error = " ".join(str(exc).split())[:200]
+    try:
+        from onnx.reference import ReferenceEvaluator
+
+        evaluator = ReferenceEvaluator(proto)
+        results = []
+        for f in feeds:
+            outs = evaluator.run(None, adapt_feeds(model, f))
+            results.append(dict(zip(names, [np.asarray(o) for o in outs], strict=True)))
+        return "reference", results
+    except Exception as exc:
+        raise BackendError(
+            f"neither ONNX Runtime ({ort_error}) nor the reference evaluator "
+            f"({' '.join(str(exc).split())[:200]}) can run the model"
+        ) from exc
+
+
+def drift(
+    before: Sequence[Mapping[str, np.ndarray]],
+    after: Sequence[Mapping[str, np.ndarray]],
+    *,
+    rtol: float,
+    atol: float,
+    engine: str = "onnxruntime",
+) -> Drift:
+    """Compare outputs by name: floats within rtol/atol (NaN only where NaN), integers exactly."""
+    worst = 0.0
+    for a_feed, b_feed in zip(before, after, strict=True):
+        for name, a in a_feed.items():
+            if name not in b_feed:
+                return Drift(float("inf"), False, f"output {name!r} disappeared", engine)
+            a = np.asarray(a)
+            b = np.asarray(b_feed[name])
+            if a.shape != b.shape:
+                return Drift(
+                    float("inf"),
+                    False,
+                    f"output {name!r} changed shape {a.shape} -> {b.shape}",
+                    engine,
+                )
+            exact = not np.issubdtype(a.dtype, np.floating) or not np.issubdtype(
+                b.dtype, np.floating
+            )
+            a64 = a.astype(np.float64)
+            b64 = b.astype(np.float64)
+            nan_a, nan_b = np.isnan(a64), np.isnan(b64)
+            if np.any(nan_a != nan_b):
+                return Drift(float("inf"), False, f"output {name!r} gained or lost NaNs", engine)
+            mask = ~nan_a
+            diff = np.abs(a64[mask] - b64[mask]) if a.size else np.zeros(0)
+            err = float(diff.max()) if diff.size else 0.0
+            worst = max(worst, err)
+            if exact and err != 0.0:
+                return Drift(err, False, f"integer output {name!r} changed (max {err:g})", engine)
+            if not exact and not np.allclose(a64[mask], b64[mask], rtol=rtol, atol=atol):
+                return Drift(
+                    err,
+                    False,
+                    f"output {name!r} drifted by {err:.3g} (rtol={rtol:g}, atol={atol:g})",
+                    engine,
+                )
+    return Drift(worst, True, "", engine)
