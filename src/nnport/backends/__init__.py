@@ -13,6 +13,7 @@ from nnport.errors import BackendUnavailableError, UsageError
 BACKENDS: dict[str, tuple[str, str, str, str]] = {
     "onnxruntime": ("nnport.backends.onnxruntime", "OnnxRuntimeRunner", "onnxruntime", ""),
     "openvino": ("nnport.backends.openvino", "OpenVinoRunner", "openvino", "openvino"),
+    "ncnn": ("nnport.backends.ncnn", "NcnnRunner", "ncnn", "ncnn"),
 }
 
 

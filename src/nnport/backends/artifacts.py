@@ -61,3 +61,20 @@ def dir_size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def nodes_running(source: ModelSource | None, ops: list[str], limit: int = 5) -> list[str]:
+    """Quoted names of the nodes running ``ops`` (``domain.Op`` or ``Op``), for error messages."""
+    if source is None:
+        return []
+    try:
+        model = source if isinstance(source, ir.Model) else ir.load(str(source))
+    except Exception:  # only used to improve a message; the original error is what matters
+        return []
+    wanted = set(ops)
+    names = []
+    for node in model.graph.all_nodes():
+        key = f"{node.domain}.{node.op_type}" if node.domain else node.op_type
+        if key in wanted or node.op_type in wanted:
+            names.append(repr(node.name or f"<unnamed {node.op_type}>"))
+    return names[:limit] + ([f"... {len(names) - limit} more"] if len(names) > limit else [])

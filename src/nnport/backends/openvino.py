@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import onnx_ir as ir
 
-from nnport.backends.artifacts import staging_dir
+from nnport.backends.artifacts import nodes_running, staging_dir
 from nnport.backends.base import Feeds, ModelSource, Runner
 from nnport.errors import BackendError, UsageError
 from nnport.model.specs import TensorInfo
@@ -62,7 +62,7 @@ def conversion_reason(exc: BaseException, source: ModelSource | None = None) -> 
         if found:
             ops += [op.strip() for op in found.group(1).split(",") if op.strip()]
     if ops:
-        nodes = _nodes_of(source, ops)
+        nodes = nodes_running(source, ops)
         where = f" at node(s) {', '.join(nodes)}" if nodes else ""
         return f"no conversion rule for op(s) {', '.join(ops)}{where}"
     interesting = [
@@ -70,23 +70,6 @@ def conversion_reason(exc: BaseException, source: ModelSource | None = None) -> 
     ]
     summary = " ".join(interesting[-1:] or lines[:1]) or type(exc).__name__
     return " ".join(summary.split())[:400]
-
-
-def _nodes_of(source: ModelSource | None, ops: list[str], limit: int = 5) -> list[str]:
-    """Names of the nodes running ``ops`` (``domain.Op`` or ``Op``), for error messages."""
-    if source is None:
-        return []
-    try:
-        model = source if isinstance(source, ir.Model) else ir.load(str(source))
-    except Exception:  # only for a better message; the original error is what matters
-        return []
-    wanted = set(ops)
-    names = []
-    for node in model.graph.all_nodes():
-        key = f"{node.domain}.{node.op_type}" if node.domain else node.op_type
-        if key in wanted or node.op_type in wanted:
-            names.append(repr(node.name or f"<unnamed {node.op_type}>"))
-    return names[:limit] + ([f"... {len(names) - limit} more"] if len(names) > limit else [])
 
 
 def convert_to_openvino(

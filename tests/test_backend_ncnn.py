@@ -1,0 +1,92 @@
+"""ncnn runner (worker process) and pnnx conversion against ONNX Runtime on real models."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from nnport.backends import make_runner
+from nnport.errors import BackendError, InputSpecError
+from nnport.model import load
+from nnport.verify.inputs import generate_inputs
+
+pytest.importorskip("ncnn")
+pytest.importorskip("pnnx")
+
+
+@pytest.fixture(scope="session")
+def resnet18_ncnn(resnet18_export: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ResNet-18 export converted once to ncnn (f32 weights)."""
+    from nnport.backends.ncnn import convert_to_ncnn
+
+    return convert_to_ncnn(resnet18_export, tmp_path_factory.mktemp("ncnn") / "resnet18")
+
+
+def test_ncnn_matches_onnxruntime_on_resnet18_batch(
+    resnet18_export: Path, resnet18_ncnn: Path
+) -> None:
+    model = load(resnet18_export)
+    feeds = generate_inputs(model, samples=2, seed=3)
+    with make_runner("onnxruntime", model) as ref:
+        expected = np.concatenate([ref.infer(f)["logits"] for f in feeds])
+    batch = {"input": np.concatenate([f["input"] for f in feeds])}
+    with make_runner("ncnn", resnet18_ncnn.parent) as runner:
+        got = runner.infer(batch)["logits"]
+        config = runner.config()
+    assert config["precision"] == "f32" and config["fp16_weights"] == "false"
+    assert got.shape == expected.shape == (2, 1000)
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
+    assert sorted(p.name for p in resnet18_ncnn.parent.iterdir()) == [
+        "model.ncnn.bin",
+        "model.ncnn.param",
+        "model.nnport.json",
+    ]
+
+
+def test_ncnn_worker_crash_becomes_backend_error(resnet18_ncnn: Path) -> None:
+    runner = make_runner("ncnn", resnet18_ncnn)
+    with runner:
+        os.kill(runner._process.pid, signal.SIGKILL)  # a native crash, as seen from outside
+        with pytest.raises(BackendError, match="crashed"):
+            runner.infer({"input": np.zeros((1, 3, 224, 224), np.float32)})
+
+
+def test_ncnn_needs_shapes_for_dynamic_inputs(examples_dir: Path, tmp_path: Path) -> None:
+    from nnport.backends.ncnn import convert_to_ncnn
+
+    with pytest.raises(InputSpecError, match="dynamic"):
+        convert_to_ncnn(examples_dir / "dynamic_input.onnx", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_ncnn_runs_an_onnx_model_with_input_shapes(examples_dir: Path) -> None:
+    model = load(examples_dir / "dynamic_input.onnx")
+    (feed,) = generate_inputs(model, {"x": (1, 3, 8, 8)}, seed=0)
+    with make_runner("onnxruntime", model) as ref:
+        expected = ref.infer(feed)
+    with make_runner("ncnn", model, input_shapes={"x": (1, 3, 8, 8)}) as runner:
+        got = runner.infer(feed)
+    for name, value in expected.items():
+        np.testing.assert_allclose(got[name], value, rtol=1e-4, atol=1e-5)
+
+
+def test_ncnn_unsupported_op_is_named(tmp_path: Path) -> None:
+    from nnport.backends.ncnn import convert_to_ncnn
+
+    model = onnx.parser.parse_model(
+        """
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[1,3,4] x) => (float[1,3,1] y) { y = LpNormalization <axis=2> (x) }
+        """
+    )
+    model.graph.node[0].name = "l2norm"
+    path = tmp_path / "lp.onnx"
+    onnx.save(model, path)
+    with pytest.raises(BackendError, match=r"LpNormalization.*'l2norm'"):
+        convert_to_ncnn(path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
