@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nnport.targets.checker import check
 from nnport.targets.profile import (
     GraphRules,
     OpRule,
@@ -14,15 +15,21 @@ from nnport.targets.profile import (
     read_profile,
 )
 from nnport.targets.registry import PROFILES_DIR, TargetInfo, list_targets, load_target
+from nnport.targets.violations import RULES, CheckReport, Violation, ViolationGroup
 
 __all__ = [
     "PROFILES_DIR",
+    "RULES",
+    "CheckReport",
     "GraphRules",
     "OpRule",
     "Source",
     "TargetInfo",
     "TargetProfile",
     "VersionRange",
+    "Violation",
+    "ViolationGroup",
+    "check",
     "dump_profile",
     "list_targets",
     "load_target",

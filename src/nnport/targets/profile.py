@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import onnx_ir as ir
 import tomli_w
 
 from nnport.errors import UnsupportedTargetError
-from nnport.model.dtypes import dtype_name, from_name
+from nnport.model.dtypes import dtype_name
 
 DEFAULT_DOMAIN = "ai.onnx"
 INT64_POLICIES = ("native", "constant", "none")
@@ -204,13 +205,28 @@ def _choice(table: Mapping[str, Any], key: str, choices: tuple[str, ...], where:
     return value
 
 
+_DTYPE_NAMES: dict[str, str] = {}
+
+
+def _canonical_dtype(name: str) -> str:
+    if not _DTYPE_NAMES:
+        for dtype in ir.DataType:
+            if dtype != ir.DataType.UNDEFINED:
+                _DTYPE_NAMES[dtype_name(dtype)] = dtype_name(dtype)
+                _DTYPE_NAMES[dtype.name.lower()] = dtype_name(dtype)
+    found = _DTYPE_NAMES.get(name) or _DTYPE_NAMES.get(name.lower())
+    if found is None:
+        raise ValueError(name)
+    return found
+
+
 def _dtypes(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise _bad(where, f"expected a list of dtype names, got {value!r}")
     names = []
     for item in value:
         try:
-            names.append(dtype_name(from_name(str(item))))
+            names.append(_canonical_dtype(str(item)))
         except ValueError:
             raise _bad(where, f"unknown dtype {item!r} (use names like float32, int64)") from None
     return tuple(names)

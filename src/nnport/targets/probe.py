@@ -1,0 +1,474 @@
+"""`nnport targets probe`: run the ONNX backend node suite through a runtime and derive its profile.
+
+Each case of ``onnx.backend.test.loader.load_model_tests(kind="node")`` is run at the opset it
+was written for and, where ``onnx.version_converter`` can, converted down to older opsets (17, 13
+and 11 by default), so the profile says which operator *versions* convert and match, not only
+which operator names. Cases run in worker subprocesses (``probe_worker``): a runtime that crashes
+on a case costs that case, never the probe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib.metadata
+import json
+import logging
+import os
+import pickle
+import queue
+import select
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import onnx
+
+from nnport.errors import UsageError
+
+logger = logging.getLogger(__name__)
+
+PROBE_BACKENDS = ("onnxruntime", "openvino", "ncnn")
+DEFAULT_OPSETS = (17, 13, 11)
+DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
+    "onnxruntime": {"optimization": "all"},
+    "openvino": {"precision": "f32"},
+    "ncnn": {},
+}
+# The package whose version names the runtime in the profile's source line.
+_RUNTIME_PACKAGES = {
+    "onnxruntime": ("onnxruntime",),
+    "openvino": ("openvino",),
+    "ncnn": ("pnnx", "ncnn"),
+}
+
+Status = Literal["pass", "fail", "crash", "timeout", "error", "unconvertible"]
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeUse:
+    """One node of a case: the operator version it uses and the dtypes flowing in and out."""
+
+    op: str
+    domain: str
+    version: int
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    attributes: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseOutcome:
+    """What happened to one case at one opset through the backend."""
+
+    case: str
+    op: str
+    domain: str
+    opset: int
+    original_opset: int
+    status: Status
+    stage: str = ""
+    message: str = ""
+    seconds: float = 0.0
+    single_node: bool = True
+    nodes: tuple[NodeUse, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeResult:
+    """All outcomes of one probe run, its headline counts and the profile it wrote."""
+
+    backend: str
+    runtime: str
+    date: str
+    source: str
+    cases: int
+    passed: int
+    outcomes: tuple[CaseOutcome, ...]
+    profile: str | None = None
+    seconds: float = 0.0
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def at_own_opset(self) -> list[CaseOutcome]:
+        """The outcomes of the cases as written (not converted)."""
+        return [o for o in self.outcomes if o.opset == o.original_opset]
+
+
+ProgressCallback = Callable[[int, int, CaseOutcome], None]
+
+
+def runtime_version(backend: str) -> str:
+    """'openvino 2026.4.1' (from package metadata, without importing the runtime)."""
+    parts = []
+    for package in _RUNTIME_PACKAGES.get(backend, (backend,)):
+        try:
+            parts.append(f"{package} {importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            parts.append(f"{package} (not installed)")
+    return " + ".join(parts)
+
+
+def _default_opset(model: onnx.ModelProto) -> int:
+    for imp in model.opset_import:
+        if imp.domain in ("", "ai.onnx"):
+            return int(imp.version)
+    return 0
+
+
+def _domain_opsets(model: onnx.ModelProto) -> dict[str, int]:
+    return {("" if i.domain == "ai.onnx" else i.domain): int(i.version) for i in model.opset_import}
+
+
+def _iter_nodes(graph: onnx.GraphProto) -> Iterable[onnx.NodeProto]:
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                yield from _iter_nodes(attr.g)
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                for g in attr.graphs:
+                    yield from _iter_nodes(g)
+
+
+def node_uses(model: onnx.ModelProto) -> tuple[NodeUse, ...]:
+    """Every node (subgraphs included) with its operator version and inferred dtypes."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # keep going with the declared types only
+        inferred = model
+    types: dict[str, str] = {}
+    graphs = [inferred.graph]
+    while graphs:
+        graph = graphs.pop()
+        for vi in [*graph.input, *graph.output, *graph.value_info]:
+            tt = vi.type
+            kind = tt.WhichOneof("value")
+            if kind == "tensor_type" and tt.tensor_type.elem_type:
+                types[vi.name] = onnx.helper.tensor_dtype_to_np_dtype(tt.tensor_type.elem_type).name
+            elif kind:
+                types[vi.name] = kind.replace("_type", "")  # sequence / optional / map
+        for init in graph.initializer:
+            types[init.name] = onnx.helper.tensor_dtype_to_np_dtype(init.data_type).name
+        for node in graph.node:
+            for attr in node.attribute:
+                graphs.extend([attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs)
+    opsets = _domain_opsets(model)
+    uses = []
+    for node in _iter_nodes(model.graph):
+        domain = "" if node.domain == "ai.onnx" else node.domain
+        attrs = {
+            a.name: a.s.decode() for a in node.attribute if a.type == onnx.AttributeProto.STRING
+        }
+        try:
+            schema = onnx.defs.get_schema(node.op_type, opsets.get(domain, 1), domain)
+            version = int(schema.since_version)
+            for name, spec in schema.attributes.items():
+                default = spec.default_value
+                if name not in attrs and default.type == onnx.AttributeProto.STRING:
+                    attrs[name] = default.s.decode()  # checked against the ONNX default
+        except Exception:  # a function or an unknown op: keep the model's opset
+            version = opsets.get(domain, 0)
+        uses.append(
+            NodeUse(
+                node.op_type,
+                domain,
+                version,
+                tuple(types.get(n, "") if n else "" for n in node.input),
+                tuple(types.get(n, "") if n else "" for n in node.output),
+                dict(sorted(attrs.items())),
+            )
+        )
+    return tuple(uses)
+
+
+@dataclasses.dataclass
+class _Task:
+    id: str
+    case: str
+    op: str
+    domain: str
+    opset: int
+    original_opset: int
+    model: Path
+    data: Path
+    rtol: float
+    atol: float
+    single_node: bool
+    nodes: tuple[NodeUse, ...]
+
+    def outcome(
+        self, status: Status, stage: str = "", message: str = "", seconds: float = 0.0
+    ) -> CaseOutcome:
+        return CaseOutcome(
+            self.case, self.op, self.domain, self.opset, self.original_opset, status, stage,
+            message, seconds, self.single_node, self.nodes,
+        )  # fmt: skip
+
+
+def _primary_op(model: onnx.ModelProto, name: str) -> tuple[str, str]:
+    """The operator a case tests: its only node, or the case's named op for expanded graphs."""
+    nodes = list(model.graph.node)
+    if len(nodes) == 1:
+        return nodes[0].op_type, nodes[0].domain
+    lowered = name.removeprefix("test_").replace("_", "").lower()
+    for node in nodes:
+        if lowered.startswith(node.op_type.lower()):
+            return node.op_type, node.domain
+    return (nodes[0].op_type, nodes[0].domain) if nodes else ("", "")
+
+
+def _normalize(value: Any) -> Any:
+    """TensorProto and numpy scalars as arrays (as the ONNX backend runner feeds them)."""
+    import numpy as np
+
+    if isinstance(value, onnx.TensorProto):
+        return onnx.numpy_helper.to_array(value)
+    if isinstance(value, np.generic):
+        return np.asarray(value)
+    if isinstance(value, (list, tuple)):
+        return [_normalize(v) for v in value]
+    return value
+
+
+def load_cases(
+    ops: Sequence[str] | None = None, limit: int | None = None, names: Sequence[str] | None = None
+) -> list[Any]:
+    """The node-suite cases (onnx's ``TestCase`` objects), filtered by op names or case names."""
+    import warnings
+
+    from onnx.backend.test.loader import load_model_tests
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the case generators warn on purpose (overflow, nan)
+        cases = list(load_model_tests(kind="node"))
+    if names:
+        wanted = set(names)
+        cases = [c for c in cases if c.name in wanted]
+    if ops:
+        wanted_ops = {o.lower() for o in ops}
+        cases = [c for c in cases if _primary_op(c.model, c.name)[0].lower() in wanted_ops]
+    return cases[:limit] if limit is not None else cases
+
+
+def _build_tasks(
+    cases: Sequence[Any], opsets: Sequence[int], workdir: Path
+) -> tuple[list[_Task], list[CaseOutcome]]:
+    """Write each case (and each down-converted variant) to ``workdir``; unconvertible ones are outcomes."""
+    from onnx import version_converter
+
+    tasks: list[_Task] = []
+    skipped: list[CaseOutcome] = []
+    for index, case in enumerate(cases):
+        model: onnx.ModelProto = case.model
+        op, domain = _primary_op(model, case.name)
+        own = _default_opset(model)
+        inputs, expected = case.data_sets[0]
+        data = workdir / f"{index:04d}.pkl"
+        with data.open("wb") as fh:
+            pickle.dump((_normalize(list(inputs)), _normalize(list(expected))), fh)
+        single = len(model.graph.node) == 1
+        variants: list[tuple[int, onnx.ModelProto | None, str]] = [(own, model, "")]
+        only_default_domain = all(d in ("", "ai.onnx") for d in _domain_opsets(model))
+        for target in sorted({t for t in opsets if t < own}, reverse=True):
+            if not only_default_domain:
+                continue
+            try:
+                converted = version_converter.convert_version(model, target)
+                onnx.checker.check_model(converted)
+                variants.append((target, converted, ""))
+            except Exception as exc:
+                variants.append((target, None, " ".join(str(exc).split())[:300]))
+        for opset, variant, why in variants:
+            task_id = f"{case.name}@{opset}"
+            if variant is None:
+                uses = ()
+                task = _Task(
+                    task_id, case.name, op, domain, opset, own, Path(), data, 0, 0, single, uses
+                )
+                skipped.append(task.outcome("unconvertible", "version-converter", why))
+                continue
+            path = workdir / f"{index:04d}-{opset}.onnx"
+            onnx.save(variant, str(path))
+            tasks.append(
+                _Task(task_id, case.name, op, domain, opset, own, path, data,
+                      float(case.rtol), float(case.atol), single, node_uses(variant))
+            )  # fmt: skip
+    return tasks, skipped
+
+
+class _Worker:
+    """One probe_worker subprocess; restarted after it dies or hangs."""
+
+    def __init__(self, backend: str, options: dict[str, Any], log: Path | None) -> None:
+        self._argv = [
+            sys.executable,
+            "-m",
+            "nnport.targets.probe_worker",
+            backend,
+            json.dumps(options),
+        ]
+        self._log = log
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        env = dict(os.environ)
+        env.setdefault("OMP_NUM_THREADS", "1")
+        stderr = self._log.open("ab") if self._log else subprocess.DEVNULL
+        try:
+            proc = subprocess.Popen(
+                self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env
+            )
+        finally:
+            if self._log:
+                stderr.close()  # type: ignore[union-attr]
+        return proc
+
+    def run(self, task: _Task, timeout: float) -> CaseOutcome:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = self._start()
+        proc = self._proc
+        assert proc.stdin is not None and proc.stdout is not None
+        line = json.dumps({"id": task.id, "model": str(task.model), "data": str(task.data),
+                           "rtol": task.rtol, "atol": task.atol})  # fmt: skip
+        start = time.perf_counter()
+        try:
+            proc.stdin.write(line.encode() + b"\n")
+            proc.stdin.flush()
+        except OSError:
+            pass  # the worker died; reading below reports it
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        if not ready:
+            self.close(kill=True)
+            return task.outcome("timeout", "run", f"no answer after {timeout:.0f} s", timeout)
+        answer = proc.stdout.readline()
+        elapsed = time.perf_counter() - start
+        if not answer:
+            code = proc.wait()
+            self._proc = None
+            why = f"worker died with signal {-code}" if code < 0 else f"worker exited with {code}"
+            return task.outcome("crash", "run", why, elapsed)
+        result = json.loads(answer)
+        return task.outcome(result["status"], result.get("stage", ""), result.get("message", ""),
+                            float(result.get("seconds", elapsed)))  # fmt: skip
+
+    def close(self, kill: bool = False) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if kill:
+            proc.kill()
+        else:
+            assert proc.stdin is not None
+            proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_tasks(
+    tasks: Sequence[_Task],
+    backend: str,
+    options: dict[str, Any],
+    *,
+    workers: int = 1,
+    timeout: float = 60.0,
+    progress: ProgressCallback | None = None,
+    log: Path | None = None,
+) -> list[CaseOutcome]:
+    """Run ``tasks`` on ``workers`` worker processes; results come back in task order."""
+    pending: queue.Queue[int] = queue.Queue()
+    for i in range(len(tasks)):
+        pending.put(i)
+    results: list[CaseOutcome | None] = [None] * len(tasks)
+    done = [0]
+    lock = threading.Lock()
+
+    def serve() -> None:
+        worker = _Worker(backend, options, log)
+        try:
+            while True:
+                try:
+                    i = pending.get_nowait()
+                except queue.Empty:
+                    return
+                outcome = worker.run(tasks[i], timeout)
+                with lock:
+                    results[i] = outcome
+                    done[0] += 1
+                    if progress:
+                        progress(done[0], len(tasks), outcome)
+        finally:
+            worker.close()
+
+    threads = [threading.Thread(target=serve, daemon=True) for _ in range(max(1, workers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [r for r in results if r is not None]
+
+
+def probe_backend(
+    backend: str,
+    out: Path | None = None,
+    *,
+    limit: int | None = None,
+    ops: Sequence[str] | None = None,
+    cases: Sequence[str] | None = None,
+    opsets: Sequence[int] = DEFAULT_OPSETS,
+    workers: int = 1,
+    timeout: float = 60.0,
+    options: dict[str, Any] | None = None,
+    progress: ProgressCallback | None = None,
+    raw_json: Path | None = None,
+) -> ProbeResult:
+    """Probe ``backend`` with the node suite; write the derived profile to ``out`` (if given).
+
+    ``ops`` restricts the suite to cases whose tested operator is in the list, ``cases`` to
+    named cases, ``limit`` to the first N; ``opsets`` are the older opsets each case is also
+    converted to. ``raw_json`` keeps every outcome (the profile is derived from them).
+    """
+    if backend not in PROBE_BACKENDS:
+        raise UsageError(
+            f"cannot probe backend {backend!r}", hint=f"choose from {', '.join(PROBE_BACKENDS)}"
+        )
+    start = time.perf_counter()
+    opts = {**DEFAULT_OPTIONS[backend], **(options or {})}
+    suite = load_cases(ops, limit, cases)
+    if not suite:
+        raise UsageError("no node-suite case matches the selection", hint="check --op / --limit")
+    runtime = runtime_version(backend)
+    date = dt.date.today().isoformat()
+    with tempfile.TemporaryDirectory(prefix="nnport-probe-") as tmp:
+        tasks, skipped = _build_tasks(suite, opsets, Path(tmp))
+        logger.info("probing %s with %d runs of %d cases", backend, len(tasks), len(suite))
+        outcomes = run_tasks(
+            tasks, backend, opts, workers=workers, timeout=timeout, progress=progress
+        )
+    everything = tuple(sorted([*outcomes, *skipped], key=lambda o: (o.case, -o.opset)))
+    own = [o for o in everything if o.opset == o.original_opset]
+    source = f"nnport targets probe, {runtime}, {date}"
+    if ops or cases or limit is not None:
+        source += f" (subset: {len(suite)} node-suite cases)"
+    result = ProbeResult(
+        backend, runtime, date, source, len(suite), sum(o.status == "pass" for o in own),
+        everything, None, round(time.perf_counter() - start, 1), opts,
+    )  # fmt: skip
+    if raw_json is not None:
+        from nnport.results import dumps
+
+        raw_json.parent.mkdir(parents=True, exist_ok=True)
+        raw_json.write_text(dumps(result, indent=None) + "\n")
+    if out is not None:
+        from nnport.targets.probe_profile import write_profile
+
+        write_profile(result, out)
+        result = dataclasses.replace(result, profile=str(out))
+    return result

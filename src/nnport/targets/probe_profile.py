@@ -1,0 +1,204 @@
+"""Derive a TargetProfile from probe outcomes: which (op, version, dtypes, modes) converted and matched.
+
+Evidence rules (documented in docs/probe.md):
+- every node of a *passing* case (single node, expanded function body or control-flow body) is
+  supported at its operator version with the dtypes it saw;
+- a failing *single-node* case blames its one operator: a dtype at an input/output position that
+  failed and never passed restricts that position to the dtypes that passed; a string attribute
+  value (Resize mode, ...) that failed and never passed restricts the attribute to passing values;
+- an operator version with no passing case is not listed (``unlisted_ops = "unsupported"``).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+from collections.abc import Iterable
+from pathlib import Path
+
+import onnx
+
+from nnport.model.dtypes import dtype_name, from_name
+from nnport.targets.probe import CaseOutcome, NodeUse, ProbeResult
+from nnport.targets.profile import (
+    GraphRules,
+    OpRule,
+    Source,
+    TargetProfile,
+    VersionRange,
+    canonical_domain,
+    dump_profile,
+)
+
+_DESCRIPTIONS = {
+    "onnxruntime": "ONNX Runtime CPU (probed with the ONNX node suite)",
+    "openvino": "OpenVINO CPU plugin, f32 inference precision (probed with the ONNX node suite)",
+    "ncnn": "ncnn through pnnx (probed with the ONNX node suite)",
+}
+
+
+@dataclasses.dataclass
+class _Evidence:
+    """What the outcomes say about one (domain, op, since_version)."""
+
+    passes: int = 0
+    fails: int = 0
+    ok_in: dict[int, set[str]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(set)
+    )
+    ok_out: dict[int, set[str]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(set)
+    )
+    bad_in: dict[int, set[str]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(set)
+    )
+    bad_out: dict[int, set[str]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(set)
+    )
+    ok_attr: dict[str, set[str]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(set)
+    )
+    bad_attr: dict[str, set[str]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(set)
+    )
+
+
+def _valid_dtype(name: str) -> str | None:
+    if not name or name in ("sequence", "optional", "map", "sparse_tensor"):
+        return None
+    try:
+        return dtype_name(from_name(name))
+    except ValueError:
+        return None
+
+
+def _record(table: dict[int, set[str]], dtypes: Iterable[str]) -> None:
+    for i, name in enumerate(dtypes):
+        valid = _valid_dtype(name)
+        if valid:
+            table[i].add(valid)
+
+
+@functools.cache
+def _since_versions() -> dict[tuple[str, str], tuple[int, ...]]:
+    table: dict[tuple[str, str], list[int]] = collections.defaultdict(list)
+    for schema in onnx.defs.get_all_schemas_with_history():
+        table[(canonical_domain(schema.domain), schema.name)].append(int(schema.since_version))
+    return {k: tuple(sorted(v)) for k, v in table.items()}
+
+
+def _version_range(op: str, domain: str, since: int) -> VersionRange:
+    """Model opsets at which ``op`` resolves to the schema introduced at ``since``."""
+    later = [v for v in _since_versions().get((canonical_domain(domain), op), ()) if v > since]
+    return VersionRange(since, later[0] - 1 if later else None)
+
+
+def _restricted(ok: dict[int, set[str]], bad: dict[int, set[str]]) -> dict[str, tuple[str, ...]]:
+    """Allowlists only for positions where some dtype failed and never passed."""
+    table = {}
+    for pos, failed in bad.items():
+        if failed - ok.get(pos, set()) and ok.get(pos):
+            table[str(pos)] = tuple(sorted(ok[pos]))
+    return table
+
+
+def gather_evidence(outcomes: Iterable[CaseOutcome]) -> dict[tuple[str, str, int], _Evidence]:
+    """Per (domain, op, since_version): passing and failing dtypes and string attributes."""
+    evidence: dict[tuple[str, str, int], _Evidence] = collections.defaultdict(_Evidence)
+
+    def key(use: NodeUse) -> tuple[str, str, int]:
+        return canonical_domain(use.domain), use.op, use.version
+
+    for outcome in outcomes:
+        if outcome.status == "pass":
+            for use in outcome.nodes:
+                ev = evidence[key(use)]
+                ev.passes += 1
+                _record(ev.ok_in, use.inputs)
+                _record(ev.ok_out, use.outputs)
+                for name, value in use.attributes.items():
+                    ev.ok_attr[name].add(value)
+        elif (
+            outcome.status in ("fail", "crash", "timeout") and outcome.single_node and outcome.nodes
+        ):
+            use = outcome.nodes[0]
+            ev = evidence[key(use)]
+            ev.fails += 1
+            _record(ev.bad_in, use.inputs)
+            _record(ev.bad_out, use.outputs)
+            for name, value in use.attributes.items():
+                ev.bad_attr[name].add(value)
+    return evidence
+
+
+def derive_rules(outcomes: Iterable[CaseOutcome]) -> list[OpRule]:
+    """One OpRule per (domain, op, operator version) that passed at least one case."""
+    rules = []
+    for (domain, op, since), ev in sorted(gather_evidence(outcomes).items()):
+        if not ev.passes:
+            continue
+        attrs = {
+            name: tuple(sorted(ev.ok_attr[name]))
+            for name, failed in sorted(ev.bad_attr.items())
+            if failed - ev.ok_attr.get(name, set()) and ev.ok_attr.get(name)
+        }
+        note = f"probe: {ev.passes} passing, {ev.fails} failing single-node cases"
+        rules.append(
+            OpRule(
+                op=op,
+                domain=domain,
+                versions=(_version_range(op, domain, since),),
+                input_dtypes=_restricted(ev.ok_in, ev.bad_in),
+                output_dtypes=_restricted(ev.ok_out, ev.bad_out),
+                attributes=attrs,
+                note=note,
+            )
+        )
+    return rules
+
+
+def derive_profile(result: ProbeResult, name: str | None = None) -> TargetProfile:
+    """The profile the probe's outcomes support (see the module docstring for the rules)."""
+    passed = [o for o in result.outcomes if o.status == "pass"]
+    lo = min((o.opset for o in passed), default=1)
+    hi = max((o.opset for o in passed), default=lo)
+    opsets: dict[str, VersionRange] = {"ai.onnx": VersionRange(max(lo, 1), hi)}
+    for o in passed:
+        for use in o.nodes:
+            dom = canonical_domain(use.domain)
+            if dom != "ai.onnx" and dom not in opsets:
+                opsets[dom] = VersionRange(1, None)
+    own = result.at_own_opset()
+    counts = collections.Counter(o.status for o in own)
+    notes = (
+        f"Node suite at the cases' own opsets: {result.passed} of {result.cases} cases pass "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}).",
+        f"Runs in total (including cases converted to opsets {sorted({o.opset for o in result.outcomes if o.opset != o.original_opset}, reverse=True)}): "
+        f"{sum(o.status == 'pass' for o in result.outcomes)} pass of "
+        f"{sum(o.status != 'unconvertible' for o in result.outcomes)}.",
+        "Options: " + ", ".join(f"{k}={v}" for k, v in sorted(result.options.items())),
+        "Regenerate: nnport targets probe --backend " + result.backend + " -o PROFILE",
+    )
+    return TargetProfile(
+        name=name or result.backend,
+        description=_DESCRIPTIONS.get(result.backend, result.backend),
+        date=result.date,
+        source=Source(probe=result.source),
+        opsets=opsets,
+        graph=GraphRules(static_shapes=result.backend == "ncnn", int64="native"),
+        ops=tuple(derive_rules(result.outcomes)),
+        unlisted_ops="unsupported",
+        expands_functions=False,
+        notes=notes,
+    )
+
+
+def write_profile(result: ProbeResult, out: Path, name: str | None = None) -> Path:
+    """Derive the profile and write it with the schema's validating, atomic ``dump_profile``."""
+    profile = derive_profile(result, name or (out.stem if out.suffix == ".toml" else None))
+    header = (
+        f"Generated by `nnport targets probe --backend {result.backend}` ({result.source});\n"
+        "do not edit by hand: rerun the probe after upgrading the runtime (see docs/probe.md)."
+    )
+    return dump_profile(profile, out, header=header)
