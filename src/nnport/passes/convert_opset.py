@@ -39,8 +39,19 @@ class ConvertOpsetPass(FixPass):
         super().__init__()
         self.target_version = target_version
 
+    @property
+    def in_place(self) -> bool:
+        """The result is always a new model; the input is left as it was."""
+        return False
+
+    @property
+    def changes_input(self) -> bool:
+        """Work happens on a clone."""
+        return False
+
     def call(self, model: ir.Model) -> ir.passes.PassResult:
         current = default_opset(model)
+        model = model.clone()
         if current == self.target_version:
             return ir.passes.PassResult(model, False)
         if current > self.target_version:

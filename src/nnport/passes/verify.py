@@ -121,3 +121,18 @@ def drift(
                     engine,
                 )
     return Drift(worst, True, "", engine)
+
+
+def apply_verified(
+    pass_: ir.passes.PassBase,
+    model: ir.Model,
+    feeds: Sequence[Mapping[str, np.ndarray]],
+    *,
+    rtol: float = 1e-4,
+    atol: float = 1e-5,
+) -> tuple[ir.Model, Drift]:
+    """Run ``pass_`` on a clone of ``model`` and measure its drift on ``feeds`` (model untouched)."""
+    _, before = run_model(model, feeds)
+    result = pass_(model.clone())
+    engine, after = run_model(result.model, feeds)
+    return result.model, drift(before, after, rtol=rtol, atol=atol, engine=engine)

@@ -1,0 +1,143 @@
+"""Decompositions of HardSwish, HardSigmoid, Gelu, Mish, Clip, LayerNormalization, LpNormalization."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnx_ir as ir
+import pytest
+
+from nnport.passes.base import FixPass
+from nnport.passes.decompose_clip import DecomposeClipPass
+from nnport.passes.decompose_gelu import DecomposeGeluPass
+from nnport.passes.decompose_hardsigmoid import DecomposeHardSigmoidPass
+from nnport.passes.decompose_hardswish import DecomposeHardSwishPass
+from nnport.passes.decompose_layernorm import DecomposeLayerNormPass
+from nnport.passes.decompose_lpnorm import DecomposeLpNormPass
+from nnport.passes.decompose_mish import DecomposeMishPass
+from nnport.passes.verify import apply_verified, run_model
+
+
+def parse(text: str) -> ir.Model:
+    return ir.serde.deserialize_model(onnx.parser.parse_model(text))
+
+
+def unary(op: str, opset: int, attrs: str = "") -> ir.Model:
+    return parse(f"""
+        <ir_version: 8, opset_import: ["" : {opset}]>
+        g (float[2,3,8] x) => (float[2,3,8] y) {{ y = {op}{attrs}(x) }}
+    """)
+
+
+FEEDS = [{"x": (np.random.default_rng(0).standard_normal((2, 3, 8)) * 4).astype(np.float32)}]
+
+CASES = [
+    (DecomposeHardSwishPass, unary("HardSwish", 14), 14),
+    (DecomposeHardSwishPass, unary("HardSwish", 17), 17),
+    (DecomposeHardSigmoidPass, unary("HardSigmoid", 13, "<alpha=0.3, beta=0.4>"), 13),
+    (DecomposeHardSigmoidPass, unary("HardSigmoid", 9), 9),
+    (DecomposeGeluPass, unary("Gelu", 20), 20),
+    (DecomposeGeluPass, unary("Gelu", 20, '<approximate="tanh">'), 20),
+    (DecomposeMishPass, unary("Mish", 18), 18),
+    (DecomposeLpNormPass, unary("LpNormalization", 13, "<axis=-1, p=2>"), 13),
+    (DecomposeLpNormPass, unary("LpNormalization", 18, "<axis=1, p=1>"), 18),
+]
+
+
+@pytest.mark.parametrize(("pass_cls", "model", "opset"), CASES)
+def test_decomposition_matches_onnxruntime(
+    pass_cls: type[FixPass], model: ir.Model, opset: int
+) -> None:
+    op = next(iter(model.graph)).op_type
+    new, drift = apply_verified(pass_cls(), model, FEEDS)
+    assert drift.ok, drift.reason
+    assert op not in {n.op_type for n in new.graph}
+    assert op in {n.op_type for n in model.graph}  # the input model is untouched
+    assert drift.engine == "onnxruntime"
+
+
+def test_lpnorm_zero_rows_give_zeros_not_nan() -> None:
+    model = unary("LpNormalization", 13, "<axis=-1, p=2>")
+    new = DecomposeLpNormPass()(model.clone()).model
+    feed = [{"x": np.zeros((2, 3, 8), np.float32)}]
+    _, out = run_model(new, feed)
+    assert np.all(out[0]["y"] == 0.0)
+
+
+def test_lpnorm_without_reducel2_uses_sum_of_squares() -> None:
+    model = unary("LpNormalization", 13, "<axis=-1, p=2>")
+    new, drift = apply_verified(
+        DecomposeLpNormPass(has_op=lambda op: op != "ReduceL2"), model, FEEDS
+    )
+    assert drift.ok
+    assert "ReduceL2" not in {n.op_type for n in new.graph}
+    assert "ReduceSum" in {n.op_type for n in new.graph}
+
+
+def test_lpnorm_declines_p3() -> None:
+    model = unary("LpNormalization", 13, "<axis=-1, p=3>")
+    pass_ = DecomposeLpNormPass()
+    assert not pass_(model).modified
+    assert "p=3" in pass_.declined[0]
+
+
+@pytest.mark.parametrize("opset", [17, 18])
+def test_layernorm_decomposes_at_each_opset(opset: int) -> None:
+    model = parse(f"""
+        <ir_version: 8, opset_import: ["" : {opset}]>
+        g (float[2,3,8] x, float[8] s, float[8] b) => (float[2,3,8] y) {{
+            y = LayerNormalization<axis=-1, epsilon=0.001>(x, s, b)
+        }}
+    """)
+    rng = np.random.default_rng(1)
+    feeds = [
+        {
+            "x": rng.standard_normal((2, 3, 8)).astype(np.float32),
+            "s": rng.standard_normal(8).astype(np.float32),
+            "b": rng.standard_normal(8).astype(np.float32),
+        }
+    ]
+    new, drift = apply_verified(DecomposeLayerNormPass(), model, feeds)
+    assert drift.ok, drift.reason
+    assert {n.op_type for n in new.graph} >= {"ReduceMean", "Sqrt", "Div"}
+
+
+def test_layernorm_declines_when_mean_output_is_used() -> None:
+    model = parse("""
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[2,8] x, float[8] s) => (float[2,8] y, float[2,1] m) {
+            y, m = LayerNormalization<axis=-1>(x, s)
+        }
+    """)
+    pass_ = DecomposeLayerNormPass()
+    assert not pass_(model).modified
+    assert "Mean/InvStdDev" in pass_.declined[0]
+
+
+def test_clip_with_computed_bounds_becomes_min_max() -> None:
+    model = parse("""
+        <ir_version: 8, opset_import: ["" : 13]>
+        g (float[2,3,8] x, float[1] lo) => (float[2,3,8] y) {
+            hi = Neg(lo)
+            y = Clip(x, lo, hi)
+        }
+    """)
+    feeds = [{"x": FEEDS[0]["x"], "lo": np.array([-1.5], np.float32)}]
+    new, drift = apply_verified(DecomposeClipPass(), model, feeds)
+    assert drift.ok, drift.reason
+    ops = [n.op_type for n in new.graph]
+    assert "Clip" not in ops and "Max" in ops and "Min" in ops
+
+
+def test_clip_with_constant_bounds_is_left_alone() -> None:
+    model = parse("""
+        <ir_version: 8, opset_import: ["" : 13]>
+        g (float[2,3,8] x) => (float[2,3,8] y) {
+            lo = Constant<value=float {0.0}>()
+            hi = Constant<value=float {6.0}>()
+            y = Clip(x, lo, hi)
+        }
+    """)
+    pass_ = DecomposeClipPass()
+    assert not pass_(model).modified
+    assert "constants already" in pass_.declined[0]
