@@ -161,7 +161,7 @@ def test_declines_a_constant_out_of_int32_range_without_changing_anything() -> N
     """)
     infer_shapes(model)  # the pass infers types first; only that may differ
     snapshot = ir.serde.serialize_model(model).SerializeToString()
-    with pytest.raises(Decline, match="7000000000.*does not fit in int32"):
+    with pytest.raises(Decline, match=r"7000000000.*does not fit in int32"):
         RetypeInt64Pass()(model)
     assert ir.serde.serialize_model(model).SerializeToString() == snapshot
 
