@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-import onnx.defs
 import onnx_ir as ir
 
 from nnport.errors import InputSpecError
@@ -188,12 +187,3 @@ def check(
         notes=tuple(notes),
         seconds=round(time.perf_counter() - start, 4),
     )
-
-
-def has_function_body(op: str, domain: str, version: int) -> bool:
-    """True when ONNX defines ``op`` at ``version`` as a function (a runtime can expand it)."""
-    try:
-        schema = onnx.defs.get_schema(op, max_inclusive_version=version, domain=domain)
-    except onnx.defs.SchemaError:
-        return False
-    return bool(schema.has_function or schema.has_context_dependent_function)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import onnx
 import onnx_ir as ir
@@ -59,7 +60,7 @@ class Inference:
 def facts_of_value(value: ir.Value) -> TensorFacts:
     """Facts declared on an onnx-ir value (or its constant)."""
     dtype = value.dtype
-    shape = value.shape
+    shape: Any = value.shape
     if value.const_value is not None:
         dtype = dtype or value.const_value.dtype
         shape = shape or value.const_value.shape

@@ -129,7 +129,7 @@ class Source:
         """A one-line citation."""
         if self.probe:
             return f"probe: {self.probe}"
-        return " ".join(p for p in (self.document, self.version) if p)
+        return f"{self.document} ({self.version})" if self.version else self.document
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,7 @@ def _dynamic_message(ctx: Context, value: ir.Value, facts: TensorFacts) -> str:
 def graph_output_violations(ctx: Context) -> list[Violation]:
     """io-dtype for the model's outputs."""
     allowed = ctx.profile.graph.output_dtypes
-    found = []
+    found: list[Violation] = []
     if not allowed:
         return found
     for value in ctx.model.graph.outputs:
@@ -238,7 +238,10 @@ def _has_function(op: str, domain: str, version: int) -> bool:
         )
     except onnx.defs.SchemaError:
         return False
-    return bool(schema.has_function or schema.has_context_dependent_function)
+    return bool(
+        getattr(schema, "has_function", False)
+        or getattr(schema, "has_context_dependent_function", False)
+    )
 
 
 def _rule_violations(
