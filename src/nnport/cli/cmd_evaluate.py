@@ -1,9 +1,72 @@
-"""``nnport evaluate``: not built yet (see the project's issues)."""
+"""``nnport evaluate``: top-1 accuracy of a model per backend on a real dataset."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from nnport.cli.common import JSON_OPT, MODEL_ARG, console, emit_json
+
+DATASET_OPT = typer.Option(
+    "mnist", "--dataset", help="mnist (IDX test split) or imagefolder (ROOT/CLASS/IMAGE)."
+)
+DATA_OPT = typer.Option(
+    ..., "--data", help="Dataset folder (MNIST IDX files, or an image folder).", show_default=False
+)
+BACKEND_OPT = typer.Option(
+    "onnxruntime",
+    "--backend",
+    "-b",
+    help="Comma-separated backends: onnxruntime,openvino,ncnn (OpenVINO runs with f32).",
+)
+SOURCE_OPT = typer.Option(
+    None,
+    "--source",
+    help="The nnport checkpoint the model was exported from: report agreement with torch.",
+)
+
+
+def evaluate_cmd(
+    model: Path = MODEL_ARG,
+    dataset: str = DATASET_OPT,
+    data: Path = DATA_OPT,
+    backend: str = BACKEND_OPT,
+    source: Path | None = SOURCE_OPT,
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate the first N images."),
+    batch_size: int = typer.Option(
+        500, "--batch-size", min=1, help="Images per inference call (dynamic-batch models)."
+    ),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Runtime CPU threads."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit 1 when any two predictions (or the source) differ."
+    ),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Accuracy per backend on a dataset (normalization read from the model's nnport metadata),
+    agreement with the source torch model, and the images where predictions differ."""
+    from nnport.report.evaluate import render_evaluate
+    from nnport.verify.evaluate import EvaluateOptions, evaluate
+
+    names = tuple(b.strip() for b in backend.split(",") if b.strip())
+    options = EvaluateOptions(
+        dataset=dataset,
+        data=str(data),
+        backends=names,
+        source=str(source) if source else None,
+        limit=limit,
+        batch_size=batch_size,
+        threads=threads,
+    )
+    result = evaluate(model, options)
+    if json_out:
+        emit_json(result)
+    else:
+        console.print(render_evaluate(result))
+    if strict and not result.all_agree:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``evaluate`` verb (placeholder until it is built)."""
+    """Add the ``evaluate`` verb."""
+    app.command("evaluate")(evaluate_cmd)

@@ -1,0 +1,1 @@
+"""Training and export recipes (MNIST CNN, image classifier) and their dataset readers; torch loads lazily."""
