@@ -98,6 +98,11 @@ class Builder:
         return self.op("Clip", [x, self.const(low, dtype), self.const(high, dtype)])
 
 
+def set_dtype(value: ir.Value, dtype: ir.DataType) -> None:
+    """Give ``value`` a new tensor type object (types may be shared between clones)."""
+    value.type = ir.TensorType(dtype)
+
+
 def np_dtype(value: ir.Value) -> np.dtype:
     """The numpy dtype of a value (float32 when unknown)."""
     if value.dtype is None:
@@ -138,7 +143,11 @@ class NodeRewritePass(FixPass):
         raise NotImplementedError
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
+        from nnport.passes.fold_constants import infer_shapes  # a cycle at import time
+
         opset = default_opset(model)
+        if any(n.op_type == self.op_type for n in all_nodes(model.graph)):
+            infer_shapes(model)  # rewrites read ranks and static shapes
         for node in all_nodes(model.graph):
             if node.op_type != self.op_type or node.domain not in ("", "ai.onnx"):
                 continue

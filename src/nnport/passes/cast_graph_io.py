@@ -6,7 +6,7 @@ from collections.abc import Collection
 
 import onnx_ir as ir
 
-from nnport.passes.base import FixPass
+from nnport.passes.base import FixPass, set_dtype
 
 # Hand-rolled: onnx-ir has no pass that changes graph I/O types.
 
@@ -45,7 +45,7 @@ class CastGraphIOPass(FixPass):
             if value.dtype is None:
                 continue
             original = value.dtype
-            value.dtype = self.carrier
+            set_dtype(value, self.carrier)
             # The old value keeps its consumers; it becomes the Cast's output under a new name.
             inner = ir.Value(
                 name=f"{value.name}_as_{original.name.lower()}",

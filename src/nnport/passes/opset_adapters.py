@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import onnx_ir as ir
 
-from nnport.passes.base import Decline, all_nodes, const_array
+from nnport.passes.base import Decline, all_nodes, const_array, set_dtype
 
 # Hand-rolled because onnx.version_converter has no down adapters for most ops whose new
 # version only widened the type list (Add/Sub/Mul/Relu-14, Identity-16, ...) and fails the whole
@@ -86,7 +86,7 @@ def _fill_resize_inputs(node: ir.Node) -> bool:
         if len(node.inputs) > index and node.inputs[index] is None:
             name = f"{node.name or 'Resize'}_empty_{index}"
             value = ir.Value(name=name, const_value=ir.tensor(np.zeros(0, np.float32), name=name))
-            value.dtype = ir.DataType.FLOAT
+            set_dtype(value, ir.DataType.FLOAT)
             value.shape = ir.Shape([0])
             graph.register_initializer(value)
             node.replace_input_with(index, value)

@@ -101,7 +101,10 @@ def _profile(target: Any) -> Any:
 
 
 def _check(model: ir.Model, profile: Any, shapes: Mapping[str, tuple[int, ...]] | None) -> Any:
-    from nnport.targets import check
+    try:
+        from nnport.targets import check
+    except ImportError:  # older trees export it from the checker module only
+        from nnport.targets.checker import check
 
     return check(model, profile, input_shapes=dict(shapes) if shapes else None)
 
@@ -163,6 +166,17 @@ def _feeds(
     return generate_inputs(model, concrete, samples=options.samples, seed=options.seed)
 
 
+def _has_dynamic_inputs(model: ir.Model) -> bool:
+    return any(
+        v.shape is None or not all(isinstance(d, int) for d in v.shape) for v in graph_inputs(model)
+    )
+
+
+def _unfixable(violations: Sequence[Any]) -> set[Any]:
+    """Violations no pass addresses, keyed so the same problem compares equal across rewrites."""
+    return {(v.rule, v.op, v.message) for v in violations if not v.fix}
+
+
 def _plan(violations: Sequence[Any], exhausted: set[str]) -> list[tuple[str, list[str]]]:
     """Fix ids named by the violations, in catalog order, with the nodes each one names."""
     wanted: dict[str, list[str]] = {}
@@ -211,19 +225,30 @@ def fix(
             rounds -= 1
             break
         progress = False
-        for fix_id, nodes in _plan(report.violations, exhausted):
+        plan = _plan(report.violations, exhausted)
+        if rounds == 1 and input_shapes and _has_dynamic_inputs(current):
+            plan = [("freeze-shapes", []), *[p for p in plan if p[0] != "freeze-shapes"]]
+        for fix_id, nodes in plan:
             record, new_model, new_outputs = _try_pass(
                 fix_id, profile, current, shapes, nodes, feeds, outputs, options, rounds
             )
+            if new_model is not None:
+                new_report = _check(new_model, profile, shapes)
+                added = _unfixable(new_report.violations) - _unfixable(report.violations)
+                if added and record is not None:
+                    ops = ", ".join(sorted({f"{op or 'model'} ({rule})" for rule, op, _ in added}))
+                    reason = f"rolled back: it would leave violations nnport cannot fix: {ops}"
+                    record = dataclasses.replace(record, kept=False, reason=reason)
+                    new_model = None
             if record is not None:
                 records.append(record)
             if new_model is None:
                 exhausted.add(fix_id)
                 continue
-            current, outputs, progress = new_model, new_outputs, True
-        report = _check(current, profile, shapes)
+            current, outputs, report, progress = new_model, new_outputs, new_report, True
         if not progress:
             break
+        report = _check(current, profile, shapes)
     final = drift(reference, outputs, rtol=options.rtol, atol=options.atol, engine=engine)
     remaining = tuple(_explain(v, records) for v in report.violations)
     return FixResult(

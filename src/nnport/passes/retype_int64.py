@@ -7,7 +7,15 @@ from collections.abc import Collection
 import numpy as np
 import onnx_ir as ir
 
-from nnport.passes.base import Builder, Decline, FixPass, all_graphs, all_nodes, default_opset
+from nnport.passes.base import (
+    Builder,
+    Decline,
+    FixPass,
+    all_graphs,
+    all_nodes,
+    default_opset,
+    set_dtype,
+)
 from nnport.passes.fold_constants import infer_shapes
 
 # Hand-rolled: neither onnx-ir nor onnxscript retypes a graph. The pitfalls in DESIGN.md shape
@@ -108,7 +116,7 @@ class RetypeInt64Pass(FixPass):
             for value in graph.initializers.values():
                 if id(value) in new_inits:
                     value.const_value = new_inits[id(value)]
-                    value.dtype = _NARROW[value.dtype]  # type: ignore[index]
+                    set_dtype(value, _NARROW[value.dtype])  # type: ignore[index]
                     count += 1
         for node in nodes:
             if id(node) in new_attrs:
@@ -123,14 +131,14 @@ class RetypeInt64Pass(FixPass):
                         count += 1
             for out in node.outputs:
                 if out.dtype in _NARROW and id(out) not in fixed:
-                    out.dtype = _NARROW[out.dtype]  # type: ignore[index]
+                    set_dtype(out, _NARROW[out.dtype])  # type: ignore[index]
         for graph in graphs:
             boundary = list(graph.inputs) + list(graph.outputs)
             for value in boundary:
                 if value.dtype in _NARROW and id(value) not in fixed and value.const_value is None:
                     if graph is model.graph and not self.retype_io:
                         continue
-                    value.dtype = _NARROW[value.dtype]  # type: ignore[index]
+                    set_dtype(value, _NARROW[value.dtype])  # type: ignore[index]
                     count += 1
         # Phase 3: explicit Casts where a consumer's input type no longer matches what it needs.
         count += self._insert_casts(model, nodes, fixed)
@@ -195,7 +203,7 @@ class RetypeInt64Pass(FixPass):
                     continue
                 b = Builder(graph, opset, node.name or node.op_type)
                 cast = b.op("Cast", [value], to=to.value)
-                cast.dtype = to
+                set_dtype(cast, to)
                 cast.shape = value.shape
                 graph.insert_before(node, list(b.tape.nodes))
                 node.replace_input_with(index, cast)

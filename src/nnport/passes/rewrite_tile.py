@@ -17,6 +17,7 @@ from nnport.passes.base import (
     replace_node,
     static_shape,
 )
+from nnport.passes.fold_constants import infer_shapes
 
 # Hand-rolled: onnxscript's rewriter has no Tile rules (it removes no-op Expand only).
 
@@ -56,6 +57,7 @@ class RewriteTilePass(FixPass):
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
         opset = default_opset(model)
+        infer_shapes(model)  # broadcasting decisions need static shapes
         for node in all_nodes(model.graph):
             if node.op_type not in ("Tile", "Expand") or node.domain not in ("", "ai.onnx"):
                 continue
