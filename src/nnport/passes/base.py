@@ -110,8 +110,22 @@ def np_dtype(value: ir.Value) -> np.dtype:
     return np.dtype(value.dtype.numpy())
 
 
-class FixPass(ir.passes.InPlacePass):
-    """A verified rewrite the planner may apply; subclasses name the fix id and rules they resolve."""
+class FixPass(ir.passes.PassBase):
+    """A verified rewrite the planner may apply; subclasses name the fix id and rules they resolve.
+
+    In place by default (like ``ir.passes.InPlacePass``); a pass that returns a new model
+    overrides ``in_place`` and ``changes_input``.
+    """
+
+    @property
+    def in_place(self) -> bool:
+        """The pass edits and returns the model it is given."""
+        return True
+
+    @property
+    def changes_input(self) -> bool:
+        """The model given is changed."""
+        return True
 
     fix_id: ClassVar[str] = ""
     resolves: ClassVar[tuple[str, ...]] = ()
