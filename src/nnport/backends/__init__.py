@@ -14,6 +14,8 @@ BACKENDS: dict[str, tuple[str, str, str, str]] = {
     "onnxruntime": ("nnport.backends.onnxruntime", "OnnxRuntimeRunner", "onnxruntime", ""),
     "openvino": ("nnport.backends.openvino", "OpenVinoRunner", "openvino", "openvino"),
     "ncnn": ("nnport.backends.ncnn", "NcnnRunner", "ncnn", "ncnn"),
+    "torch": ("nnport.backends.torch", "TorchRunner", "torch", "torch"),
+    "reference": ("nnport.backends.reference", "ReferenceRunner", "onnx", ""),
 }
 
 

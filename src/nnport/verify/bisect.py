@@ -1,0 +1,263 @@
+"""First-divergence bisection: the first node, in topological order, whose output drifts.
+
+Marking every tensor as an output at once (Polygraphy's mark-all) needs memory for every
+activation of the network. Here the tensors are compared in topological order, a few at a
+time: each run asks both runners for a chunk of intermediate tensors whose estimated size
+fits a byte budget, on a copy of the graph pruned to what those tensors need, and the scan
+stops at the first tensor out of tolerance. Every sample is run for every chunk.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnx_ir as ir
+
+from nnport.backends.base import ModelSource, Runner
+from nnport.model.io import weight_bytes
+from nnport.verify.metrics import MetricsAccumulator, TensorMetrics, Tolerance
+
+logger = logging.getLogger(__name__)
+
+RunnerFactory = Callable[[str, ModelSource], Runner]
+MIN_BUDGET_BYTES = 8 * 1024 * 1024
+MAX_CHUNK = 64
+_FLOAT_TYPES = {
+    onnx.TensorProto.FLOAT,
+    onnx.TensorProto.FLOAT16,
+    onnx.TensorProto.BFLOAT16,
+    onnx.TensorProto.DOUBLE,
+}
+
+
+@dataclass(frozen=True)
+class BisectResult:
+    """Where the candidate first diverges, with the error of every tensor compared up to it.
+
+    ``tensors`` lists the compared tensors in topological order (``position`` indexes it), so
+    the growth of the error along the network can be plotted. ``runs`` is the number of chunk
+    runs per side; ``budget_bytes`` the bound on extra tensors fetched per run.
+    """
+
+    found: bool
+    node: str | None
+    op: str | None
+    tensor: str | None
+    position: int | None
+    tensors: tuple[TensorMetrics, ...]
+    compared: int
+    total: int
+    runs: int
+    samples: int
+    budget_bytes: int
+    message: str
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    name: str
+    node: str
+    op: str
+    nbytes: int | None
+
+
+def _value_types(proto: onnx.ModelProto) -> dict[str, onnx.ValueInfoProto]:
+    graph = proto.graph
+    return {v.name: v for v in [*graph.input, *graph.value_info, *graph.output]}
+
+
+def _nbytes(info: onnx.ValueInfoProto | None) -> int | None:
+    if info is None or not info.type.HasField("tensor_type"):
+        return None
+    tensor = info.type.tensor_type
+    dims = tensor.shape.dim if tensor.HasField("shape") else None
+    if dims is None or not all(d.HasField("dim_value") for d in dims):
+        return None
+    itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).itemsize
+    return int(math.prod(d.dim_value for d in dims)) * itemsize
+
+
+def _candidates(reference: onnx.ModelProto, candidate: onnx.ModelProto) -> list[_Tensor]:
+    """Non-constant floating tensors produced in both graphs, in the reference's node order."""
+    types = _value_types(reference)
+    produced = {o for n in candidate.graph.node for o in n.output if o}
+    constant = {t.name for t in reference.graph.initializer}
+    tensors = []
+    for index, node in enumerate(reference.graph.node):
+        inputs = [i for i in node.input if i]
+        if node.op_type == "Constant" or all(i in constant for i in inputs):
+            constant.update(o for o in node.output if o)
+            continue
+        for out in node.output:
+            info = types.get(out)
+            elem = info.type.tensor_type.elem_type if info is not None else None
+            if not out or out not in produced or (elem and elem not in _FLOAT_TYPES):
+                continue
+            tensors.append(
+                _Tensor(out, node.name or f"{node.op_type}_{index}", node.op_type, _nbytes(info))
+            )
+    return tensors
+
+
+def _subgraph_names(node: onnx.NodeProto) -> Iterator[str]:
+    """Every tensor name a node's subgraphs read (outer-scope references included)."""
+    for attr in node.attribute:
+        graphs = ([attr.g] if attr.HasField("g") else []) + list(attr.graphs)
+        for graph in graphs:
+            for inner in graph.node:
+                yield from (i for i in inner.input if i)
+                yield from _subgraph_names(inner)
+
+
+def _prefix(full: onnx.ModelProto, outputs: Sequence[str]) -> onnx.ModelProto:
+    """A copy of ``full`` whose outputs are ``outputs``, keeping only the nodes they need."""
+    types = _value_types(full)
+    needed = set(outputs)
+    keep: list[onnx.NodeProto] = []
+    for node in reversed(full.graph.node):
+        if any(o in needed for o in node.output):
+            keep.append(node)
+            needed.update(i for i in node.input if i)
+            needed.update(_subgraph_names(node))
+    keep.reverse()
+    model = onnx.ModelProto()
+    model.ir_version = full.ir_version
+    model.producer_name = "nnport-bisect"
+    model.opset_import.extend(full.opset_import)
+    model.functions.extend(full.functions)
+    graph = model.graph
+    graph.name = full.graph.name
+    initializers = {t.name for t in full.graph.initializer}
+    graph.input.extend(
+        i for i in full.graph.input if i.name not in initializers or i.name in needed
+    )
+    graph.initializer.extend(t for t in full.graph.initializer if t.name in needed)
+    graph.node.extend(keep)
+    for name in outputs:
+        info = types.get(name)
+        graph.output.append(
+            info if info is not None else onnx.helper.make_empty_tensor_value_info(name)
+        )
+    return model
+
+
+def _infer(proto: onnx.ModelProto) -> onnx.ModelProto:
+    try:
+        return onnx.shape_inference.infer_shapes(proto, data_prop=True)
+    except Exception as exc:  # sizes then come from measurement
+        logger.info("shape inference failed (%s); tensor sizes will be measured", exc)
+        return proto
+
+
+def bisect_models(
+    reference_model: ir.Model,
+    candidate_model: ir.Model,
+    feeds: Sequence[dict[str, np.ndarray]],
+    make: RunnerFactory,
+    tolerance: Tolerance,
+    *,
+    budget_bytes: int | None = None,
+) -> BisectResult:
+    """Scan the reference's tensors in topological order; stop at the first out of tolerance.
+
+    ``make(side, model_path)`` builds the runner for ``"reference"`` or ``"candidate"``.
+    """
+    budget = budget_bytes or max(MIN_BUDGET_BYTES, int(0.15 * weight_bytes(reference_model)))
+    work = Path(tempfile.mkdtemp(prefix="nnport-bisect-"))
+    try:
+        ref_full = _infer(ir.serde.serialize_model(reference_model))
+        same = candidate_model is reference_model
+        cand_full = ref_full if same else _infer(ir.serde.serialize_model(candidate_model))
+        tensors = _candidates(ref_full, cand_full)
+        compared: list[TensorMetrics] = []
+        start = runs = 0
+        measured = max((v.nbytes for v in feeds[0].values()), default=1) if feeds else 1
+        while start < len(tensors):
+            chunk: list[_Tensor] = []
+            total = 0
+            for tensor in tensors[start : start + MAX_CHUNK]:
+                size = tensor.nbytes if tensor.nbytes is not None else measured
+                if chunk and total + size > budget:
+                    break
+                chunk.append(tensor)
+                total += size
+            results, biggest = _run_chunk(
+                ref_full, cand_full, same, chunk, feeds, make, tolerance, work
+            )
+            measured = max(measured, biggest)
+            runs += 1
+            for tensor_metrics in results:
+                compared.append(tensor_metrics)
+                if not tensor_metrics.passed:
+                    where = f"node {tensor_metrics.node!r} ({tensor_metrics.op})"
+                    return BisectResult(
+                        found=True,
+                        node=tensor_metrics.node,
+                        op=tensor_metrics.op,
+                        tensor=tensor_metrics.name,
+                        position=len(compared) - 1,
+                        tensors=tuple(compared),
+                        compared=len(compared),
+                        total=len(tensors),
+                        runs=runs,
+                        samples=len(feeds),
+                        budget_bytes=budget,
+                        message=f"first divergence at {where}, output {tensor_metrics.summary()}",
+                    )
+            start += len(chunk)
+        return BisectResult(
+            found=False,
+            node=None,
+            op=None,
+            tensor=None,
+            position=None,
+            tensors=tuple(compared),
+            compared=len(compared),
+            total=len(tensors),
+            runs=runs,
+            samples=len(feeds),
+            budget_bytes=budget,
+            message=f"all {len(compared)} intermediate tensors agree within tolerance",
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_chunk(
+    ref_full: onnx.ModelProto,
+    cand_full: onnx.ModelProto,
+    same: bool,
+    chunk: list[_Tensor],
+    feeds: Sequence[dict[str, np.ndarray]],
+    make: RunnerFactory,
+    tolerance: Tolerance,
+    work: Path,
+) -> tuple[list[TensorMetrics], int]:
+    """Compare the tensors of ``chunk`` on every feed; return metrics and the largest size."""
+    names = [t.name for t in chunk]
+    ref_path = work / "reference.onnx"
+    onnx.save(_prefix(ref_full, names), ref_path)
+    cand_path = ref_path
+    if not same:
+        cand_path = work / "candidate.onnx"
+        onnx.save(_prefix(cand_full, names), cand_path)
+    acc = MetricsAccumulator(tolerance)
+    biggest = 0
+    with make("reference", ref_path) as ref_runner, make("candidate", cand_path) as cand_runner:
+        for feed in feeds:
+            expected = ref_runner.infer(feed)
+            got = cand_runner.infer(feed)
+            for name in names:
+                biggest = max(biggest, expected[name].nbytes)
+                acc.add(name, expected[name], got[name])
+            del expected, got
+    logger.info("bisect: compared %d tensor(s) up to %s", len(names), names[-1])
+    return [acc.result(t.name, node=t.node, op=t.op) for t in chunk], biggest
