@@ -88,8 +88,9 @@ def build_profile() -> TargetProfile:
             continue
         start, end = kernel.version_range
         key = (kernel.domain, kernel.op_name, start, end)
+        constraints = groups[key]  # created even for kernels without type constraints
         for name, types in kernel.type_constraints.items():
-            groups[key][name].update(types)
+            constraints[name].update(types)
     rules: list[OpRule] = []
     max_version: dict[str, int] = defaultdict(int)
     for (domain, op, start, end), constraints in sorted(groups.items()):
