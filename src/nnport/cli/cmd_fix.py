@@ -1,9 +1,89 @@
-"""``nnport fix``: not built yet (see the project's issues)."""
+"""``nnport fix``: rewrite a model until the target accepts it, verifying every rewrite."""
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import typer
+
+from nnport.cli.common import INPUT_SHAPE_OPT, JSON_OPT, MODEL_ARG, console, emit_json, input_specs
+from nnport.errors import UsageError
+from nnport.model import load
+from nnport.model.io import check_output_path, save
+from nnport.model.specs import resolve_input_shapes
+from nnport.passes import FixOptions, atc_command, fix
+from nnport.passes.atc import is_atc_target
+from nnport.report.fix import render_fix
+from nnport.targets import load_target
+from nnport.verify.inputs import load_npz
+
+TARGET_OPT = typer.Option(
+    ...,
+    "--target",
+    "-t",
+    help="Target profile: a shipped name (see `nnport targets`) or a profile .toml path.",
+    show_default=False,
+)
+OUTPUT_OPT = typer.Option(
+    ..., "--output", "-o", help="Where to write the fixed model (never the input).",
+    show_default=False,
+)  # fmt: skip
+INPUTS_OPT = typer.Option(
+    None,
+    "--inputs",
+    help="An .npz of named input arrays to verify with (default: seeded range-aware inputs).",
+    show_default=False,
+)
+RTOL_OPT = typer.Option(1e-4, "--rtol", help="Relative tolerance for float outputs.")
+ATOL_OPT = typer.Option(1e-5, "--atol", help="Absolute tolerance for float outputs.")
+SEED_OPT = typer.Option(0, "--seed", help="Seed of the generated verification inputs.")
+
+
+def fix_cmd(
+    model: Path = MODEL_ARG,
+    target: str = TARGET_OPT,
+    output: Path = OUTPUT_OPT,
+    input_shape: list[str] | None = INPUT_SHAPE_OPT,
+    inputs: Path | None = INPUTS_OPT,
+    rtol: float = RTOL_OPT,
+    atol: float = ATOL_OPT,
+    seed: int = SEED_OPT,
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Rewrite MODEL until TARGET accepts it; every pass is verified on the same inputs.
+
+    Plans from `check`'s violations, applies the passes that resolve them, re-checks and
+    repeats. A pass whose outputs drift beyond --rtol/--atol (integers: exactly) is rolled back.
+    Exit 0 when OUT is deployable and verified, 1 when violations remain (OUT is still written),
+    2 on bad input. For Ascend targets the matching `atc` command line is printed.
+    """
+    if rtol < 0 or atol < 0:
+        raise UsageError("--rtol and --atol must be >= 0")
+    output = output.expanduser()
+    check_output_path(output, [model])
+    profile = load_target(target)
+    loaded = load(model)
+    shapes = resolve_input_shapes(loaded, input_specs(input_shape))
+    feeds = load_npz(inputs, loaded) if inputs is not None else None
+    options = FixOptions(rtol=rtol, atol=atol, seed=seed)
+    result = fix(loaded, profile, input_shapes=shapes, inputs=feeds, options=options)
+    save(result.model, output)
+    extra: dict[str, str] = {"output": str(output)}
+    if is_atc_target(profile.name):
+        extra["atc_command"] = atc_command(
+            result.model, profile.name, output, shapes=result.input_shapes
+        )
+    result = dataclasses.replace(result, **extra)  # type: ignore[arg-type]
+    if json_out:
+        emit_json(result.without_model())
+    else:
+        console.print(render_fix(result))
+        if result.atc_command:  # unwrapped, so it can be copied as one line
+            console.print(result.atc_command, soft_wrap=True, markup=False, highlight=False)
+    raise typer.Exit(0 if result.deployable and result.verified else 1)
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``fix`` verb (placeholder until it is built)."""
+    """Add the ``fix`` verb."""
+    app.command("fix")(fix_cmd)

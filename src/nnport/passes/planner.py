@@ -207,15 +207,17 @@ def fix(
     options = options or FixOptions()
     start = time.perf_counter()
     profile = _profile(target)
-    shapes = dict(input_shapes or {})
+    # Shapes the user gave (directly or through --inputs) steer check and freeze-shapes; the
+    # shapes of generated feeds only drive verification, so check still sees what is dynamic.
+    given = dict(input_shapes or {})
     if inputs:
         for name, array in inputs[0].items():
-            shapes.setdefault(name, tuple(np.asarray(array).shape))
-    feeds = _feeds(model, shapes, inputs, options)
-    shapes = {name: tuple(np.asarray(a).shape) for name, a in feeds[0].items()} | shapes
+            given.setdefault(name, tuple(np.asarray(array).shape))
+    feeds = _feeds(model, given, inputs, options)
+    shapes = {name: tuple(np.asarray(a).shape) for name, a in feeds[0].items()} | given
     engine, reference = run_model(model, feeds)
     current, outputs = model.clone(), reference
-    report = _check(current, profile, shapes)
+    report = _check(current, profile, given)
     before = len(report.violations)
     records: list[PassRecord] = []
     exhausted: set[str] = set()
@@ -226,14 +228,14 @@ def fix(
             break
         progress = False
         plan = _plan(report.violations, exhausted)
-        if rounds == 1 and input_shapes and _has_dynamic_inputs(current):
+        if rounds == 1 and given and _has_dynamic_inputs(current):
             plan = [("freeze-shapes", []), *[p for p in plan if p[0] != "freeze-shapes"]]
         for fix_id, nodes in plan:
             record, new_model, new_outputs = _try_pass(
-                fix_id, profile, current, shapes, nodes, feeds, outputs, options, rounds
+                fix_id, profile, current, given, nodes, feeds, outputs, options, rounds
             )
             if new_model is not None:
-                new_report = _check(new_model, profile, shapes)
+                new_report = _check(new_model, profile, given)
                 added = _unfixable(new_report.violations) - _unfixable(report.violations)
                 if added and record is not None:
                     ops = ", ".join(sorted({f"{op or 'model'} ({rule})" for rule, op, _ in added}))
@@ -248,7 +250,7 @@ def fix(
             current, outputs, report, progress = new_model, new_outputs, new_report, True
         if not progress:
             break
-        report = _check(current, profile, shapes)
+        report = _check(current, profile, given)
     final = drift(reference, outputs, rtol=options.rtol, atol=options.atol, engine=engine)
     remaining = tuple(_explain(v, records) for v in report.violations)
     return FixResult(

@@ -1,0 +1,67 @@
+"""Render a ``FixResult``: verdict, one row per pass tried, remaining violations, the atc line."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from nnport.passes.planner import FixResult
+
+
+def _error(value: float) -> str:
+    if value != value or value == float("inf"):
+        return "n/a"
+    return "0" if value == 0 else f"{value:.2g}"
+
+
+def render_fix(result: FixResult) -> Group:
+    """The fix report as rich renderables."""
+    if result.deployable and result.verified:
+        verdict = Text(f"deployable on {result.target}, outputs verified", style="bold green")
+    elif result.deployable:
+        verdict = Text(f"deployable on {result.target}, but outputs drifted", style="bold red")
+    else:
+        verdict = Text(
+            f"not deployable on {result.target}: {result.violations_after} violation(s) remain",
+            style="bold red",
+        )
+    facts = Table.grid(padding=(0, 2))
+    if result.output:
+        facts.add_row("output", Text(result.output))
+    facts.add_row("violations", f"{result.violations_before} -> {result.violations_after}")
+    facts.add_row("opset", f"{result.opset_before} -> {result.opset_after}")
+    facts.add_row("nodes", f"{result.nodes_before} -> {result.nodes_after}")
+    if result.input_shapes:
+        shapes = ", ".join(f"{k}:{'x'.join(map(str, v))}" for k, v in result.input_shapes.items())
+        facts.add_row("input shapes", Text(shapes))
+    facts.add_row("verification", Text(result.verification))
+    facts.add_row("max error", _error(result.max_error))
+    facts.add_row("time", f"{result.seconds:.2f} s")
+    parts: list[object] = [verdict, facts]
+    if result.passes:
+        table = Table(title="passes", title_justify="left", show_edge=False)
+        for col in ("round", "fix", "nodes", "max error", "result"):
+            table.add_column(col)
+        for record in result.passes:
+            status = Text("kept", style="green") if record.kept else Text(record.reason, "yellow")
+            table.add_row(
+                str(record.round),
+                record.fix,
+                str(record.nodes_rewritten),
+                _error(record.max_error),
+                status,
+            )
+            for reason in record.declined[:5]:
+                table.add_row("", "", "", "", Text(f"declined {reason}", style="dim"))
+        parts.append(table)
+    if result.remaining:
+        table = Table(title="remaining violations", title_justify="left", show_edge=False)
+        for col in ("node", "op", "rule", "why it remains"):
+            table.add_column(col)
+        for item in result.remaining:
+            table.add_row(Text(item.node or "(model)"), item.op, item.rule, Text(item.reason))
+        parts.append(table)
+    if result.atc_command:
+        parts.append(Text("convert with (one line):", style="bold"))
+    return Group(*parts)  # type: ignore[arg-type]
