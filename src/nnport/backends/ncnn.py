@@ -142,7 +142,8 @@ def convert_to_ncnn(
         bad = _unknown_layers(param)
         if bad:
             listed = ", ".join(f"{name!r} ({kind})" for name, kind in bad[:5])
-            nodes = nodes_running(ir_model, sorted({kind for _, kind in bad}))
+            kinds = {_PNNX_TO_ONNX.get(kind, kind) for _, kind in bad}
+            nodes = nodes_running(ir_model, sorted(kinds))
             where = f" from ONNX node(s) {', '.join(nodes)}" if nodes else ""
             raise BackendError(
                 f"ncnn cannot run {len(bad)} layer(s) pnnx produced: {listed}{where}"
@@ -170,6 +171,9 @@ def convert_to_ncnn(
         shutil.rmtree(work, ignore_errors=True)
     return out / "model.ncnn.param"
 
+
+# pnnx names some ops after the torch call it maps them to.
+_PNNX_TO_ONNX = {"Tensor.to": "Cast", "Tensor.expand": "Expand", "Tensor.repeat": "Tile"}
 
 _PNNX_DTYPES = {
     "FLOAT": "f32",

@@ -157,7 +157,7 @@ class OpenVinoRunner(Runner):
         self._outputs = [_port_name(o) for o in self._compiled.outputs]
         self._config = self._read_config(ov.__version__)
         if self._config["precision"] != self._precision:
-            logger.warning(
+            logger.info(
                 "OpenVINO %s runs with %s although %s was requested (not supported on this CPU)",
                 self._device,
                 self._config["precision"],

@@ -1,9 +1,49 @@
-"""``nnport convert``: not built yet (see the project's issues)."""
+"""``nnport convert``: write a runtime artifact (OpenVINO IR, ncnn param/bin) for a model."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from nnport.cli.common import INPUT_SHAPE_OPT, JSON_OPT, MODEL_ARG, console, emit_json, input_specs
+from nnport.model import load, resolve_input_shapes
+
+TO_OPT = typer.Option(..., "--to", "-t", help="Runtime to convert for: openvino or ncnn.")
+OUT_OPT = typer.Option(
+    ...,
+    "--output",
+    "-o",
+    help="Output folder (created; files replaced atomically).",
+    show_default=False,
+)
+
+
+def convert_cmd(
+    model: Path = MODEL_ARG,
+    to: str = TO_OPT,
+    output: Path = OUT_OPT,
+    input_shape: list[str] | None = INPUT_SHAPE_OPT,
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Convert MODEL for --to openvino|ncnn into folder -o, reporting time and artifact size.
+
+    OpenVINO IR keeps f32 weights; ncnn goes through pnnx with f32 weights and needs static
+    input shapes (give --input-shape for dynamic inputs). A failed conversion names the node
+    and op the converter rejected and leaves nothing behind.
+    """
+    from nnport.backends.convert import convert
+    from nnport.report.convert import render_convert
+
+    source = load(model)
+    shapes = resolve_input_shapes(source, input_specs(input_shape))
+    result = convert(source, to, output, input_shapes=shapes)
+    if json_out:
+        emit_json(result)
+    else:
+        console.print(render_convert(result))
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``convert`` verb (placeholder until it is built)."""
+    """Add the ``convert`` verb."""
+    app.command("convert")(convert_cmd)

@@ -1,0 +1,72 @@
+"""Convert an ONNX model to a runtime artifact (OpenVINO IR, ncnn param/bin) and describe it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx_ir as ir
+
+from nnport.backends.artifacts import dir_size
+from nnport.errors import UsageError
+from nnport.model.io import SOURCE_PATH_KEY
+
+CONVERTERS = ("openvino", "ncnn")
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    """What ``convert`` wrote: the artifact's main file, every file with its size, and timing."""
+
+    model: str
+    to: str
+    artifact: str
+    files: tuple[str, ...]
+    size_bytes: int
+    seconds: float
+    input_shapes: dict[str, tuple[int, ...]]
+    runtime: str
+
+
+def convert(
+    model: ir.Model,
+    to: str,
+    out_dir: str | Path,
+    *,
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+) -> ConvertResult:
+    """Convert ``model`` for runtime ``to`` into ``out_dir`` (atomically) and time it."""
+    out = Path(out_dir)
+    shapes = dict(input_shapes or {})
+    start = time.perf_counter()
+    if to == "openvino":
+        import openvino
+
+        from nnport.backends.openvino import convert_to_openvino
+
+        artifact = convert_to_openvino(model, out, input_shapes=shapes or None)
+        runtime = f"openvino {openvino.__version__}"
+        files = [artifact, artifact.with_suffix(".bin")]
+    elif to == "ncnn":
+        import ncnn
+
+        from nnport.backends.ncnn import SIDECAR, convert_to_ncnn
+
+        artifact = convert_to_ncnn(model, out, shapes or None)
+        runtime = f"ncnn {ncnn.__version__} (pnnx)"
+        files = [artifact, artifact.with_suffix(".bin"), out / SIDECAR]
+    else:
+        raise UsageError(f"cannot convert to {to!r}", hint=f"choose {' or '.join(CONVERTERS)}")
+    seconds = time.perf_counter() - start
+    return ConvertResult(
+        model=str(model.meta.get(SOURCE_PATH_KEY, "(in memory)")),
+        to=to,
+        artifact=str(artifact),
+        files=tuple(str(f) for f in files),
+        size_bytes=sum(dir_size(f) for f in files if f.exists()),
+        seconds=seconds,
+        input_shapes=shapes,
+        runtime=runtime,
+    )

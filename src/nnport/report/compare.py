@@ -1,0 +1,128 @@
+"""Render a CompareResult (and its bisect) as rich tables."""
+
+from __future__ import annotations
+
+import math
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from nnport.verify.bisect import BisectResult
+from nnport.verify.compare import CompareResult, RunnerInfo
+from nnport.verify.metrics import TensorMetrics
+
+
+def _num(value: float) -> str:
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.3g}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _config(info: RunnerInfo) -> str:
+    keys = [k for k in info.config if k != "runtime"]
+    details = ", ".join(f"{k}={info.config[k]}" for k in keys)
+    runtime = info.config.get("runtime", info.backend)
+    return f"{info.backend} ({runtime}{'; ' + details if details else ''})"
+
+
+def _verdict(ok: bool) -> Text:
+    return Text("ok", style="green") if ok else Text("MISMATCH", style="bold red")
+
+
+def _outputs_table(outputs: tuple[TensorMetrics, ...]) -> Table:
+    """One column per output, one row per metric (fits a terminal for a handful of outputs)."""
+    table = Table(title="outputs", title_justify="left", show_edge=False)
+    table.add_column("metric")
+    for m in outputs:
+        table.add_column(m.name, justify="right", overflow="fold")
+
+    def row(label: str, cells: list[str | Text]) -> None:
+        table.add_row(label, *cells)
+
+    row("shape", [m.shape_mismatch or ("x".join(map(str, m.shape)) or "scalar") for m in outputs])
+    row("max abs error", [_num(m.max_abs_err) for m in outputs])
+    row("max rel error", [_num(m.max_rel_err) for m in outputs])
+    row("mean abs error", [_num(m.mean_abs_err) for m in outputs])
+    row("cosine similarity", [f"{m.cosine:.6f}" for m in outputs])
+    row("SNR dB", [_num(m.snr_db) for m in outputs])
+    row("out of tolerance", [_pct(m.out_of_tolerance) for m in outputs])
+    row(
+        "NaN/Inf ref | cand",
+        [
+            f"{m.nan_reference}/{m.inf_reference} | {m.nan_candidate}/{m.inf_candidate}"
+            for m in outputs
+        ],
+    )
+    if any(m.top1_agreement is not None for m in outputs):
+        row("top-1 agreement", [_pct(m.top1_agreement) for m in outputs])
+        row("top-5 agreement", [_pct(m.top5_agreement) for m in outputs])
+    row("verdict", [_verdict(m.passed) for m in outputs])
+    return table
+
+
+def render_bisect(result: BisectResult, *, last: int = 12) -> Group:
+    """The bisect verdict and the error of the tensors leading up to it."""
+    table = Table(
+        title="error along the network (topological order)", title_justify="left", show_edge=False
+    )
+    table.add_column("#", justify="right")
+    table.add_column("node", overflow="fold")
+    table.add_column("op")
+    table.add_column("max abs", justify="right")
+    table.add_column("max rel", justify="right")
+    table.add_column("cosine", justify="right")
+    table.add_column("")
+    shown = list(enumerate(result.tensors))[-last:]
+    if len(result.tensors) > last:
+        table.add_row(
+            "...", f"{len(result.tensors) - last} earlier tensors agree", "", "", "", "", ""
+        )
+    for index, m in shown:
+        table.add_row(
+            str(index),
+            m.node or m.name,
+            m.op or "",
+            _num(m.max_abs_err),
+            _num(m.max_rel_err),
+            f"{m.cosine:.6f}",
+            _verdict(m.passed),
+        )
+    style = "bold red" if result.found else "green"
+    facts = Text(
+        f"bisect: {result.message} ({result.compared} of {result.total} tensors compared "
+        f"in {result.runs} run(s) per side, {result.samples} sample(s))",
+        style=style,
+    )
+    return Group(facts, table)
+
+
+def render_compare(result: CompareResult) -> RenderableType:
+    """The compare report: both sides with their configuration, per-output metrics, verdict."""
+    facts = Table.grid(padding=(0, 2))
+    facts.add_row("model", result.model)
+    facts.add_row("reference", _config(result.reference))
+    candidate = _config(result.candidate)
+    if result.candidate.model != result.model:
+        candidate += f" on {result.candidate.model}"
+    facts.add_row("candidate", candidate)
+    facts.add_row("inputs", result.inputs)
+    facts.add_row("tolerance", f"|cand - ref| <= {result.atol:g} + {result.rtol:g} * |ref|")
+    parts: list[RenderableType] = [facts, Text(""), _outputs_table(result.outputs)]
+    for note in result.notes:
+        parts.append(Text(f"note: {note}", style="yellow"))
+    if result.bisect is not None:
+        parts += [Text(""), render_bisect(result.bisect)]
+    verdict = (
+        "PASS: outputs agree within tolerance"
+        if result.passed
+        else "FAIL: outputs differ beyond tolerance"
+    )
+    parts.append(Text(verdict, style="bold green" if result.passed else "bold red"))
+    return Group(*parts)
