@@ -11,7 +11,7 @@ from nnport.passes.decompose_gelu import DecomposeGeluPass
 from nnport.passes.decompose_hardswish import DecomposeHardSwishPass
 from nnport.passes.decompose_layernorm import DecomposeLayerNormPass
 from nnport.passes.decompose_mish import DecomposeMishPass
-from nnport.passes.fold_constants import FoldConstantsPass, infer_shapes
+from nnport.passes.fold_constants import FoldConstantsPass
 from nnport.passes.opset_adapters import check_against_schemas, downgrade_nodes
 
 # Ops the converter cannot move below the opset that introduced them: decompose first.
@@ -51,45 +51,58 @@ class ConvertOpsetPass(FixPass):
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
         current = default_opset(model)
+        source = model
         model = model.clone()
         if current == self.target_version:
             return ir.passes.PassResult(model, False)
         if current > self.target_version:
-            FoldConstantsPass()(model)
-            for op_type, since, pass_cls in _DECOMPOSE_BELOW:
-                if self.target_version < since:
-                    sub = pass_cls()
-                    sub(model)
-                    self.declined.extend(sub.declined)
-                    self.rewritten += sub.rewritten
-                    if sub.declined:
-                        raise Decline(f"cannot decompose {op_type}: {'; '.join(sub.declined)}")
+            self._decompose_newer_ops(model)
+            try:  # our adapters first: the converter lacks most down adapters (see opset_adapters)
+                return self._downgrade_by_hand(model, current)
+            except Decline as first:
+                model = source.clone()
+                FoldConstantsPass()(model)  # computed axes may fold to constants
+                self._decompose_newer_ops(model)
+                try:
+                    return self._downgrade_by_hand(model, current)
+                except Decline:
+                    hand_error = first
+        else:
+            hand_error = None
         proto = ir.serde.serialize_model(model)
         try:
             converted = onnx.version_converter.convert_version(proto, self.target_version)
         except Exception as exc:  # the converter raises RuntimeError/ConvertError with C++ text
-            first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
-            if current < self.target_version:
-                raise Decline(
-                    f"onnx.version_converter cannot take opset {current} to "
-                    f"{self.target_version}: {first[:300]}"
-                ) from exc
-            return self._downgrade_by_hand(model, current)
+            if hand_error is not None:
+                raise hand_error from exc
+            first_line = next((ln for ln in str(exc).splitlines() if ln.strip()), "")
+            raise Decline(
+                f"onnx.version_converter cannot take opset {current} to "
+                f"{self.target_version}: {first_line[:300]}"
+            ) from exc
         converted.ir_version = max(
             _MIN_IR.get(self.target_version, converted.ir_version),
             min(converted.ir_version, proto.ir_version),
         )
         new = ir.serde.deserialize_model(converted)
         new.meta.update(model.meta)
-        infer_shapes(new)
+        check_against_schemas(new)  # the converter can keep ops the target opset lacks
         self.rewritten += len(all_nodes(new.graph))
         return ir.passes.PassResult(new, True)
 
+    def _decompose_newer_ops(self, model: ir.Model) -> None:
+        for op_type, since, pass_cls in _DECOMPOSE_BELOW:
+            if self.target_version < since:
+                sub = pass_cls()
+                sub(model)
+                self.rewritten += sub.rewritten
+                if sub.declined:
+                    raise Decline(f"cannot decompose {op_type}: {'; '.join(sub.declined)}")
+
     def _downgrade_by_hand(self, model: ir.Model, current: int) -> ir.passes.PassResult:
-        """The fallback when the converter lacks an adapter: our adapters plus a schema check."""
+        """Our adapters, then every node checked against the target opset's schemas."""
         self.rewritten += downgrade_nodes(model, current, self.target_version)
         model.opset_imports[""] = self.target_version
         model.ir_version = max(_MIN_IR.get(self.target_version, 3), min(model.ir_version, 8))
         check_against_schemas(model)
-        infer_shapes(model)
         return ir.passes.PassResult(model, True)

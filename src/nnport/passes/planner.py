@@ -34,7 +34,7 @@ class FixOptions:
     atol: float = 1e-5
     max_rounds: int = 6
     seed: int = 0
-    samples: int = 2
+    samples: int = 1
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,7 @@ def fix(
             plan = [("freeze-shapes", []), *[p for p in plan if p[0] != "freeze-shapes"]]
         for fix_id, nodes in plan:
             record, new_model, new_outputs = _try_pass(
-                fix_id, profile, current, given, nodes, feeds, outputs, options, rounds
+                fix_id, profile, current, given, nodes, feeds, outputs, options, rounds, engine
             )
             if new_model is not None:
                 new_report = _check(new_model, profile, given)
@@ -285,6 +285,7 @@ def _try_pass(
     outputs: Sequence[Mapping[str, np.ndarray]],
     options: FixOptions,
     round_: int,
+    engine_before: str,
 ) -> tuple[PassRecord | None, ir.Model | None, list[dict[str, np.ndarray]]]:
     """Run one pass on a clone and verify it; returns (record, kept model or None, outputs)."""
     start = time.perf_counter()
@@ -318,6 +319,9 @@ def _try_pass(
         text = " ".join(str(exc).split())[:300]
         reason = f"rolled back: the rewritten model does not run: {text}"
         return record(instance.rewritten, float("inf"), False, reason, "", declined), None, []
+    if engine != engine_before:
+        reason = "rolled back: ONNX Runtime ran the model before this pass but cannot load it after"
+        return record(instance.rewritten, float("inf"), False, reason, engine, declined), None, []
     check = drift(outputs, new_outputs, rtol=options.rtol, atol=options.atol, engine=engine)
     if not check.ok:
         reason = f"rolled back: {check.reason}"
