@@ -355,7 +355,8 @@ class NcnnRunner(Runner):
             "runtime": f"ncnn {ncnn.__version__}",
             "precision": self._precision,
             "fp16_weights": str(self._meta.get("fp16_weights", "unknown")).lower(),
-            "threads": str(self._threads or "default"),
+            "threads": str(self._threads or len(os.sched_getaffinity(0))),
+            "openmp_blocktime": "0",
             "isolation": "worker process",
         }
 
