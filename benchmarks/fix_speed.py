@@ -28,10 +28,14 @@ else:
     from nnport.model.io import load, save
     from nnport.passes import fix
     model = load(src)
+    t_load = time.perf_counter()
     result = fix(model, target)
+    t_fix = time.perf_counter()
     save(result.model, dst)
     extra = {"deployable": result.deployable, "verified": result.verified,
-             "passes": [p.fix for p in result.passes if p.kept]}
+             "passes": [p.fix for p in result.passes if p.kept],
+             "load_s": t_load - start, "fix_s": t_fix - t_load,
+             "save_s": time.perf_counter() - t_fix}
 seconds = time.perf_counter() - start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 out = {"seconds": seconds, "peak_bytes": peak}
@@ -84,6 +88,8 @@ def main() -> None:
     print(f"time ratio fix/onnxslim: {ratio:.2f}x   memory ratio: {mem:.2f}x")
     print(f"fix: deployable={fixed['deployable']} verified={fixed['verified']} "
           f"passes={fixed['passes']}")  # fmt: skip
+    print(f"fix breakdown: load {float(fixed['load_s']):.2f} s, fix {float(fixed['fix_s']):.2f} s, "  # type: ignore[arg-type]
+          f"save {float(fixed['save_s']):.2f} s")  # type: ignore[arg-type]  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -91,8 +91,22 @@ class Builder:
             return self.op(op_type, [x, self.const(list(axes), np.int64)], keepdims=keepdims)
         return self.op(op_type, [x], axes=list(axes), keepdims=keepdims)
 
-    def clip(self, x: ir.Value, low: float, high: float, dtype: np.dtype) -> ir.Value:
-        """Clip to constant bounds: attributes before opset 11, inputs after."""
+    def clip(
+        self,
+        x: ir.Value,
+        low: float,
+        high: float,
+        dtype: np.dtype,
+        has_op: Callable[[str], bool] | None = None,
+    ) -> ir.Value:
+        """Clip to constant bounds: attributes before opset 11, inputs after; on targets without
+        Clip (Caffe-like), low + Relu(x - low) - Relu(x - high) with Add, Relu and Scale only."""
+        if has_op is not None and not has_op("Clip") and has_op("Relu"):
+            above_low = self.op("Relu", [self.op("Add", [x, self.const(-low, dtype)])])
+            above_high = self.op("Relu", [self.op("Add", [x, self.const(-high, dtype)])])
+            negated = self.op("Mul", [above_high, self.const(-1.0, dtype)])
+            out = self.op("Add", [above_low, negated])
+            return self.op("Add", [out, self.const(low, dtype)]) if low != 0.0 else out
         if self.opset < 11:
             return self.op("Clip", [x], min=float(low), max=float(high))
         return self.op("Clip", [x, self.const(low, dtype), self.const(high, dtype)])

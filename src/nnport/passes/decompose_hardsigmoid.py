@@ -25,4 +25,4 @@ class DecomposeHardSigmoidPass(NodeRewritePass):
         alpha = node.attributes.get_float("alpha", 0.2)
         beta = node.attributes.get_float("beta", 0.5)
         scaled = b.op("Add", [b.op("Mul", [x, b.const(alpha, dt)]), b.const(beta, dt)])
-        return [b.clip(scaled, 0.0, 1.0, dt)]
+        return [b.clip(scaled, 0.0, 1.0, dt, self.has_op)]

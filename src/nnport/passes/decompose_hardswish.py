@@ -22,10 +22,5 @@ class DecomposeHardSwishPass(NodeRewritePass):
         x = node.inputs[0]
         assert x is not None
         dt = np_dtype(x)
-        if self.has_op("Clip"):
-            relu6 = b.clip(b.op("Add", [x, b.const(3.0, dt)]), 0.0, 6.0, dt)
-        else:  # Caffe-like targets (NNIE): Relu(x+3) - Relu(x-3) with Add, Relu and Scale only
-            high = b.op("Relu", [b.op("Add", [x, b.const(-3.0, dt)])])
-            low = b.op("Relu", [b.op("Add", [x, b.const(3.0, dt)])])
-            relu6 = b.op("Add", [low, b.op("Mul", [high, b.const(-1.0, dt)])])
+        relu6 = b.clip(b.op("Add", [x, b.const(3.0, dt)]), 0.0, 6.0, dt, self.has_op)
         return [b.op("Mul", [b.op("Mul", [x, relu6]), b.const(1.0 / 6.0, dt)])]

@@ -22,6 +22,8 @@ from nnport.verify.inputs import generate_inputs
 
 logger = logging.getLogger(__name__)
 
+# Fixes whose new violations were already there, hidden behind unknown shapes or values.
+_REVEALING = {"freeze-shapes", "fold-constants"}
 # Fixes that act on the whole model rather than the nodes check named.
 _MODEL_LEVEL = {"freeze-shapes", "fold-constants", "convert-opset", "retype-int64", "cast-graph-io"}
 
@@ -237,7 +239,9 @@ def fix(
             if new_model is not None:
                 new_report = _check(new_model, profile, given)
                 added = _unfixable(new_report.violations) - _unfixable(report.violations)
-                if added and record is not None:
+                # Op rewrites must not trade a fixable violation for unfixable ones; freezing
+                # and folding only reveal (with real shapes) what was already there.
+                if added and record is not None and fix_id not in _REVEALING:
                     ops = ", ".join(sorted({f"{op or 'model'} ({rule})" for rule, op, _ in added}))
                     reason = f"rolled back: it would leave violations nnport cannot fix: {ops}"
                     record = dataclasses.replace(record, kept=False, reason=reason)
