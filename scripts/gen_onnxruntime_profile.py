@@ -78,6 +78,33 @@ def _positions(
     return table
 
 
+def _schema_versions() -> dict[tuple[str, str], list[int]]:
+    """(domain, op) -> sorted since-versions of every schema ORT itself knows for the op."""
+    versions: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for schema in ort_c.get_all_operator_schema():
+        versions[(schema.domain, schema.name)].add(schema.since_version)
+    return {key: sorted(found) for key, found in versions.items()}
+
+
+def _opset_range(since: list[int], start: int, end: int) -> VersionRange:
+    """Model-opset versions a kernel registered for since-versions [start, end] serves.
+
+    ORT matches an open-ended kernel ([start, INT_MAX]) only to nodes whose schema
+    since-version is exactly ``start``, and a closed one to since-versions in [start, end];
+    so the kernel serves every opset up to the next schema change after its last version.
+    """
+    last = start if end >= OPEN_END else end
+    later = [v for v in since if v > last]
+    return VersionRange(start, later[0] - 1 if later else None)
+
+
+def _with_float16(table: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """ORT runs float16 nodes that lack a float16 CPU kernel in float32 (it inserts Casts)."""
+    return {
+        k: tuple(sorted({*v, "float16"})) if "float32" in v else v for k, v in table.items()
+    }
+
+
 def build_profile() -> TargetProfile:
     """Group the CPU kernels by (domain, op, version range) and turn each group into an OpRule."""
     groups: dict[tuple[str, str, int, int], dict[str, set[str]]] = defaultdict(
@@ -91,6 +118,7 @@ def build_profile() -> TargetProfile:
         constraints = groups[key]  # created even for kernels without type constraints
         for name, types in kernel.type_constraints.items():
             constraints[name].update(types)
+    since_versions = _schema_versions()
     rules: list[OpRule] = []
     max_version: dict[str, int] = defaultdict(int)
     for (domain, op, start, end), constraints in sorted(groups.items()):
@@ -100,15 +128,15 @@ def build_profile() -> TargetProfile:
         outputs: dict[str, tuple[str, ...]] = {}
         try:
             schema = onnx.defs.get_schema(op, max_inclusive_version=start, domain=domain)
-            inputs = _positions(list(schema.inputs), constraints)
-            outputs = _positions(list(schema.outputs), constraints)
+            inputs = _with_float16(_positions(list(schema.inputs), constraints))
+            outputs = _with_float16(_positions(list(schema.outputs), constraints))
         except onnx.defs.SchemaError:
             pass  # contrib op without a schema in the onnx package: versions only
         rules.append(
             OpRule(
                 op=op,
                 domain=domain_name,
-                versions=(VersionRange(start, None if end >= OPEN_END else end),),
+                versions=(_opset_range(since_versions.get((domain, op), []), start, end),),
                 input_dtypes=inputs,
                 output_dtypes=outputs,
             )
@@ -126,7 +154,7 @@ def build_profile() -> TargetProfile:
             url="https://github.com/microsoft/onnxruntime/blob/main/docs/OperatorKernels.md",
         ),
         opsets={
-            "ai.onnx": VersionRange(7, top),
+            "ai.onnx": VersionRange(1, top),
             "ai.onnx.ml": VersionRange(1, max(max_version["ai.onnx.ml"], 1)),
             "com.microsoft": VersionRange(1, None),
         },
@@ -135,7 +163,10 @@ def build_profile() -> TargetProfile:
         unlisted_ops="unsupported",
         expands_functions=True,
         notes=(
-            "Opsets below 7 are not supported by ONNX Runtime.",
+            "A kernel serves the opsets up to the op's next schema change: ORT matches an "
+            "open-ended kernel only to its own since-version.",
+            "float16 is accepted wherever float32 is: ORT runs float16 nodes without a float16 "
+            "CPU kernel in float32 by inserting Casts.",
             "Ops without a kernel whose ONNX schema has a function body are expanded at load.",
         ),
     )

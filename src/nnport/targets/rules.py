@@ -173,8 +173,9 @@ def node_violations(ctx: Context, node: ir.Node, graph_name: str, index: int) ->
     if not op_rules:
         if profile.unlisted_ops == "supported":
             return _graph_wide(ctx, node, label, make, set())
-        if profile.expands_functions and _has_function(op, domain, version):
-            return _graph_wide(ctx, node, label, make, set())
+        expanded = _expanded(ctx, node, label, make, domain, version)
+        if expanded is not None:
+            return expanded
         where = "" if domain == "ai.onnx" else f" (domain {domain})"
         message = f"{op} '{label}'{where}: {profile.name} does not support {op}"
         fix = fixes.for_op(op)
@@ -188,6 +189,10 @@ def node_violations(ctx: Context, node: ir.Node, graph_name: str, index: int) ->
             )
         return [make(rule="op-unsupported", message=message, fix=fix)]
     matching = [r for r in op_rules if r.accepts_version(version)]
+    if not matching:
+        expanded = _expanded(ctx, node, label, make, domain, version)
+        if expanded is not None:
+            return expanded
     if not matching:
         ranges = ", ".join(dict.fromkeys(r.versions_text() for r in op_rules))
         accepted = profile.opsets.get(domain)
@@ -242,6 +247,64 @@ def _has_function(op: str, domain: str, version: int) -> bool:
         getattr(schema, "has_function", False)
         or getattr(schema, "has_context_dependent_function", False)
     )
+
+
+def _expansion_problem(ctx: Context, op: str, domain: str, version: int, depth: int = 0) -> str:
+    """Why the runtime cannot expand ``op``'s ONNX function body ('' when it can, or cannot tell).
+
+    Only plain function bodies are followed (context-dependent ones need the node's types).
+    """
+    if depth > 3:
+        return ""
+    try:
+        schema = onnx.defs.get_schema(
+            op, max_inclusive_version=version, domain=_onnx_domain(domain)
+        )
+    except onnx.defs.SchemaError:
+        return ""
+    if not getattr(schema, "has_function", False):
+        return ""
+    body = schema.function_body
+    opsets = {canonical_domain(i.domain): i.version for i in body.opset_import}
+    for inner in body.node:
+        inner_domain = canonical_domain(inner.domain)
+        inner_version = opsets.get(inner_domain, version)
+        if inner_domain == "ai.onnx" and inner.op_type == "Constant":
+            continue
+        rules = ctx.profile.rules_for(inner.op_type, inner_domain)
+        if any(r.accepts_version(inner_version) for r in rules):
+            continue
+        if _has_function(inner.op_type, inner_domain, inner_version):
+            why = _expansion_problem(ctx, inner.op_type, inner_domain, inner_version, depth + 1)
+            if why:
+                return why
+            continue
+        return f"{inner.op_type} (opset {inner_version})"
+    return ""
+
+
+def _expanded(
+    ctx: Context, node: ir.Node, label: str, make: Make, domain: str, version: int
+) -> list[Violation] | None:
+    """Violations when the runtime expands ``node``'s function body; None if it cannot expand it."""
+    profile = ctx.profile
+    if not profile.expands_functions or domain not in profile.opsets:
+        return None
+    if not _has_function(node.op_type, domain, version):
+        return None
+    missing = _expansion_problem(ctx, node.op_type, domain, version)
+    if missing:
+        return [
+            make(
+                rule="op-unsupported",
+                message=(
+                    f"{node.op_type} '{label}': {profile.name} has no kernel for it and its "
+                    f"ONNX function body uses {missing}, which {profile.name} does not support"
+                ),
+                fix=fixes.for_op(node.op_type),
+            )
+        ]
+    return _graph_wide(ctx, node, label, make, set())
 
 
 def _rule_violations(
