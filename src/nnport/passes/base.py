@@ -165,6 +165,8 @@ class NodeRewritePass(FixPass):
     """Rewrites each node of one op type into new nodes, or records why it declined."""
 
     op_type: ClassVar[str] = ""
+    # Several op types (op_type "*"): the planner names the nodes to rewrite.
+    op_types: ClassVar[tuple[str, ...]] = ()
 
     def rewrite(self, node: ir.Node, b: Builder) -> Sequence[ir.Value]:
         """Build the replacement for ``node`` with ``b``; return values replacing its outputs."""
@@ -174,10 +176,11 @@ class NodeRewritePass(FixPass):
         from nnport.passes.fold_constants import infer_shapes  # a cycle at import time
 
         opset = default_opset(model)
-        if any(n.op_type == self.op_type for n in all_nodes(model.graph)):
+        wanted = set(self.op_types) or {self.op_type}
+        if any(n.op_type in wanted for n in all_nodes(model.graph)):
             infer_shapes(model)  # rewrites read ranks and static shapes
         for node in all_nodes(model.graph):
-            if node.op_type != self.op_type or node.domain not in ("", "ai.onnx"):
+            if node.op_type not in wanted or node.domain not in ("", "ai.onnx"):
                 continue
             if not self.wants(node) or node.graph is None:
                 continue

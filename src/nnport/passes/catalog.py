@@ -15,6 +15,8 @@ from nnport.passes.decompose_lpnorm import DecomposeLpNormPass
 from nnport.passes.decompose_mish import DecomposeMishPass
 from nnport.passes.fold_constants import FoldConstantsPass
 from nnport.passes.freeze_shapes import FreezeShapesPass
+from nnport.passes.materialize_broadcast import MaterializeBroadcastPass
+from nnport.passes.replace_reduce_mean import ReplaceReduceMeanPass
 from nnport.passes.retype_int64 import RetypeInt64Pass
 from nnport.passes.rewrite_tile import RewriteTilePass
 
@@ -31,13 +33,27 @@ CATALOG: list[type[FixPass]] = [
     DecomposeLpNormPass,
     DecomposeGatherElementsPass,
     DecomposeClipPass,
+    ReplaceReduceMeanPass,
     RewriteTilePass,
+    MaterializeBroadcastPass,
     ConvertOpsetPass,
     CastGraphIOPass,
     RetypeInt64Pass,
 ]
 
 FIX_IDS: list[str] = [cls.fix_id for cls in CATALOG]
+
+# Violations check leaves without a fix id that a pass here still resolves: (rule, op) -> fix id,
+# op "*" for any op. Consulted by the planner only when the violation names no fix.
+FALLBACKS: list[tuple[str, str, str]] = [
+    ("op-unsupported", "ReduceMean", "reducemean-to-pool"),
+    ("broadcast-unsupported", "*", "materialize-broadcast"),
+]
+
+
+def fallback_fix(rule: str, op: str) -> str | None:
+    """The pass for a violation check gave no fix id, if one of ours applies."""
+    return next((f for r, o, f in FALLBACKS if r == rule and o in ("*", op)), None)
 
 
 def pass_class(fix_id: str) -> type[FixPass] | None:

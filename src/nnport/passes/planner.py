@@ -15,7 +15,7 @@ import onnx_ir as ir
 from nnport.errors import InputSpecError
 from nnport.model.specs import graph_inputs
 from nnport.passes.base import Decline, FixPass, default_opset
-from nnport.passes.catalog import CATALOG, pass_class
+from nnport.passes.catalog import CATALOG, fallback_fix, pass_class
 from nnport.passes.freeze_shapes import frozen_shape
 from nnport.passes.verify import drift, run_model
 from nnport.verify.inputs import generate_inputs
@@ -176,15 +176,20 @@ def _has_dynamic_inputs(model: ir.Model) -> bool:
 
 def _unfixable(violations: Sequence[Any]) -> set[Any]:
     """Violations no pass addresses, keyed so the same problem compares equal across rewrites."""
-    return {(v.rule, v.op, v.message) for v in violations if not v.fix}
+    return {
+        (v.rule, v.op, v.message)
+        for v in violations
+        if not v.fix and not fallback_fix(v.rule, v.op)
+    }
 
 
 def _plan(violations: Sequence[Any], exhausted: set[str]) -> list[tuple[str, list[str]]]:
     """Fix ids named by the violations, in catalog order, with the nodes each one names."""
     wanted: dict[str, list[str]] = {}
     for v in violations:
-        if v.fix and v.fix not in exhausted:
-            wanted.setdefault(v.fix, []).append(v.node)
+        fix_id = v.fix or fallback_fix(v.rule, v.op)
+        if fix_id and fix_id not in exhausted:
+            wanted.setdefault(fix_id, []).append(v.node)
     if any(f not in _MODEL_LEVEL for f in wanted) and "fold-constants" not in exhausted:
         wanted.setdefault("fold-constants", [])
     order = [cls.fix_id for cls in CATALOG]
@@ -336,9 +341,10 @@ def _try_pass(
 
 def _explain(violation: Any, records: Sequence[PassRecord]) -> Remaining:
     """Why a violation is still there: the pass's decline reason, or that nnport has no fix."""
-    reason = "no pass resolves this rule" if not violation.fix else ""
-    if violation.fix:
-        tried = [r for r in records if r.fix == violation.fix]
+    fix_id = violation.fix or fallback_fix(violation.rule, violation.op)
+    reason = "no pass resolves this rule" if not fix_id else ""
+    if fix_id:
+        tried = [r for r in records if r.fix == fix_id]
         node_reasons = [
             d for r in tried for d in r.declined if violation.node and violation.node in d
         ]
@@ -347,11 +353,11 @@ def _explain(violation: Any, records: Sequence[PassRecord]) -> Remaining:
         elif tried and not tried[-1].kept:
             reason = tried[-1].reason
         elif tried:
-            reason = f"{violation.fix} ran but the violation remains"
-        elif pass_class(violation.fix) is None:
-            reason = f"nnport has no pass {violation.fix!r}"
+            reason = f"{fix_id} ran but the violation remains"
+        elif pass_class(fix_id) is None:
+            reason = f"nnport has no pass {fix_id!r}"
         else:
-            reason = f"{violation.fix} made no change"
+            reason = f"{fix_id} made no change"
     return Remaining(
         violation.node, violation.op, violation.rule, violation.message, violation.fix, reason
     )
