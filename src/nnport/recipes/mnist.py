@@ -106,13 +106,16 @@ def train_mnist(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.max_lr, weight_decay=config.weight_decay
     )
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer,
-        max_lr=config.max_lr,
-        epochs=config.epochs,
-        steps_per_epoch=steps_per_epoch,
-        pct_start=0.25,
-    )
+    if steps_per_epoch * config.epochs >= 20:
+        scheduler: Any = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=config.max_lr,
+            epochs=config.epochs,
+            steps_per_epoch=steps_per_epoch,
+            pct_start=0.25,
+        )
+    else:  # too few steps for a warm-up and an annealing phase: constant rate
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
     loss_fn = torch.nn.NLLLoss()
     history: list[EpochStats] = []
     start_time = time.perf_counter()
