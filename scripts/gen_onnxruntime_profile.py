@@ -146,7 +146,7 @@ def build_profile() -> TargetProfile:
     top = min(max_version["ai.onnx"], onnx.defs.onnx_opset_version())
     return TargetProfile(
         name="onnxruntime",
-        description=f"ONNX Runtime {onnxruntime.__version__} CPU execution provider",
+        description=f"ONNX Runtime {onnxruntime.__version__}, CPU execution provider",
         date=datetime.date.today().isoformat(),
         source=Source(
             document="ONNX Runtime CPU kernel registry (get_all_opkernel_def)",

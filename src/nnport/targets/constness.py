@@ -59,6 +59,11 @@ def classify(
 def _node_level(node: ir.Node, known: dict[str, Constness], inference: Inference) -> Constness:
     if node.domain in ("", "ai.onnx") and node.op_type == "Constant":
         return Constness.CONSTANT
+    if node.domain in ("", "ai.onnx") and node.op_type == "Identity" and node.inputs:
+        source = node.inputs[0]
+        # A renamed initializer (exporters share weights this way) is as constant as its source.
+        if source is not None and known.get(source.name or "") == Constness.CONSTANT:
+            return Constness.CONSTANT
     if node.op_type in _NEVER_FOLD:
         return Constness.RUNTIME
     if node.domain in ("", "ai.onnx") and node.op_type in _SHAPE_OPS:

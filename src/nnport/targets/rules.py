@@ -180,6 +180,8 @@ def node_violations(ctx: Context, node: ir.Node, graph_name: str, index: int) ->
         message = f"{op} '{label}'{where}: {profile.name} does not support {op}"
         fix = fixes.for_op(op)
         level = _output_level(ctx, node)
+        if level == Constness.CONSTANT and op == "Identity":
+            fix, level = fixes.FOLD_CONSTANTS, Constness.FOLDABLE
         if fix is None and level in (Constness.FOLDABLE, Constness.SHAPE):
             fix = fixes.for_constness(level)
             message += (
