@@ -100,9 +100,7 @@ def _opset_range(since: list[int], start: int, end: int) -> VersionRange:
 
 def _with_float16(table: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
     """ORT runs float16 nodes that lack a float16 CPU kernel in float32 (it inserts Casts)."""
-    return {
-        k: tuple(sorted({*v, "float16"})) if "float32" in v else v for k, v in table.items()
-    }
+    return {k: tuple(sorted({*v, "float16"})) if "float32" in v else v for k, v in table.items()}
 
 
 def build_profile() -> TargetProfile:
