@@ -20,12 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from zoo import DEFAULT_CACHE, iter_zoo  # noqa: E402
+from zoo import DEFAULT_CACHE, iter_zoo
 
-from nnport.errors import NnportError  # noqa: E402
-from nnport.model.io import load  # noqa: E402
-from nnport.passes import FixOptions, fix  # noqa: E402
-from nnport.targets import list_targets  # noqa: E402
+from nnport.errors import NnportError
+from nnport.model.io import load
+from nnport.passes import FixOptions, fix
+from nnport.targets import list_targets
 
 
 def _target_names() -> list[str]:
