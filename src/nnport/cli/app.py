@@ -18,6 +18,7 @@ from nnport.cli import (
     cmd_export,
     cmd_fix,
     cmd_inspect,
+    cmd_port,
     cmd_targets,
     cmd_train,
 )
@@ -44,6 +45,7 @@ app = typer.Typer(
 
 # The order here is the order of `nnport --help`; each module adds its own verbs.
 for _module in (
+    cmd_port,
     cmd_inspect,
     cmd_check,
     cmd_targets,

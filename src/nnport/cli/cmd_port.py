@@ -1,0 +1,115 @@
+"""``nnport port``: the main job, from a model file to a verified model for one target."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import typer
+from rich.status import Status
+
+from nnport.cli.common import (
+    INPUT_SHAPE_OPT,
+    JSON_OPT,
+    MODEL_ARG,
+    console,
+    emit_json,
+    err_console,
+    input_specs,
+)
+from nnport.errors import ModelSaveError, UsageError
+from nnport.model import load, resolve_input_shapes
+from nnport.model.io import check_output_path
+from nnport.pipeline import PortOptions, PortResult, port
+from nnport.report.html import render_html
+from nnport.report.port import render_port
+from nnport.results import dumps
+from nnport.targets import load_target
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    fd, tmp = tempfile.mkstemp(prefix=".nnport-", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def port_cmd(
+    model: Path = MODEL_ARG,
+    target: str = typer.Option(
+        ..., "--target", "-t", help="Target profile name (see `nnport targets`) or a .toml path."
+    ),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Output folder for the fixed model, artifacts and reports."
+    ),
+    input_shape: list[str] | None = INPUT_SHAPE_OPT,
+    inputs: Path | None = typer.Option(
+        None, "--inputs", help="An .npz of named inputs to verify with (default: generated)."
+    ),
+    rtol: float = typer.Option(1e-4, "--rtol", help="Relative tolerance for float outputs."),
+    atol: float = typer.Option(1e-5, "--atol", help="Absolute tolerance for float outputs."),
+    samples: int = typer.Option(2, "--samples", "-n", help="Generated input samples."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the generated inputs."),
+    backend: list[str] | None = typer.Option(
+        None,
+        "--backend",
+        "-b",
+        help="Runtime(s) to compare and time the fixed model on (default: onnxruntime, plus the "
+        "target itself when it is a runtime here).",
+        show_default=False,
+    ),
+    iterations: int = typer.Option(20, "--iterations", help="Bench iterations (0 skips bench)."),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Check MODEL against TARGET, fix it with verified rewrites, re-check, compare and time it.
+
+    Writes OUTPUT/<model>.<target>.onnx, OUTPUT/report.json and OUTPUT/report.html; for
+    runtime targets (openvino, ncnn) also the converted artifact. For Ascend targets prints
+    the matching `atc` command. Exit 0 when the fixed model is deployable and matches the
+    original, 1 when not, 2 on bad input.
+    """
+    if rtol < 0 or atol < 0:
+        raise UsageError("--rtol and --atol must be >= 0")
+    if samples < 1:
+        raise UsageError("--samples must be at least 1")
+    output = output.expanduser()
+    if output.exists() and not output.is_dir():
+        raise ModelSaveError(f"{output} exists and is not a folder")
+    check_output_path(output, [model])
+    load_target(target)  # an unknown target fails before any work
+    loaded = load(model)
+    shapes = resolve_input_shapes(loaded, input_specs(input_shape))
+    options = PortOptions(
+        input_shapes=shapes or None,
+        inputs=str(inputs) if inputs else None,
+        rtol=rtol,
+        atol=atol,
+        samples=samples,
+        seed=seed,
+        backends=tuple(b.strip() for item in backend or [] for b in item.split(",") if b.strip()),
+        bench_iterations=iterations,
+    )
+    with Status("starting", console=err_console) as status:
+        result = port(loaded, target, output, options, progress=lambda text: status.update(text))
+    _write_reports(result, output)
+    if json_out:
+        emit_json(result)
+    else:
+        console.print(render_port(result))
+        console.print(f"reports: {output / 'report.json'}, {output / 'report.html'}")
+        if result.atc_command:
+            console.print("convert on the Ascend toolkit with (one line):")
+            console.print(result.atc_command, soft_wrap=True, markup=False, highlight=False)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _write_reports(result: PortResult, output: Path) -> None:
+    _write_text(output / "report.json", dumps(result) + "\n")
+    _write_text(output / "report.html", render_html(result))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``port`` verb."""
+    app.command("port")(port_cmd)

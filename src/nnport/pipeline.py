@@ -1,0 +1,227 @@
+"""``port``, the main job: check, fix with verified rewrites, re-check, compare, convert, bench."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx_ir as ir
+
+from nnport.backends.convert import CONVERTERS, ConvertResult, convert
+from nnport.bench.run import BenchOptions, BenchResult, bench
+from nnport.errors import NnportError
+from nnport.model.io import SOURCE_PATH_KEY, save
+from nnport.passes import FixOptions, FixResult, fix
+from nnport.passes.atc import atc_command, is_atc_target
+from nnport.targets import CheckReport, check, load_target
+from nnport.verify.compare import CompareOptions, CompareResult, compare
+from nnport.verify.inputs import load_npz
+
+logger = logging.getLogger(__name__)
+
+# Targets that are also runtimes here: the fixed model is converted and run on them.
+RUNTIME_TARGETS = {"onnxruntime": "onnxruntime", "openvino": "openvino", "ncnn": "ncnn"}
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PortOptions:
+    """Tolerances, inputs and how much checking and timing ``port`` does."""
+
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None
+    inputs: str | None = None
+    rtol: float = 1e-4
+    atol: float = 1e-5
+    samples: int = 2
+    seed: int = 0
+    backends: tuple[str, ...] = ()
+    bench_iterations: int = 20
+    precision: str = "f32"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the job: its name, outcome ('ok', 'failed', 'skipped'), time and detail."""
+
+    name: str
+    status: str
+    seconds: float
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PortResult:
+    """Everything ``port`` found and wrote, stage by stage."""
+
+    model: str
+    target: str
+    output: str
+    deployable: bool
+    verified: bool
+    check_before: CheckReport
+    check_after: CheckReport
+    fix: FixResult
+    compares: tuple[CompareResult, ...]
+    conversions: tuple[ConvertResult, ...]
+    bench: BenchResult | None
+    atc_command: str
+    stages: tuple[Stage, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Deployable, verified and every comparison passed."""
+        return self.deployable and self.verified and all(c.passed for c in self.compares)
+
+
+def _default_backends(target: str, options: PortOptions) -> tuple[str, ...]:
+    if options.backends:
+        return options.backends
+    runtime = RUNTIME_TARGETS.get(target)
+    return ("onnxruntime",) if runtime in (None, "onnxruntime") else ("onnxruntime", runtime)
+
+
+def _backend_options(backend: str, options: PortOptions) -> dict[str, str]:
+    return {"precision": options.precision} if backend == "openvino" else {}
+
+
+class _Stages:
+    """Times each stage, reports it to the progress callback and keeps the record."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.records: list[Stage] = []
+        self._progress = progress or (lambda _text: None)
+
+    def start(self, name: str) -> float:
+        self._progress(name)
+        return time.perf_counter()
+
+    def done(self, name: str, started: float, status: str = "ok", detail: str = "") -> None:
+        self.records.append(Stage(name, status, time.perf_counter() - started, detail))
+
+
+def port(
+    model: ir.Model,
+    target: str,
+    out_dir: str | Path,
+    options: PortOptions | None = None,
+    *,
+    progress: Progress | None = None,
+) -> PortResult:
+    """Take ``model`` to ``target``: verdict, verified fixes, fixed model on disk, proof, speed."""
+    options = options or PortOptions()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    profile = load_target(target)
+    stages = _Stages(progress)
+    source = str(model.meta.get(SOURCE_PATH_KEY, "model.onnx"))
+    shapes = dict(options.input_shapes or {})
+    feeds = load_npz(options.inputs, model) if options.inputs else None
+
+    t = stages.start(f"check against {profile.name}")
+    before = check(model, profile, input_shapes=shapes or None)
+    stages.done("check", t, detail=f"{len(before.violations)} violation(s)")
+
+    t = stages.start("fix (every pass verified)")
+    fix_result = fix(
+        model,
+        profile,
+        input_shapes=shapes or None,
+        inputs=feeds,
+        options=FixOptions(
+            rtol=options.rtol, atol=options.atol, seed=options.seed, samples=options.samples
+        ),
+    )
+    fixed = fix_result.model if fix_result.model is not None else model
+    shapes = dict(fix_result.input_shapes) or shapes
+    kept = sum(1 for p in fix_result.passes if p.kept)
+    stages.done("fix", t, detail=f"{kept} pass(es) kept, max error {fix_result.max_error:.3g}")
+
+    t = stages.start("re-check")
+    after = check(fixed, profile, input_shapes=shapes or None)
+    stages.done("re-check", t, "ok" if after.deployable else "failed",
+                f"{len(after.violations)} violation(s) left")  # fmt: skip
+
+    output = out / f"{Path(source).stem}.{profile.name}.onnx"
+    t = stages.start(f"write {output}")
+    save(fixed, output)
+    stages.done("write", t, detail=str(output))
+
+    compares: list[CompareResult] = []
+    conversions: list[ConvertResult] = []
+    backends = _default_backends(profile.name, options)
+    compare_options = CompareOptions(
+        rtol=options.rtol,
+        atol=options.atol,
+        samples=options.samples,
+        seed=options.seed,
+        inputs=options.inputs,
+        input_shapes=shapes or None,
+        bisect=True,
+    )
+    for backend in backends:
+        if backend in CONVERTERS:
+            t = stages.start(f"convert for {backend}")
+            try:
+                conversions.append(convert(fixed, backend, out / backend, input_shapes=shapes))
+                stages.done(f"convert {backend}", t)
+            except NnportError as exc:
+                stages.done(f"convert {backend}", t, "failed", exc.one_line())
+                continue
+        t = stages.start(f"compare on {backend} against the original")
+        try:
+            result = compare(
+                model,
+                against=fixed,
+                backend=backend,
+                options=dataclasses.replace(
+                    compare_options, backend_options=_backend_options(backend, options)
+                ),
+            )
+        except NnportError as exc:
+            stages.done(f"compare {backend}", t, "failed", exc.one_line())
+            continue
+        compares.append(result)
+        stages.done(f"compare {backend}", t, "ok" if result.passed else "failed")
+
+    bench_result: BenchResult | None = None
+    if options.bench_iterations > 0:
+        t = stages.start("bench")
+        try:
+            bench_result = bench(
+                fixed,
+                backends,
+                BenchOptions(
+                    iterations=options.bench_iterations,
+                    warmup=2,
+                    input_shapes=shapes or None,
+                    backend_options={b: _backend_options(b, options) for b in backends},
+                    seed=options.seed,
+                ),
+            )
+            stages.done("bench", t)
+        except NnportError as exc:
+            stages.done("bench", t, "failed", exc.one_line())
+
+    atc = ""
+    if is_atc_target(profile.name):
+        atc = atc_command(fixed, profile.name, output, shapes=shapes)
+    return PortResult(
+        model=source,
+        target=profile.name,
+        output=str(output),
+        deployable=after.deployable,
+        verified=fix_result.verified,
+        check_before=before,
+        check_after=after,
+        fix=fix_result.without_model(),
+        compares=tuple(compares),
+        conversions=tuple(conversions),
+        bench=bench_result,
+        atc_command=atc,
+        stages=tuple(stages.records),
+    )

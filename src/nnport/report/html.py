@@ -1,0 +1,119 @@
+"""A self-contained HTML page for a ``port`` run (no scripts, no external assets)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+
+from nnport.pipeline import PortResult
+
+_CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
+h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ddd;padding:.25rem .5rem;
+text-align:left;vertical-align:top}th{background:#f5f5f5}.ok{color:#15803d}.bad{color:#b91c1c}
+.dim{color:#777}code,pre{background:#f5f5f5;padding:.1rem .3rem;white-space:pre-wrap}
+"""
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _violations(result: PortResult, after: bool) -> str:
+    report = result.check_after if after else result.check_before
+    if not report.violations:
+        return '<p class="ok">no violations</p>'
+    rows = [(v.where, v.op, v.rule, v.message, v.fix or "-") for v in report.violations]
+    return _table(("node", "op", "rule", "message", "fix"), rows)
+
+
+def render_html(result: PortResult) -> str:
+    """The report page as a string."""
+    verdict_class = "ok" if result.ok else "bad"
+    verdict = "READY" if result.ok else "NOT READY"
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>nnport: "
+        f"{html.escape(result.model)} on {html.escape(result.target)}</title>"
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(result.model)} &rarr; {html.escape(result.target)}: "
+        f"<span class='{verdict_class}'>{verdict}</span></h1>",
+        f"<p>fixed model: <code>{html.escape(result.output)}</code></p>",
+        "<h2>stages</h2>",
+        _table(
+            ("stage", "result", "seconds", "detail"),
+            ((s.name, s.status, f"{s.seconds:.3f}", s.detail) for s in result.stages),
+        ),
+        "<h2>violations before fixing</h2>",
+        _violations(result, after=False),
+        "<h2>rewrites (each verified)</h2>",
+        _table(
+            ("round", "fix", "nodes", "max error", "kept", "reason"),
+            (
+                (p.round, p.fix, p.nodes_rewritten, f"{p.max_error:.3g}", p.kept, p.reason)
+                for p in result.fix.passes
+            ),
+        ),
+        "<h2>violations after fixing</h2>",
+        _violations(result, after=True),
+    ]
+    for comparison in result.compares:
+        config = ", ".join(f"{k}={v}" for k, v in comparison.candidate.config.items())
+        parts += [
+            f"<h2>compare: {html.escape(comparison.candidate.backend)} (fixed) vs "
+            f"{html.escape(comparison.reference.backend)} (original)</h2>",
+            f"<p class='dim'>{html.escape(config)}; inputs: {html.escape(comparison.inputs)}; "
+            f"tolerance |cand-ref| &le; {comparison.atol:g} + {comparison.rtol:g}&middot;|ref|</p>",
+            _table(
+                (
+                    "output",
+                    "max abs",
+                    "max rel",
+                    "mean abs",
+                    "cosine",
+                    "SNR dB",
+                    "out of tol",
+                    "pass",
+                ),
+                (
+                    (
+                        m.name,
+                        f"{m.max_abs_err:.3g}",
+                        f"{m.max_rel_err:.3g}",
+                        f"{m.mean_abs_err:.3g}",
+                        f"{m.cosine:.6f}",
+                        f"{m.snr_db:.1f}",
+                        f"{m.out_of_tolerance:.2%}",
+                        m.passed,
+                    )
+                    for m in comparison.outputs
+                ),
+            ),
+        ]
+    if result.bench is not None:
+        parts += [
+            "<h2>speed</h2>",
+            _table(
+                ("backend", "mean ms", "p50 ms", "p90 ms", "p99 ms", "throughput/s", "error"),
+                (
+                    (
+                        t.backend,
+                        f"{t.mean_ms:.3f}",
+                        f"{t.p50_ms:.3f}",
+                        f"{t.p90_ms:.3f}",
+                        f"{t.p99_ms:.3f}",
+                        f"{t.throughput:.1f}",
+                        t.error or "",
+                    )
+                    for t in result.bench.timings
+                ),
+            ),
+        ]
+    if result.atc_command:
+        parts += ["<h2>convert with ATC</h2>", f"<pre>{html.escape(result.atc_command)}</pre>"]
+    parts.append("</body></html>")
+    return "\n".join(parts)

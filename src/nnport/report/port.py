@@ -1,0 +1,90 @@
+"""Render a ``PortResult`` in the terminal: one line per stage, then the verdict and next step."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from nnport.pipeline import PortResult
+from nnport.report.check import summary_table
+
+_STYLE = {"ok": "green", "failed": "red", "skipped": "dim"}
+
+
+def _verdict(result: PortResult) -> Text:
+    if result.ok:
+        return Text(
+            f"READY: deployable on {result.target}; every rewrite verified and outputs match "
+            "the original",
+            style="bold green",
+        )
+    if not result.deployable:
+        left = len(result.check_after.violations)
+        return Text(
+            f"NOT READY: {left} violation(s) remain on {result.target} (see above)",
+            style="bold red",
+        )
+    return Text("NOT READY: outputs differ from the original (see compare)", style="bold red")
+
+
+def render_port(result: PortResult) -> RenderableType:
+    """The whole job on one screen."""
+    stages = Table(
+        title=f"{result.model} -> {result.target}", title_justify="left", show_edge=False
+    )
+    for col in ("stage", "result", "time", "detail"):
+        stages.add_column(col)
+    for stage in result.stages:
+        stages.add_row(
+            Text(stage.name),
+            Text(stage.status, style=_STYLE.get(stage.status, "")),
+            f"{stage.seconds:.2f} s",
+            Text(stage.detail),
+        )
+    parts: list[RenderableType] = [stages, Text("")]
+    if result.check_before.violations:
+        parts += [Text("before fixing:", style="bold"), summary_table(result.check_before)]
+    if result.fix.passes:
+        passes = Table(title="rewrites", title_justify="left", show_edge=False)
+        for col in ("fix", "nodes", "max error", "result"):
+            passes.add_column(col)
+        for record in result.fix.passes:
+            status = Text("kept", "green") if record.kept else Text(record.reason, "yellow")
+            passes.add_row(
+                record.fix, str(record.nodes_rewritten), f"{record.max_error:.2g}", status
+            )
+        parts += [Text(""), passes]
+    if result.check_after.violations:
+        parts += [Text(""), Text("still failing:", style="bold"), summary_table(result.check_after)]
+    if result.compares:
+        table = Table(title="fixed model vs original", title_justify="left", show_edge=False)
+        for col in ("backend", "output", "max abs err", "cosine", "result"):
+            table.add_column(col)
+        for comparison in result.compares:
+            for metrics in comparison.outputs:
+                table.add_row(
+                    comparison.candidate.backend,
+                    Text(metrics.name),
+                    f"{metrics.max_abs_err:.3g}",
+                    f"{metrics.cosine:.6f}" if metrics.cosine == metrics.cosine else "n/a",
+                    Text("pass", "green") if metrics.passed else Text("FAIL", "red"),
+                )
+        parts += [Text(""), table]
+    if result.bench is not None:
+        table = Table(title="speed (fixed model)", title_justify="left", show_edge=False)
+        for col in ("backend", "p50 ms", "p90 ms", "throughput/s"):
+            table.add_column(col)
+        for timing in result.bench.timings:
+            if timing.error:
+                table.add_row(timing.backend, "-", "-", Text(timing.error, "red"))
+            else:
+                table.add_row(
+                    timing.backend,
+                    f"{timing.p50_ms:.3f}",
+                    f"{timing.p90_ms:.3f}",
+                    f"{timing.throughput:.1f}",
+                )
+        parts += [Text(""), table]
+    parts += [Text(""), _verdict(result), Text(f"fixed model: {result.output}")]
+    return Group(*parts)

@@ -1,0 +1,87 @@
+"""``nnport port``: the main job end to end on the bundled examples."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nnport
+from nnport.backends import make_runner
+from nnport.pipeline import PortOptions, PortResult, port
+from nnport.results import dumps, loads
+
+
+def test_port_demo_to_ascend310(cli, tmp_path: Path, examples_dir: Path) -> None:
+    source = examples_dir / "demo.onnx"
+    before = source.read_bytes()
+    out = tmp_path / "out"
+    result = cli("port", source, "--target", "ascend310", "-o", out, "--iterations", "3")
+    assert result.code == 0, result.out + result.err
+    assert "READY" in result.out
+    assert "atc --model=" in result.out and "--soc_version=Ascend310" in result.out
+    assert source.read_bytes() == before
+    fixed = out / "demo.ascend310.onnx"
+    report = json.loads((out / "report.json").read_text())
+    assert report["deployable"] and report["verified"]
+    assert {v["rule"] for v in report["check_before"]["violations"]} >= {
+        "dtype-unsupported",
+        "opset-out-of-range",
+        "dynamic-shape",
+    }
+    assert report["check_after"]["violations"] == []
+    assert "READY" in (out / "report.html").read_text()
+    # The fixed file on disk computes what the original computes.
+    x = {"image": np.random.default_rng(5).standard_normal((1, 3, 16, 16)).astype(np.float32)}
+    with make_runner("onnxruntime", source) as a, make_runner("onnxruntime", fixed) as b:
+        np.testing.assert_allclose(a.infer(x)["embedding"], b.infer(x)["embedding"], atol=1e-6)
+    assert nnport.inspect(nnport.load(fixed)).opsets["ai.onnx"] <= 13
+
+
+def test_port_result_round_trips_json(tmp_path: Path, examples_dir: Path) -> None:
+    model = nnport.load(examples_dir / "cast_int64.onnx")
+    result = port(model, "ascend310", tmp_path, PortOptions(bench_iterations=0))
+    assert result.ok
+    assert [s.name for s in result.stages][:3] == ["check", "fix", "re-check"]
+    back = loads(PortResult, dumps(result))
+    assert back.target == "ascend310"
+    assert back.fix.passes == result.fix.passes
+    assert back.check_before == result.check_before
+
+
+def test_port_reports_what_remains_with_exit_1(cli, tmp_path: Path) -> None:
+    """A Tile that does not broadcast and cannot be rewritten on NNIE stays, with exit 1."""
+    onnx = pytest.importorskip("onnx")
+    text = """
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (float[1,3,4,4] x) => (float[1,3,4,8] y) {
+        r = Constant <value = int64[4] {1, 1, 1, 2}> ()
+        t = Tile(x, r)
+        y = Sin(t)
+    }
+    """
+    path = tmp_path / "tile.onnx"
+    onnx.save(onnx.parser.parse_model(text), path)
+    result = cli("port", path, "--target", "nnie", "-o", tmp_path / "out", "--iterations", "0")
+    assert result.code == 1, result.out + result.err
+    assert "NOT READY" in result.out
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["check_after"]["violations"]
+
+
+def test_port_bad_input(cli, tmp_path: Path, examples_dir: Path) -> None:
+    result = cli("port", examples_dir / "demo.onnx", "-t", "no-such-npu", "-o", tmp_path / "o")
+    assert result.code == 2
+    assert "unknown target" in result.err
+    assert not (tmp_path / "o").exists()
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    result = cli("port", examples_dir / "demo.onnx", "-t", "ascend310", "-o", a_file)
+    assert result.code == 2
+    assert "not a folder" in result.err
+    result = cli("port", examples_dir / "demo.onnx", "-t", "ascend310", "-o", tmp_path / "o2",
+                 "--input-shape", "image:1x3")  # fmt: skip
+    assert result.code == 2
+    assert "rank" in result.err
