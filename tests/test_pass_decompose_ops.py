@@ -141,3 +141,18 @@ def test_clip_with_constant_bounds_is_left_alone() -> None:
     pass_ = DecomposeClipPass()
     assert not pass_(model).modified
     assert "constants already" in pass_.declined[0]
+
+
+def test_isnan_becomes_not_equal_self() -> None:
+    from nnport.passes.decompose_isnan import DecomposeIsNaNPass
+
+    model = parse("""
+        <ir_version: 8, opset_import: ["" : 13]>
+        g (float[4] x) => (bool[4] y) { y = IsNaN(x) }
+    """)
+    feeds = [{"x": np.array([1.0, np.nan, -np.inf, 0.0], np.float32)}]
+    new, drift = apply_verified(DecomposeIsNaNPass(), model, feeds)
+    assert drift.ok
+    assert [n.op_type for n in new.graph] == ["Equal", "Not"]
+    _, out = run_model(new, feeds)
+    assert out[0]["y"].tolist() == [False, True, False, False]

@@ -67,3 +67,27 @@ def test_fold_constants_turns_weight_arithmetic_into_an_initializer() -> None:
     assert [n.op_type for n in new.graph] == ["Add"]
     add = next(iter(new.graph))
     assert add.inputs[1] is not None and add.inputs[1].const_value is not None
+
+
+def test_fold_constants_folds_small_constant_of_shape_chains() -> None:
+    # PyTorch's x.expand(1, -1, -1) of a parameter: Where(Equal(shape, -1), ConstantOfShape, ...)
+    model = ir.serde.deserialize_model(
+        onnx.parser.parse_model("""
+        <ir_version: 8, opset_import: ["" : 13]>
+        g (float[1,3,4] x) => (float[1,3,4] y) {
+            p = Constant<value=float[1,1,4] {1,2,3,4}>()
+            target = Constant<value=int64[3] {1,-1,-1}>()
+            n = Constant<value=int64[1] {3}>()
+            ones = ConstantOfShape<value=int64[1] {1}>(n)
+            minus = Constant<value=int64 {-1}>()
+            m = Mul(ones, minus)
+            eq = Equal(target, m)
+            shape = Where(eq, ones, target)
+            e = Expand(p, shape)
+            y = Add(x, e)
+        }
+    """)
+    )
+    new, drift = apply_verified(FoldConstantsPass(), model, generate_inputs(model))
+    assert drift.ok
+    assert [n.op_type for n in new.graph] == ["Add"]

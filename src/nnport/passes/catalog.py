@@ -10,6 +10,7 @@ from nnport.passes.decompose_gather_elements import DecomposeGatherElementsPass
 from nnport.passes.decompose_gelu import DecomposeGeluPass
 from nnport.passes.decompose_hardsigmoid import DecomposeHardSigmoidPass
 from nnport.passes.decompose_hardswish import DecomposeHardSwishPass
+from nnport.passes.decompose_isnan import DecomposeIsNaNPass
 from nnport.passes.decompose_layernorm import DecomposeLayerNormPass
 from nnport.passes.decompose_lpnorm import DecomposeLpNormPass
 from nnport.passes.decompose_mish import DecomposeMishPass
@@ -33,6 +34,7 @@ CATALOG: list[type[FixPass]] = [
     DecomposeLpNormPass,
     DecomposeGatherElementsPass,
     DecomposeClipPass,
+    DecomposeIsNaNPass,
     ReplaceReduceMeanPass,
     RewriteTilePass,
     MaterializeBroadcastPass,
@@ -47,6 +49,7 @@ FIX_IDS: list[str] = [cls.fix_id for cls in CATALOG]
 # op "*" for any op. Consulted by the planner only when the violation names no fix.
 FALLBACKS: list[tuple[str, str, str]] = [
     ("op-unsupported", "ReduceMean", "reducemean-to-pool"),
+    ("op-unsupported", "IsNaN", "decompose-isnan"),
     ("broadcast-unsupported", "*", "materialize-broadcast"),
 ]
 
