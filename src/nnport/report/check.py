@@ -84,6 +84,11 @@ def render_check(report: CheckReport) -> RenderableType:
                 Text.assemble(
                     "passes that would fix these, in order: ", (", ".join(report.fixes), "cyan")
                 ),
+                Text(
+                    f"apply and verify them: nnport fix {report.model or 'MODEL'} "
+                    f"--target {report.target_ref or report.target} -o FIXED.onnx",
+                    style="dim",
+                ),
             ]
         unfixable = sum(1 for v in report.violations if not v.fix)
         if unfixable:

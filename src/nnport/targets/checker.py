@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import onnx_ir as ir
 
@@ -15,7 +16,7 @@ from nnport.targets import fixes, rules
 from nnport.targets.constness import Constness, classify
 from nnport.targets.infer import Inference, TensorFacts, infer
 from nnport.targets.profile import TargetProfile, canonical_domain
-from nnport.targets.registry import load_target
+from nnport.targets.registry import PROFILES_DIR, load_target
 from nnport.targets.violations import CheckReport, Violation, group
 
 logger = logging.getLogger(__name__)
@@ -186,4 +187,12 @@ def check(
         fixes=ordered_fixes,
         notes=tuple(notes),
         seconds=round(time.perf_counter() - start, 4),
+        target_ref=_target_ref(profile),
     )
+
+
+def _target_ref(profile: TargetProfile) -> str:
+    if not profile.path:
+        return profile.name
+    path = Path(profile.path)
+    return profile.name if path.parent == PROFILES_DIR and path.stem == profile.name else str(path)

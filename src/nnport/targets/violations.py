@@ -61,7 +61,11 @@ class ViolationGroup:
 
 @dataclass(frozen=True)
 class CheckReport:
-    """The verdict of ``check``: deployable when there is no violation."""
+    """The verdict of ``check``: deployable when there is no violation.
+
+    ``target_ref`` is what ``--target`` needs to name the same profile again (the shipped
+    name, or the profile file's path).
+    """
 
     target: str
     deployable: bool
@@ -75,6 +79,7 @@ class CheckReport:
     fixes: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     seconds: float = 0.0
+    target_ref: str = ""
 
 
 def group(violations: Iterable[Violation], *, keep: int = 5) -> tuple[ViolationGroup, ...]:
