@@ -112,3 +112,22 @@ def test_help_mentions_the_contract(cli: Any) -> None:
     result = cli("fix", "--help")
     assert result.code == 0
     assert "--target" in result.out and "--inputs" in result.out and "--rtol" in result.out
+
+
+def test_batch_gears_are_verified_before_the_atc_line_uses_them(
+    cli: Any, examples_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "demo.onnx"
+    ok = cli("fix", examples_dir / "demo.onnx", "-t", "ascend310", "-o", out,
+             "--batch-gears", "1,2,4", "--json")  # fmt: skip
+    data = json.loads(ok.out)
+    assert ok.code == 0 and data["batch_gears"] == [1, 2, 4]
+    assert "--dynamic_batch_size=1,2,4" in data["atc_command"]
+    assert "image:-1,3,16,16" in data["atc_command"]
+    # dynamic_input's folded Reshape bakes batch 1 into the graph: the gears are refused.
+    baked = cli("fix", examples_dir / "dynamic_input.onnx", "-t", "ascend310", "-o", out,
+                "-s", "x:1x3x16x16", "--batch-gears", "1,4", "--json")  # fmt: skip
+    data = json.loads(baked.out)
+    assert baked.code == 0 and data["batch_gears"] == []
+    assert data["gears_note"].startswith("batch 4")
+    assert "--dynamic_batch_size" not in data["atc_command"]

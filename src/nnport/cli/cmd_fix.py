@@ -15,6 +15,7 @@ from nnport.model.specs import resolve_input_shapes
 from nnport.passes import FixOptions, atc_command, fix
 from nnport.passes.atc import is_atc_target
 from nnport.report.fix import render_fix
+from nnport.results import to_jsonable
 from nnport.targets import load_target
 from nnport.verify.inputs import load_npz
 
@@ -38,6 +39,24 @@ INPUTS_OPT = typer.Option(
 RTOL_OPT = typer.Option(1e-4, "--rtol", help="Relative tolerance for float outputs.")
 ATOL_OPT = typer.Option(1e-5, "--atol", help="Absolute tolerance for float outputs.")
 SEED_OPT = typer.Option(0, "--seed", help="Seed of the generated verification inputs.")
+GEARS_OPT = typer.Option(
+    None,
+    "--batch-gears",
+    help="Keep the batch dim dynamic for ATC gears, e.g. 1,2,4,8 (verified at each size).",
+    show_default=False,
+)
+
+
+def _gears(text: str | None) -> tuple[int, ...]:
+    if not text:
+        return ()
+    try:
+        gears = tuple(int(g) for g in text.split(","))
+    except ValueError as exc:
+        raise UsageError(f"--batch-gears {text!r} is not a comma-separated list of sizes") from exc
+    if any(g <= 0 for g in gears):
+        raise UsageError("--batch-gears sizes must be >= 1")
+    return gears
 
 
 def fix_cmd(
@@ -49,6 +68,7 @@ def fix_cmd(
     rtol: float = RTOL_OPT,
     atol: float = ATOL_OPT,
     seed: int = SEED_OPT,
+    batch_gears: str | None = GEARS_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
     """Rewrite MODEL until TARGET accepts it; every pass is verified on the same inputs.
@@ -66,17 +86,20 @@ def fix_cmd(
     loaded = load(model)
     shapes = resolve_input_shapes(loaded, input_specs(input_shape))
     feeds = load_npz(inputs, loaded) if inputs is not None else None
-    options = FixOptions(rtol=rtol, atol=atol, seed=seed)
+    options = FixOptions(rtol=rtol, atol=atol, seed=seed, batch_gears=_gears(batch_gears))
     result = fix(loaded, profile, input_shapes=shapes, inputs=feeds, options=options)
     save(result.model, output)
     extra: dict[str, str] = {"output": str(output)}
     if is_atc_target(profile.name):
         extra["atc_command"] = atc_command(
-            result.model, profile.name, output, shapes=result.input_shapes
-        )
+            result.model, profile.name, output, shapes=result.input_shapes,
+            batch_gears=result.batch_gears,
+        )  # fmt: skip
     result = dataclasses.replace(result, **extra)  # type: ignore[arg-type]
     if json_out:
-        emit_json(result.without_model())
+        data = to_jsonable(result.without_model())
+        data.pop("model", None)  # the fixed model is the file at --output
+        emit_json(data)
     else:
         console.print(render_fix(result))
         if result.atc_command:  # unwrapped, so it can be copied as one line

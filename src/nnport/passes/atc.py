@@ -25,7 +25,7 @@ def atc_command(
     model_path: str | Path,
     *,
     shapes: Mapping[str, Sequence[int]] | None = None,
-    batch_gears: Sequence[int] = DEFAULT_BATCH_GEARS,
+    batch_gears: Sequence[int] = (),
 ) -> str:
     """``atc --model=... --framework=5 --input_shape=... --soc_version=...`` (+ gear options).
 
@@ -56,10 +56,11 @@ def atc_command(
         f"--soc_version={SOC_VERSIONS.get(target.lower(), target)}",
     ]
     if dynamic_axes == {0}:
-        args.append(f"--dynamic_batch_size={','.join(str(b) for b in batch_gears)}")
+        sizes = batch_gears or DEFAULT_BATCH_GEARS
+        args.append(f"--dynamic_batch_size={','.join(str(b) for b in sizes)}")
     elif dynamic_axes and dynamic_axes <= {2, 3}:
-        gears = [
+        images = [
             f"{s[2]},{s[3]}" for s in (shapes.get(v.name or "") for v in graph_inputs(model)) if s
         ]
-        args.append(f"--dynamic_image_size={';'.join(dict.fromkeys(gears)) or '224,224'}")
+        args.append(f"--dynamic_image_size={';'.join(dict.fromkeys(images)) or '224,224'}")
     return shlex.join(args)

@@ -17,6 +17,7 @@ from nnport.model.specs import graph_inputs
 from nnport.passes.base import Decline, FixPass, default_opset
 from nnport.passes.catalog import CATALOG, fallback_fix, pass_class
 from nnport.passes.freeze_shapes import frozen_shape
+from nnport.passes.gears import reopen_batch
 from nnport.passes.verify import drift, run_model
 from nnport.verify.inputs import generate_inputs
 
@@ -37,6 +38,8 @@ class FixOptions:
     max_rounds: int = 6
     seed: int = 0
     samples: int = 1
+    # ATC gears: keep the batch dim dynamic when the fixed model matches at each of these sizes.
+    batch_gears: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ class FixResult:
     seconds: float
     verification: str = ""
     atc_command: str = ""
+    batch_gears: tuple[int, ...] = ()
+    gears_note: str = ""
     output: str = ""
     model: Any = field(default=None, repr=False, compare=False)
 
@@ -262,6 +267,15 @@ def fix(
         report = _check(current, profile, given)
     final = drift(reference, outputs, rtol=options.rtol, atol=options.atol, engine=engine)
     remaining = tuple(_explain(v, records) for v in report.violations)
+    gears: tuple[int, ...] = ()
+    gears_note = ""
+    if options.batch_gears and report.deployable and final.ok:
+        reopened, gears_note = reopen_batch(
+            model, current, shapes, options.batch_gears,
+            rtol=options.rtol, atol=options.atol, seed=options.seed,
+        )  # fmt: skip
+        if reopened is not None:
+            current, gears = reopened, tuple(options.batch_gears)
     return FixResult(
         target=profile.name,
         deployable=bool(report.deployable),
@@ -280,6 +294,8 @@ def fix(
         seconds=time.perf_counter() - start,
         verification=f"{len(feeds)} feed(s) on {engine}; "
         + ("outputs match" if final.ok else final.reason),
+        batch_gears=gears,
+        gears_note=gears_note,
         model=current,
     )
 

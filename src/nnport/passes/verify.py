@@ -67,7 +67,7 @@ def run_model(
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.log_severity_level = 3
+        options.log_severity_level = 4  # failures come back as exceptions; no stderr noise
         session = ort.InferenceSession(
             ir.serde.serialize_model(light).SerializeToString(),
             options,
