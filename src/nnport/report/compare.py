@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -46,13 +47,16 @@ def _outputs_table(outputs: tuple[TensorMetrics, ...]) -> Table:
     def row(label: str, cells: list[str | Text]) -> None:
         table.add_row(label, *cells)
 
+    def metric(fn: Callable[[TensorMetrics], str]) -> list[str | Text]:
+        return ["-" if m.shape_mismatch else fn(m) for m in outputs]
+
     row("shape", [m.shape_mismatch or ("x".join(map(str, m.shape)) or "scalar") for m in outputs])
-    row("max abs error", [_num(m.max_abs_err) for m in outputs])
-    row("max rel error", [_num(m.max_rel_err) for m in outputs])
-    row("mean abs error", [_num(m.mean_abs_err) for m in outputs])
-    row("cosine similarity", [f"{m.cosine:.6f}" for m in outputs])
-    row("SNR dB", [_num(m.snr_db) for m in outputs])
-    row("out of tolerance", [_pct(m.out_of_tolerance) for m in outputs])
+    row("max abs error", metric(lambda m: _num(m.max_abs_err)))
+    row("max rel error", metric(lambda m: _num(m.max_rel_err)))
+    row("mean abs error", metric(lambda m: _num(m.mean_abs_err)))
+    row("cosine similarity", metric(lambda m: f"{m.cosine:.6f}"))
+    row("SNR dB", metric(lambda m: _num(m.snr_db)))
+    row("out of tolerance", metric(lambda m: _pct(m.out_of_tolerance)))
     row(
         "NaN/Inf ref | cand",
         [
