@@ -73,10 +73,13 @@ def fix_cmd(
 ) -> None:
     """Rewrite MODEL until TARGET accepts it; every pass is verified on the same inputs.
 
-    Plans from `check`'s violations, applies the passes that resolve them, re-checks and
-    repeats. A pass whose outputs drift beyond --rtol/--atol (integers: exactly) is rolled back.
-    Exit 0 when OUT is deployable and verified, 1 when violations remain (OUT is still written),
-    2 on bad input. For Ascend targets the matching `atc` command line is printed.
+    Plans from check's violations, applies the passes that resolve them, re-checks, repeats.
+
+    A pass whose outputs drift beyond --rtol/--atol (integers: exactly) is rolled back.
+
+    Exit 0: OUT deployable and verified; 1: violations remain (OUT still written); 2: bad input.
+
+    For Ascend targets the matching atc command line is printed.
     """
     if rtol < 0 or atol < 0:
         raise UsageError("--rtol and --atol must be >= 0")
