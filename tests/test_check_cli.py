@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from nnport.results import loads
 from nnport.targets import CheckReport
 
@@ -91,3 +93,18 @@ def test_targets_list_and_show(cli: Cli) -> None:
 def test_help_texts(cli: Cli) -> None:
     assert "Exit 0 when deployable" in " ".join(cli("check", "--help").out.split())
     assert "probe" in cli("targets", "--help").out
+
+
+@pytest.mark.slow
+def test_targets_probe_writes_a_profile_check_reads(
+    cli: Cli, examples_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "probed.toml"
+    result = cli("targets", "probe", "--backend", "onnxruntime", "-o", out, "--op", "Cast")
+    assert result.code == 0, result.err
+    assert out.is_file()
+    report = cli("check", examples_dir / "cast_int64.onnx", "--target", out, "--json")
+    data = json.loads(report.out)
+    assert data["target"] == "probed"
+    # Only Cast was probed: MatMul, Mul and Floor are unknown to this profile.
+    assert {v["op"] for v in data["violations"]} >= {"MatMul", "Floor"}
