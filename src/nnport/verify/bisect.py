@@ -149,7 +149,19 @@ def _prefix(full: onnx.ModelProto, outputs: Sequence[str]) -> onnx.ModelProto:
     return model
 
 
-def _infer(proto: onnx.ModelProto) -> onnx.ModelProto:
+def _skeleton(model: ir.Model, path: Path) -> onnx.ModelProto:
+    """Save ``model`` with external weights beside ``path``; its shape-inferred graph proto.
+
+    The proto refers to the weights file, so it stays small however large the model is.
+    """
+    ir.save(
+        model,
+        path,
+        external_data=path.name + ".data",
+        size_threshold_bytes=1024,
+        max_in_flight_bytes=64 * 1024 * 1024,
+    )
+    proto = onnx.load(str(path), load_external_data=False)
     try:
         return onnx.shape_inference.infer_shapes(proto, data_prop=True)
     except Exception as exc:  # sizes then come from measurement
@@ -173,9 +185,11 @@ def bisect_models(
     budget = budget_bytes or max(MIN_BUDGET_BYTES, int(0.15 * weight_bytes(reference_model)))
     work = Path(tempfile.mkdtemp(prefix="nnport-bisect-"))
     try:
-        ref_full = _infer(ir.serde.serialize_model(reference_model))
+        # Weights go to disk once; every prefix model then refers to them as external data,
+        # so no chunk copies the weights in memory (the runtimes load what they need).
+        ref_full = _skeleton(reference_model, work / "reference.onnx")
         same = candidate_model is reference_model
-        cand_full = ref_full if same else _infer(ir.serde.serialize_model(candidate_model))
+        cand_full = ref_full if same else _skeleton(candidate_model, work / "candidate.onnx")
         tensors = _candidates(ref_full, cand_full)
         compared: list[TensorMetrics] = []
         start = runs = 0
@@ -243,11 +257,12 @@ def _run_chunk(
 ) -> tuple[list[TensorMetrics], int]:
     """Compare the tensors of ``chunk`` on every feed; return metrics and the largest size."""
     names = [t.name for t in chunk]
-    ref_path = work / "reference.onnx"
+    # The prefix files sit beside the weights files their initializers point at.
+    ref_path = work / "reference.prefix.onnx"
     onnx.save(_prefix(ref_full, names), ref_path)
     cand_path = ref_path
     if not same:
-        cand_path = work / "candidate.onnx"
+        cand_path = work / "candidate.prefix.onnx"
         onnx.save(_prefix(cand_full, names), cand_path)
     acc = MetricsAccumulator(tolerance)
     biggest = 0
