@@ -22,8 +22,6 @@ class DecomposeLayerNormPass(NodeRewritePass):
     def rewrite(self, node: ir.Node, b: Builder) -> Sequence[ir.Value]:
         x = node.inputs[0]
         assert x is not None
-        if any(out.uses() or out.is_graph_output() for out in node.outputs[1:]):
-            raise Decline("its Mean/InvStdDev outputs are used")
         if x.shape is None:
             raise Decline("the input rank is unknown")
         rank = len(x.shape)
@@ -31,10 +29,12 @@ class DecomposeLayerNormPass(NodeRewritePass):
         axes = list(range(axis % rank, rank))
         dt = np_dtype(x)
         eps = node.attributes.get_float("epsilon", 1e-5)
-        centred = b.op("Sub", [x, b.reduce("ReduceMean", x, axes)])
+        mean = b.reduce("ReduceMean", x, axes)
+        centred = b.op("Sub", [x, mean])
         var = b.reduce("ReduceMean", b.op("Mul", [centred, centred]), axes)
         std = b.op("Sqrt", [b.op("Add", [var, b.const(eps, dt)])])
         out = b.op("Mul", [b.op("Div", [centred, std]), node.inputs[1]])
         if len(node.inputs) > 2 and node.inputs[2] is not None:
             out = b.op("Add", [out, node.inputs[2]])
-        return [out] + [b.op("Identity", [out]) for _ in node.outputs[1:]]
+        extra = [mean, b.op("Reciprocal", [std])]  # the optional Mean and InvStdDev outputs
+        return [out, *extra[: len(node.outputs) - 1]]
