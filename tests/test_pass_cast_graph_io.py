@@ -51,3 +51,14 @@ def test_allowed_dtypes_are_left_alone() -> None:
     """)
     )
     assert not CastGraphIOPass(("float32", "uint8"))(model).modified
+
+
+def test_generated_inputs_see_through_the_boundary_cast(examples_dir) -> None:  # type: ignore[no-untyped-def]
+    model = load(examples_dir / "gather_elements.onnx")
+    new = CastGraphIOPass(("float32",))(model.clone()).model
+    (feed,) = generate_inputs(new, seed=4)
+    ind = feed["ind"]
+    assert ind.dtype == np.float32
+    assert ind.min() >= 0 and ind.max() < 64 and np.all(ind == np.floor(ind))
+    _, out = run_model(new, [feed])  # valid indices: it runs
+    assert out[0]["y"].shape == (1, 4, 16)

@@ -22,11 +22,28 @@ _INDEX_CONSUMERS = {
 }
 
 
+# Ops a value passes through unchanged in range (Casts that nnport's cast-graph-io inserts,
+# reshapes): consumers behind them still decide the value's range.
+_PASSTHROUGH = {"Cast", "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"}
+_MAX_DEPTH = 4
+
+
+def _uses(value: ir.Value, depth: int = 0) -> list[tuple[ir.Node, int]]:
+    """Consumers of ``value``, looking through pass-through ops (input 0) a few levels deep."""
+    found: list[tuple[ir.Node, int]] = []
+    for node, index in value.uses():
+        if node.op_type in _PASSTHROUGH and index == 0 and depth < _MAX_DEPTH and node.outputs:
+            found.extend(_uses(node.outputs[0], depth + 1))
+        else:
+            found.append((node, index))
+    return found
+
+
 def _value_range(value: ir.Value, shape: tuple[int, ...]) -> tuple[float, float] | None:
     """A safe (low, high) range for ``value`` derived from how the graph consumes it."""
     positive = False
     high: float | None = None
-    for node, index in value.uses():
+    for node, index in _uses(value):
         if (node.op_type, index) in _POSITIVE_CONSUMERS:
             positive = True
         spec = _INDEX_CONSUMERS.get((node.op_type, index))
@@ -49,6 +66,10 @@ def _value_range(value: ir.Value, shape: tuple[int, ...]) -> tuple[float, float]
     if positive:
         return 0.1, 2.0
     return None
+
+
+def _feeds_indices(value: ir.Value) -> bool:
+    return any((n.op_type, i) in _INDEX_CONSUMERS for n, i in _uses(value))
 
 
 def generate_inputs(
@@ -76,6 +97,9 @@ def generate_inputs(
                 feed[name] = rng.integers(int(low), max(int(high), int(low) + 1), shape).astype(
                     dtype
                 )
+            elif bounds is not None and bounds[0] == 0.0 and _feeds_indices(value):
+                # a float input cast to indices (cast-graph-io): whole numbers in range
+                feed[name] = rng.integers(0, max(int(bounds[1]), 1), shape).astype(dtype)
             elif bounds is not None:
                 feed[name] = rng.uniform(bounds[0], bounds[1], shape).astype(dtype)
             else:
