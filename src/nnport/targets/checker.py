@@ -32,6 +32,7 @@ class Context:
     constness: dict[str, Constness]
     model_opsets: dict[str, int]
     effective_opsets: dict[str, int]
+    inputs_static: bool = False
 
     def facts(self, value: ir.Value | None) -> TensorFacts:
         """Inferred dtype and shape of ``value``."""
@@ -120,6 +121,7 @@ def _walk(ctx: Context, graph: ir.Graph, graph_name: str) -> Iterator[tuple[ir.N
                     classify([sub], ctx.inference, ctx.constness),
                     ctx.model_opsets,
                     ctx.effective_opsets,
+                    ctx.inputs_static,
                 )
                 name = f"{graph_name}/{node.name or node.op_type}.{attr.name}"
                 yield from _walk(inner, sub, name)
@@ -148,8 +150,15 @@ def check(
     shapes = _resolve_shapes(model, input_shapes)
     inference = infer(model, shapes)
     model_opsets, effective = _opsets(model, profile)
+    inputs_static = all(inference.get(v).static for v in graph_inputs(model))
     ctx = Context(
-        model, profile, inference, classify([model.graph], inference), model_opsets, effective
+        model,
+        profile,
+        inference,
+        classify([model.graph], inference),
+        model_opsets,
+        effective,
+        inputs_static,
     )
     violations: list[Violation] = []
     violations += _opset_violations(ctx, _used_domains(model))

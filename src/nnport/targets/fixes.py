@@ -48,12 +48,16 @@ def for_op(op: str) -> str | None:
     return DECOMPOSITIONS.get(op)
 
 
-def for_constness(level: Constness) -> str | None:
-    """The pass that turns a computed input into an initializer, if one can."""
+def for_constness(level: Constness, *, inputs_static: bool = False) -> str | None:
+    """The pass that turns a computed input into an initializer, if one can.
+
+    A shape-derived value needs frozen input shapes first, unless every graph input is already
+    static: then only shape inference gave up on the way, and folding the chain resolves it.
+    """
     if level == Constness.FOLDABLE:
         return FOLD_CONSTANTS
     if level == Constness.SHAPE:
-        return FREEZE_SHAPES
+        return FOLD_CONSTANTS if inputs_static else FREEZE_SHAPES
     return None
 
 

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 Make = Callable[..., Violation]
 _DESCRIBE_LEVEL = {
     Constness.FOLDABLE: "computed from constants and static shapes",
-    Constness.SHAPE: "computed from the shape of a dynamic tensor",
-    Constness.RUNTIME: "computed from input data",
+    Constness.SHAPE: "computed from the shape of a tensor whose size is not known statically",
+    Constness.RUNTIME: "computed at run time (from input data or a data-dependent shape)",
 }
 
 
@@ -183,11 +183,11 @@ def node_violations(ctx: Context, node: ir.Node, graph_name: str, index: int) ->
         if level == Constness.CONSTANT and op == "Identity":
             level = Constness.FOLDABLE  # a renamed initializer: folding removes the node
         if fix is None and level in (Constness.FOLDABLE, Constness.SHAPE):
-            fix = fixes.for_constness(level)
+            fix = fixes.for_constness(level, inputs_static=ctx.inputs_static)
             message += (
                 "; it only computes a constant, so folding removes it"
                 if level == Constness.FOLDABLE
-                else "; it only computes from dynamic shapes, so freezing them removes it"
+                else "; it only computes from tensor shapes, so fixing and folding them removes it"
             )
         return [make(rule="op-unsupported", message=message, fix=fix)]
     matching = [r for r in op_rules if r.accepts_version(version)]
@@ -378,7 +378,7 @@ def _rule_violations(
                     f"{op} '{label}' input {position} ('{value.name}') is "
                     f"{_DESCRIBE_LEVEL[level]}; {name} needs it as a constant initializer"
                 ),
-                fix=fixes.for_constness(level),
+                fix=fixes.for_constness(level, inputs_static=ctx.inputs_static),
                 tensor=value.name,
             )
         )
