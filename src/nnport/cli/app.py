@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 import typer
+from rich.markup import escape
 
 from nnport import __version__
 from nnport.cli import (
@@ -101,7 +102,7 @@ def run(args: list[str], *, debug: bool = False) -> int:
     except NnportError as exc:
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err_console.print("nnport: interrupted")
