@@ -16,6 +16,7 @@ from nnport.passes.decompose_lpnorm import DecomposeLpNormPass
 from nnport.passes.decompose_mish import DecomposeMishPass
 from nnport.passes.fold_constants import FoldConstantsPass
 from nnport.passes.freeze_shapes import FreezeShapesPass
+from nnport.passes.fuse_lpnorm import FuseLpNormPass
 from nnport.passes.materialize_broadcast import MaterializeBroadcastPass
 from nnport.passes.replace_reduce_mean import ReplaceReduceMeanPass
 from nnport.passes.retype_int64 import RetypeInt64Pass
@@ -32,6 +33,7 @@ CATALOG: list[type[FixPass]] = [
     DecomposeHardSwishPass,
     DecomposeHardSigmoidPass,
     DecomposeLpNormPass,
+    FuseLpNormPass,
     DecomposeGatherElementsPass,
     DecomposeClipPass,
     DecomposeIsNaNPass,
@@ -50,6 +52,7 @@ FIX_IDS: list[str] = [cls.fix_id for cls in CATALOG]
 FALLBACKS: list[tuple[str, str, str]] = [
     ("op-unsupported", "ReduceMean", "reducemean-to-pool"),
     ("op-unsupported", "IsNaN", "decompose-isnan"),
+    ("op-unsupported", "ReduceL2", "fuse-lpnorm"),
     ("broadcast-unsupported", "*", "materialize-broadcast"),
 ]
 
