@@ -40,7 +40,7 @@ def train_mnist_cmd(
     lr: float = typer.Option(3e-3, "--lr", min=0.0, help="Peak learning rate (OneCycle AdamW)."),
     seed: int = typer.Option(0, "--seed", help="Seed for weights, shuffling and dropout."),
     limit: int | None = typer.Option(
-        None, "--limit", min=1, help="Train on the first N images only (quick runs)."
+        None, "--limit", min=1, help="Use only the first N training and N test images (quick runs)."
     ),
     threads: int | None = typer.Option(
         None, "--threads", min=1, help="torch CPU threads (default: torch's choice)."
