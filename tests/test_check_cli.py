@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import onnx
 import pytest
 
 from nnport.results import loads
@@ -68,6 +69,16 @@ def test_check_bad_input_exits_2(cli: Cli, examples_dir: Path, tmp_path: Path) -
     assert missing.code == 2 and "no such file" in missing.err
     no_target = cli("check", examples_dir / "demo.onnx")
     assert no_target.code == 2
+    invalid = tmp_path / "invalid.onnx"
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Relu", ["undefined"], ["y"])],
+        "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+    )
+    invalid.write_bytes(onnx.helper.make_model(graph).SerializeToString())
+    refused = cli("check", invalid, "--target", "ascend310")
+    assert refused.code == 2 and "not a valid ONNX model" in refused.err
     bad_profile = tmp_path / "bad.toml"
     bad_profile.write_text('name = "x"\n')
     broken = cli("check", examples_dir / "demo.onnx", "--target", bad_profile)

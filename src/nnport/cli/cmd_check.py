@@ -11,6 +11,7 @@ from nnport.model import load
 from nnport.model.specs import resolve_input_shapes
 from nnport.report.check import render_check
 from nnport.targets import check, load_target
+from nnport.targets.infer import validate_graph
 
 TARGET_OPT = typer.Option(
     ...,
@@ -33,7 +34,9 @@ def check_cmd(
     shape rules see real values. Exit 0 when deployable, 1 when not, 2 on bad input.
     """
     profile = load_target(target)
-    loaded = load(model)
+    # Structural validation runs on check's weight-free copy: same checks, a fraction of the time.
+    loaded = load(model, validate=False)
+    validate_graph(loaded, str(model))
     shapes = resolve_input_shapes(loaded, input_specs(input_shape))
     report = check(loaded, profile, input_shapes=shapes)
     if json_out:
