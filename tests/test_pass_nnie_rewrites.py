@@ -86,3 +86,31 @@ def test_declines_a_computed_operand_that_is_not_a_1x1_map() -> None:
     pass_ = MaterializeBroadcastPass()
     assert not pass_(model).modified
     assert "not a 1x1 map" in pass_.declined[0]
+
+
+def test_channel_shuffle_becomes_an_exact_permutation_conv() -> None:
+    from nnport.passes.rewrite_channel_shuffle import RewriteChannelShufflePass
+
+    model = parse("""
+        <ir_version: 8, opset_import: ["" : 13]>
+        g (float[1,6,4,4] x) => (float[1,6,4,4] y) {
+            s5 = Constant<value=int64[5] {1,2,3,4,4}>()
+            a = Reshape(x, s5)
+            t = Transpose<perm=[0,2,1,3,4]>(a)
+            s4 = Constant<value=int64[4] {1,6,4,4}>()
+            y = Reshape(t, s4)
+        }
+    """)
+    new, drift = apply_verified(RewriteChannelShufflePass(), model, generate_inputs(model))
+    assert drift.ok and drift.max_abs == 0.0
+    assert [n.op_type for n in new.graph if n.op_type != "Constant"] == ["Conv"]
+
+
+def test_a_transpose_that_is_not_a_shuffle_is_left_alone() -> None:
+    from nnport.passes.rewrite_channel_shuffle import RewriteChannelShufflePass
+
+    model = parse("""
+        <ir_version: 8, opset_import: ["" : 13]>
+        g (float[1,2,3,4,4] x) => (float[1,4,3,2,4] y) { y = Transpose<perm=[0,3,2,1,4]>(x) }
+    """)
+    assert not RewriteChannelShufflePass()(model).modified

@@ -20,6 +20,7 @@ from nnport.passes.fuse_lpnorm import FuseLpNormPass
 from nnport.passes.materialize_broadcast import MaterializeBroadcastPass
 from nnport.passes.replace_reduce_mean import ReplaceReduceMeanPass
 from nnport.passes.retype_int64 import RetypeInt64Pass
+from nnport.passes.rewrite_channel_shuffle import RewriteChannelShufflePass
 from nnport.passes.rewrite_tile import RewriteTilePass
 
 # Order matters: shapes first (folding needs them), then op rewrites, then the opset move (so
@@ -38,6 +39,7 @@ CATALOG: list[type[FixPass]] = [
     DecomposeClipPass,
     DecomposeIsNaNPass,
     ReplaceReduceMeanPass,
+    RewriteChannelShufflePass,
     RewriteTilePass,
     MaterializeBroadcastPass,
     ConvertOpsetPass,
@@ -53,6 +55,9 @@ FALLBACKS: list[tuple[str, str, str]] = [
     ("op-unsupported", "ReduceMean", "reducemean-to-pool"),
     ("op-unsupported", "IsNaN", "decompose-isnan"),
     ("op-unsupported", "ReduceL2", "fuse-lpnorm"),
+    ("rank-exceeded", "Reshape", "rewrite-channel-shuffle"),
+    ("rank-exceeded", "Transpose", "rewrite-channel-shuffle"),
+    ("attribute-unsupported", "Transpose", "rewrite-channel-shuffle"),
     ("broadcast-unsupported", "*", "materialize-broadcast"),
 ]
 
