@@ -145,3 +145,21 @@ def test_resnet18_export_passes_runnable_targets(resnet18_export: Path) -> None:
     # Opset 17 is newer than ATC of CANN 6.0 accepts; nothing else in ResNet-18 is refused.
     ascend = check(model, "ascend310")
     assert [v.rule for v in ascend.violations] == ["opset-out-of-range"]
+
+
+def test_external_data_models_are_checked(
+    examples_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnx
+
+    proto = onnx.load(str(examples_dir / "tile_broadcast.onnx"))
+    path = tmp_path / "ext" / "model.onnx"
+    path.parent.mkdir()
+    onnx.save(proto, str(path), save_as_external_data=True, location="w.bin", size_threshold=0)
+    monkeypatch.chdir(tmp_path)  # external data must resolve next to the model, not the cwd
+    from nnport.targets.infer import validate_graph
+
+    model = load(path, validate=False)
+    validate_graph(model, str(path))
+    report = check(model, "ascend310")
+    assert [(v.node, v.rule) for v in report.violations] == [("Tile_3", "input-not-constant")]

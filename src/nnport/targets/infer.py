@@ -131,6 +131,8 @@ def weightless_proto(
     for name, value in model.graph.initializers.items():
         tensor = value.const_value
         if tensor is not None and tensor.nbytes <= SMALL_TENSOR_BYTES:
+            if isinstance(tensor, ir.ExternalTensor):
+                tensor = ir.Tensor(tensor.numpy(), name=name)  # inline: the copy has no folder
             ir.serde.serialize_tensor_into(graph.initializer.add(), tensor)
             graph.initializer[-1].name = name
         elif name not in declared_inputs:
