@@ -55,11 +55,11 @@ class RewriteChannelShufflePass(FixPass):
             old = last.outputs[0]
             out.type, out.shape = old.type, old.shape
             graph.insert_before(first, list(b.tape.nodes))
-            ir.convenience.replace_all_uses_with(old, out)
-            if old.is_graph_output():
+            if old.is_graph_output():  # the Conv output takes the graph output's place and name
                 index = list(graph.outputs).index(old)
-                out.name, old.name = old.name, f"{old.name}_replaced"
                 graph.outputs[index] = out
+                out.name, old.name = old.name, f"{old.name}_replaced"
+            ir.convenience.replace_all_uses_with(old, out)
             for dead in (last, node, first):
                 if not any(v.uses() or v.is_graph_output() for v in dead.outputs):
                     graph.remove(dead, safe=True)
