@@ -99,6 +99,11 @@ def test_targets_list_and_show(cli: Cli) -> None:
     as_json = json.loads(cli("targets", "show", "nnie", "--json").out)
     assert as_json["name"] == "nnie" and as_json["graph"]["max_rank"] == 4
     assert cli("targets", "show", "nope").code == 2
+    only_cast = json.loads(cli("targets", "show", "ascend310", "--op", "Cast", "--json").out)
+    assert [o["op"] for o in only_cast["ops"]] == ["Cast"]
+    assert "int64" not in only_cast["ops"][0]["output_dtypes"]
+    missing = cli("targets", "show", "nnie", "--op", "Tile")
+    assert missing.code == 2 and "nnie lists none of Tile" in missing.err
 
 
 def test_help_texts(cli: Cli) -> None:

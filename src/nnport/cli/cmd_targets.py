@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import typer
 
 from nnport.cli.common import JSON_OPT, console, emit_json, err_console
-from nnport.errors import BackendUnavailableError
+from nnport.errors import BackendUnavailableError, UsageError
 from nnport.report.targets import render_profile, render_targets
 from nnport.targets import list_targets, load_target, profile_to_dict
 
@@ -34,13 +35,26 @@ def targets_cmd(ctx: typer.Context, json_out: bool = JSON_OPT) -> None:
         console.print(render_targets(infos))
 
 
+SHOW_OP_OPT = typer.Option(None, "--op", help="Show only these operators (repeatable).")
+
+
 @targets_app.command("show")
 def show_cmd(
     name: str = typer.Argument(..., help="A shipped target name or a profile .toml path."),
+    op: list[str] | None = SHOW_OP_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
     """Print one profile: source, opsets, graph-wide rules and every op with its limits."""
     profile = load_target(name)
+    if op:
+        wanted = {o.lower() for o in op}
+        rules = tuple(r for r in profile.ops if r.op.lower() in wanted)
+        if not rules:
+            raise UsageError(
+                f"{profile.name} lists none of {', '.join(op)}",
+                hint=f"it does not support {'it' if len(op) == 1 else 'them'}",
+            )
+        profile = dataclasses.replace(profile, ops=rules)
     if json_out:
         emit_json({**profile_to_dict(profile), "path": profile.path})
     else:
