@@ -264,7 +264,6 @@ def fix(
             current, outputs, report, progress = new_model, new_outputs, new_report, True
         if not progress:
             break
-        report = _check(current, profile, given)
     final = drift(reference, outputs, rtol=options.rtol, atol=options.atol, engine=engine)
     remaining = tuple(_explain(v, records) for v in report.violations)
     gears: tuple[int, ...] = ()
