@@ -52,7 +52,8 @@ def light_model(model: ir.Model) -> tuple[ir.Model, dict[str, np.ndarray]]:
         if tensor is None or tensor.nbytes <= WEIGHT_FEED_BYTES:
             continue
         del light.graph.initializers[name]
-        light.graph.inputs.append(value)
+        if value not in light.graph.inputs:  # old models list initializers as inputs too
+            light.graph.inputs.append(value)
         weights[name] = tensor.numpy()
     return light, weights
 
