@@ -12,7 +12,7 @@ import onnx_ir as ir
 
 from nnport.errors import InputSpecError
 from nnport.model.specs import graph_inputs
-from nnport.targets import fixes, rules
+from nnport.targets import fixes, io_rules, rules
 from nnport.targets.constness import Constness, classify
 from nnport.targets.infer import Inference, TensorFacts, infer
 from nnport.targets.profile import TargetProfile, canonical_domain
@@ -162,7 +162,7 @@ def check(
     )
     violations: list[Violation] = []
     violations += _opset_violations(ctx, _used_domains(model))
-    violations += rules.graph_input_violations(ctx, shapes)
+    violations += io_rules.graph_input_violations(ctx, shapes)
     local_functions = {(canonical_domain(d), op) for (d, op, _overload) in model.functions}
     index = 0
     for node, graph_name, node_ctx in _walk(ctx, model.graph, ""):
@@ -175,7 +175,7 @@ def check(
         for node in function:
             violations += rules.node_violations(fctx, node, f"function {function.name}", index)
             index += 1
-    violations += rules.graph_output_violations(ctx)
+    violations += io_rules.graph_output_violations(ctx)
     notes = []
     if inference.error:
         notes.append(

@@ -1,38 +1,29 @@
-"""The rules ``check`` applies: per node (op, version, dtypes, attributes, constants, rank, broadcast) and per graph I/O."""
+"""Node rules of ``check``: op and version support, dtypes, attributes, constant inputs, graph-wide limits."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import onnx
 import onnx.defs
 import onnx.helper
 import onnx_ir as ir
 
-from nnport.targets import fixes
+from nnport.targets import fixes, shape_rules
 from nnport.targets.constness import Constness
-from nnport.targets.infer import TensorFacts
 from nnport.targets.profile import OpRule, canonical_domain
+from nnport.targets.shape_rules import Make, dims_text
 from nnport.targets.violations import Violation
 
 if TYPE_CHECKING:
     from nnport.targets.checker import Context
 
-Make = Callable[..., Violation]
 _DESCRIBE_LEVEL = {
     Constness.FOLDABLE: "computed from constants and static shapes",
     Constness.SHAPE: "computed from the shape of a tensor whose size is not known statically",
     Constness.RUNTIME: "computed at run time (from input data or a data-dependent shape)",
 }
-
-
-def _dims_text(shape: Sequence[Any] | None) -> str:
-    if shape is None:
-        return "[?]"
-    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
 
 
 def _onnx_domain(domain: str) -> str:
@@ -41,109 +32,6 @@ def _onnx_domain(domain: str) -> str:
 
 def _label(node: ir.Node, index: int) -> str:
     return node.name or f"{node.op_type}#{index}"
-
-
-# ---------------------------------------------------------------------------------------------
-# graph inputs and outputs
-# ---------------------------------------------------------------------------------------------
-
-
-def _variable_kind(axis: int, rank: int) -> str:
-    if axis == 0:
-        return "batch"
-    if rank == 4 and axis in (2, 3):
-        return "image"
-    return "other"
-
-
-def graph_input_violations(ctx: Context, shapes: dict[str, tuple[int, ...]]) -> list[Violation]:
-    """io-dtype, dynamic-shape and rank-exceeded for the model's real inputs."""
-    graph_rules = ctx.profile.graph
-    name = ctx.profile.name
-    found = []
-    for value in ctx.model.graph.inputs:
-        if value.name in ctx.model.graph.initializers:
-            continue
-        facts = ctx.facts(value)
-        make = partial(Violation, node="", op="", domain="", opset=0, tensor=value.name, graph="")
-        allowed = graph_rules.input_dtypes
-        if allowed and facts.dtype != "unknown" and facts.dtype not in allowed:
-            found.append(
-                make(
-                    rule="io-dtype",
-                    message=(
-                        f"graph input '{value.name}' is {facts.dtype}; {name} accepts "
-                        f"{', '.join(allowed)} graph inputs"
-                    ),
-                    fix=fixes.for_io_dtype(facts.dtype),
-                )
-            )
-        if graph_rules.static_shapes and not facts.static:
-            found.append(
-                make(
-                    rule="dynamic-shape",
-                    message=_dynamic_message(ctx, value, facts),
-                    fix=fixes.FREEZE_SHAPES,
-                )
-            )
-        rank = facts.rank
-        if graph_rules.max_rank is not None and rank is not None and rank > graph_rules.max_rank:
-            found.append(
-                make(
-                    rule="rank-exceeded",
-                    message=(
-                        f"graph input '{value.name}' has rank {rank}; {name} supports at most "
-                        f"rank {graph_rules.max_rank}"
-                    ),
-                    fix=None,
-                )
-            )
-    return found
-
-
-def _dynamic_message(ctx: Context, value: ir.Value, facts: TensorFacts) -> str:
-    graph_rules = ctx.profile.graph
-    name = ctx.profile.name
-    if facts.shape is None:
-        return f"graph input '{value.name}' has an unknown shape; {name} needs static shapes"
-    kinds = {
-        _variable_kind(axis, len(facts.shape))
-        for axis, dim in enumerate(facts.shape)
-        if not isinstance(dim, int)
-    }
-    text = f"graph input '{value.name}' has dynamic shape {_dims_text(facts.shape)}; {name} needs static shapes"
-    variable = set(graph_rules.variable_dims)
-    if variable and (kinds <= variable or "any" in variable):
-        how = graph_rules.variable_dims_note or "the converter's own options"
-        text += f" (these dims can vary only through {how}, each variant a fixed shape)"
-    return text + "; give a shape with --input-shape"
-
-
-def graph_output_violations(ctx: Context) -> list[Violation]:
-    """io-dtype for the model's outputs."""
-    allowed = ctx.profile.graph.output_dtypes
-    found: list[Violation] = []
-    if not allowed:
-        return found
-    for value in ctx.model.graph.outputs:
-        facts = ctx.facts(value)
-        if facts.dtype != "unknown" and facts.dtype not in allowed:
-            found.append(
-                Violation(
-                    node="",
-                    op="",
-                    domain="",
-                    opset=0,
-                    rule="io-dtype",
-                    message=(
-                        f"graph output '{value.name}' is {facts.dtype}; {ctx.profile.name} "
-                        f"produces only {', '.join(allowed)} graph outputs"
-                    ),
-                    fix=fixes.for_io_dtype(facts.dtype),
-                    tensor=value.name,
-                )
-            )
-    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,11 +271,13 @@ def _rule_violations(
             )
         )
     if rule.max_rank is not None:
-        found += _rank_violations(ctx, node, label, rule.max_rank, f"{name}'s {op}", make)
+        found += shape_rules.rank_violations(
+            ctx, node, label, rule.max_rank, f"{name}'s {op}", make
+        )
     if rule.broadcast != "any":
-        found += _broadcast_violations(ctx, node, label, rule.broadcast, make)
+        found += shape_rules.broadcast_violations(ctx, node, label, rule.broadcast, make)
     if rule.integer_scales:
-        found += _scale_violations(ctx, node, label, make)
+        found += shape_rules.scale_violations(ctx, node, label, make)
     return found
 
 
@@ -433,7 +323,7 @@ def _graph_wide(
                 )
             )
     if graph_rules.max_rank is not None:
-        found += _rank_violations(ctx, node, label, graph_rules.max_rank, name, make)
+        found += shape_rules.rank_violations(ctx, node, label, graph_rules.max_rank, name, make)
     if graph_rules.static_shapes:
         present = [v for v in node.inputs if v is not None and v.name]
         # An output is data-dependent only when every input is static and no input is a
@@ -449,7 +339,7 @@ def _graph_wide(
                         rule="dynamic-shape",
                         message=(
                             f"{op} '{label}' output '{value.name}' has shape "
-                            f"{_dims_text(facts.shape)} that depends on input values; "
+                            f"{dims_text(facts.shape)} that depends on input values; "
                             f"{name} needs static shapes"
                         ),
                         fix=None,
@@ -458,115 +348,6 @@ def _graph_wide(
                 )
                 break
     return found
-
-
-def _rank_violations(
-    ctx: Context, node: ir.Node, label: str, limit: int, who: str, make: Make
-) -> list[Violation]:
-    for value in (*node.inputs, *node.outputs):
-        if value is None or not value.name:
-            continue
-        rank = ctx.facts(value).rank
-        if rank is not None and rank > limit:
-            return [
-                make(
-                    rule="rank-exceeded",
-                    message=(
-                        f"{node.op_type} '{label}' has a rank-{rank} tensor '{value.name}'; "
-                        f"{who} supports at most rank {limit}"
-                    ),
-                    fix=None,
-                    tensor=value.name,
-                )
-            ]
-    return []
-
-
-def _broadcast_violations(
-    ctx: Context, node: ir.Node, label: str, policy: str, make: Make
-) -> list[Violation]:
-    values = [v for v in node.inputs if v is not None and v.name]
-    shapes = [ctx.facts(v).shape for v in values]
-    if len(values) < 2 or any(s is None for s in shapes):
-        return []
-    full = max(shapes, key=lambda s: len(s or ()))
-    assert full is not None
-    bad = []
-    for value, shape in zip(values, shapes, strict=True):
-        assert shape is not None
-        if tuple(shape) == tuple(full):
-            continue
-        if not all(isinstance(d, int) for d in (*shape, *full)):
-            continue  # symbolic dims: cannot judge until shapes are frozen
-        if policy == "per-channel" and ctx.level(value) <= Constness.FOLDABLE:
-            aligned = (1,) * (len(full) - len(shape)) + tuple(shape)
-            not_one = [k for k, d in enumerate(aligned) if d != 1]
-            if not not_one or (not_one == [1] and len(full) >= 2 and aligned[1] == full[1]):
-                continue
-        bad.append(f"'{value.name}' {_dims_text(shape)}")
-    if not bad:
-        return []
-    need = "equal shapes" if policy == "none" else "equal shapes or a constant per-channel operand"
-    return [
-        make(
-            rule="broadcast-unsupported",
-            message=(
-                f"{node.op_type} '{label}' broadcasts {', '.join(bad)} to {_dims_text(full)}; "
-                f"{ctx.profile.name}'s {node.op_type} needs {need}"
-            ),
-            fix=None,
-        )
-    ]
-
-
-def _const_array(value: ir.Value | None) -> np.ndarray | None:
-    if value is None or not value.name:
-        return None
-    tensor = value.const_value
-    if tensor is None and value.producer() is not None:
-        producer = value.producer()
-        assert producer is not None
-        if producer.op_type == "Constant" and "value" in producer.attributes:
-            tensor = producer.attributes["value"].as_tensor()
-    if tensor is None:
-        return None
-    try:
-        return tensor.numpy()
-    except Exception:  # unloaded external data and the like
-        return None
-
-
-def _scale_violations(ctx: Context, node: ir.Node, label: str, make: Make) -> list[Violation]:
-    inputs = list(node.inputs)
-    scales: np.ndarray | None = None
-    if node.op_type == "Upsample" and "scales" in node.attributes:
-        scales = np.asarray(node.attributes["scales"].value, dtype=np.float64)
-    elif node.op_type in ("Resize", "Upsample"):
-        version = ctx.effective_opsets.get("ai.onnx", 13)
-        index = 2 if (node.op_type == "Resize" and version >= 11) else 1
-        scales = _const_array(inputs[index]) if len(inputs) > index else None
-        if (scales is None or scales.size == 0) and node.op_type == "Resize" and len(inputs) > 3:
-            sizes = _const_array(inputs[3])
-            shape = ctx.facts(inputs[0]).shape
-            if sizes is not None and shape is not None and all(isinstance(d, int) for d in shape):
-                dims = np.asarray(shape, dtype=np.float64)
-                if sizes.size == dims.size and np.all(dims > 0):
-                    scales = sizes.astype(np.float64) / dims
-    if scales is None or scales.size == 0:
-        return []
-    flat = [float(s) for s in np.asarray(scales).reshape(-1)]
-    if all(s.is_integer() and s >= 1 for s in flat):
-        return []
-    return [
-        make(
-            rule="attribute-unsupported",
-            message=(
-                f"{node.op_type} '{label}' scales by {flat}; {ctx.profile.name} resizes only by "
-                "whole-number factors"
-            ),
-            fix=None,
-        )
-    ]
 
 
 _MISSING = object()
