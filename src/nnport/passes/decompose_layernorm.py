@@ -36,5 +36,11 @@ class DecomposeLayerNormPass(NodeRewritePass):
         out = b.op("Mul", [b.op("Div", [centred, std]), node.inputs[1]])
         if len(node.inputs) > 2 and node.inputs[2] is not None:
             out = b.op("Add", [out, node.inputs[2]])
-        extra = [mean, b.op("Reciprocal", [std])]  # the optional Mean and InvStdDev outputs
-        return [out, *extra[: len(node.outputs) - 1]]
+        values = [out]
+        if len(node.outputs) > 1:  # the optional Mean output
+            values.append(mean)
+        if len(node.outputs) > 2:  # InvStdDev: a Reciprocal only when someone reads it
+            inv = node.outputs[2]
+            used = bool(inv.uses()) or inv.is_graph_output()
+            values.append(b.op("Reciprocal", [std]) if used else std)
+        return values
