@@ -381,6 +381,4 @@ def _normalize(value: Any) -> Any:
         return value.decode("utf-8", "replace")
     if isinstance(value, (tuple, list)):
         return [_normalize(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return value
     return value
