@@ -193,3 +193,30 @@ def test_bad_input_shape_name(mini: str) -> None:
 def test_profile_objects_are_accepted(mini: str) -> None:
     model = _model(f"{HEAD} g (float[1,3,4,4] x) => (float[1,3,4,4] y) {{ y = Relu(x) }}")
     assert check(model, load_target(mini)).target == "mini"
+
+
+def test_function_bodies_are_followed(tmp_path: Path) -> None:
+    base = """
+name = "expander"
+description = "expands ONNX functions"
+date = "2026-11-28"
+expands_functions = true
+[source]
+probe = "hand-written for tests"
+[opsets]
+"ai.onnx" = "13-17"
+[[ops]]
+op = "Mul"
+"""
+    text = '<ir_version: 8, opset_import: ["" : 14]> g (float[2] x) => (float[2] y) { y = HardSwish(x) }'
+    model = _model(text)
+    only_mul = tmp_path / "only_mul.toml"
+    only_mul.write_text(base)
+    report = check(model, str(only_mul))
+    assert [(v.rule, v.fix) for v in report.violations] == [
+        ("op-unsupported", "decompose-hardswish")
+    ]
+    assert "HardSigmoid" in report.violations[0].message
+    with_body = tmp_path / "with_body.toml"
+    with_body.write_text(base + '[[ops]]\nop = "HardSigmoid"\n')
+    assert check(model, str(with_body)).deployable

@@ -167,7 +167,7 @@ def _expansion_problem(ctx: Context, op: str, domain: str, version: int, depth: 
         if _has_function(inner.op_type, inner_domain, inner_version):
             why = _expansion_problem(ctx, inner.op_type, inner_domain, inner_version, depth + 1)
             if why:
-                return why
+                return f"{inner.op_type} (whose body uses {why})"
             continue
         return f"{inner.op_type} (opset {inner_version})"
     return ""
