@@ -32,6 +32,8 @@ def check_cmd(
 
     Runs shape and type inference first (on a copy, with --input-shape applied), so dtype and
     shape rules see real values. Exit 0 when deployable, 1 when not, 2 on bad input.
+
+    Example: nnport check model.onnx --target ascend310 --input-shape input:1x3x224x224
     """
     profile = load_target(target)
     # Structural validation runs on check's weight-free copy: same checks, a fraction of the time.
