@@ -36,7 +36,10 @@ def render_evaluate(result: EvaluateResult, *, show: int = 20) -> Group:
         )
     for b in result.backends:
         agree = "-" if b.agreement_with_source is None else f"{100 * b.agreement_with_source:.2f}%"
-        config = ", ".join(f"{k}={v}" for k, v in b.config.items() if k in ("runtime", "precision"))
+        runtime = b.config.get("runtime", "")
+        config = " ".join(runtime.split()[:1] + [v.split("-")[0] for v in runtime.split()[1:2]])
+        if "precision" in b.config:
+            config += f" {b.config['precision']}"
         table.add_row(
             b.backend,
             f"{100 * b.accuracy:.2f}%",
