@@ -103,42 +103,61 @@ def _with_float16(table: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...
     return {k: tuple(sorted({*v, "float16"})) if "float32" in v else v for k, v in table.items()}
 
 
+def _variants(kernels: list[dict[str, set[str]]]) -> list[dict[str, set[str]]]:
+    """The type combinations a group of kernels (same op and versions) accepts.
+
+    Kernels typed on one constraint (Add<float>, Add<double>, ...) merge into one entry; kernels
+    typed on several (OneHot<in, out, depth>) stay separate, since ORT has only those combos.
+    """
+    names = {frozenset(k) for k in kernels}
+    if len(names) == 1 and len(next(iter(names))) <= 1:
+        merged: dict[str, set[str]] = defaultdict(set)
+        for kernel in kernels:
+            for name, types in kernel.items():
+                merged[name] |= types
+        return [merged]
+    unique: list[dict[str, set[str]]] = []
+    for kernel in kernels:
+        if kernel not in unique:
+            unique.append(kernel)
+    return unique
+
+
 def build_profile() -> TargetProfile:
-    """Group the CPU kernels by (domain, op, version range) and turn each group into an OpRule."""
-    groups: dict[tuple[str, str, int, int], dict[str, set[str]]] = defaultdict(
-        lambda: defaultdict(set)
-    )
+    """Group the CPU kernels by (domain, op, version range) and turn each group into OpRules."""
+    groups: dict[tuple[str, str, int, int], list[dict[str, set[str]]]] = defaultdict(list)
     for kernel in ort_c.get_all_opkernel_def():
         if kernel.provider != "CPUExecutionProvider" or kernel.domain in SKIP_DOMAINS:
             continue
         start, end = kernel.version_range
         key = (kernel.domain, kernel.op_name, start, end)
-        constraints = groups[key]  # created even for kernels without type constraints
-        for name, types in kernel.type_constraints.items():
-            constraints[name].update(types)
+        groups[key].append({name: set(types) for name, types in kernel.type_constraints.items()})
     since_versions = _schema_versions()
     rules: list[OpRule] = []
     max_version: dict[str, int] = defaultdict(int)
-    for (domain, op, start, end), constraints in sorted(groups.items()):
+    for (domain, op, start, end), kernels in sorted(groups.items()):
         domain_name = domain or "ai.onnx"
         max_version[domain_name] = max(max_version[domain_name], start)
-        inputs: dict[str, tuple[str, ...]] = {}
-        outputs: dict[str, tuple[str, ...]] = {}
+        versions = (_opset_range(since_versions.get((domain, op), []), start, end),)
         try:
             schema = onnx.defs.get_schema(op, max_inclusive_version=start, domain=domain)
-            inputs = _with_float16(_positions(list(schema.inputs), constraints))
-            outputs = _with_float16(_positions(list(schema.outputs), constraints))
         except onnx.defs.SchemaError:
-            pass  # contrib op without a schema in the onnx package: versions only
-        rules.append(
-            OpRule(
-                op=op,
-                domain=domain_name,
-                versions=(_opset_range(since_versions.get((domain, op), []), start, end),),
-                input_dtypes=inputs,
-                output_dtypes=outputs,
+            schema = None  # contrib op without a schema in the onnx package: versions only
+        for constraints in _variants(kernels):
+            inputs: dict[str, tuple[str, ...]] = {}
+            outputs: dict[str, tuple[str, ...]] = {}
+            if schema is not None:
+                inputs = _with_float16(_positions(list(schema.inputs), constraints))
+                outputs = _with_float16(_positions(list(schema.outputs), constraints))
+            rules.append(
+                OpRule(
+                    op=op,
+                    domain=domain_name,
+                    versions=versions,
+                    input_dtypes=inputs,
+                    output_dtypes=outputs,
+                )
             )
-        )
     # Constant nodes are folded into initializers when the session loads; no kernel is needed.
     rules.append(OpRule(op="Constant", note="folded into an initializer when the session loads"))
     top = min(max_version["ai.onnx"], onnx.defs.onnx_opset_version())

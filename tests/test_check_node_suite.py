@@ -1,0 +1,54 @@
+"""`check` against ONNX Runtime itself on the ONNX backend node suite (a deterministic sample).
+
+ONNX Runtime is the one target that runs here in-process, so its profile can be held to
+reality: a node-suite case `check` calls deployable must create a session, and one it refuses
+must fail to (the full sweep is in docs/check.md; this samples every 7th case).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import onnx_ir as ir
+import pytest
+
+from nnport.targets import check, load_target
+
+ort = pytest.importorskip("onnxruntime")
+
+# Cases whose failure `check` cannot see: the op's ONNX function body is context-dependent
+# (built from the node's types), so its ops are not known before the runtime expands it.
+BLIND = ("test_bernoulli", "test_castlike_float4", "test_swiglu", "test_flexattention")
+
+
+def _session_ok(data: bytes) -> tuple[bool, str]:
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
+    try:
+        ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        return False, str(exc).splitlines()[0][:160]
+    return True, ""
+
+
+def test_onnxruntime_profile_agrees_with_onnxruntime() -> None:
+    from onnx.backend.test.loader import load_model_tests
+
+    logging.getLogger("nnport").setLevel(logging.ERROR)
+    profile = load_target("onnxruntime")
+    cases = load_model_tests(kind="node")[::7]
+    refused_but_runs, accepted_but_fails, total = [], [], 0
+    for case in cases:
+        if case.name.lower().startswith(BLIND):
+            continue
+        model = ir.serde.deserialize_model(case.model)
+        verdict = check(model, profile).deployable
+        runs, why = _session_ok(case.model.SerializeToString())
+        total += 1
+        if not verdict and runs:
+            refused_but_runs.append(case.name)
+        if verdict and not runs and "NOT_IMPLEMENTED" in why:
+            accepted_but_fails.append(f"{case.name}: {why}")
+    assert total > 200
+    assert refused_but_runs == []
+    assert accepted_but_fails == []
