@@ -220,3 +220,30 @@ op = "Mul"
     with_body = tmp_path / "with_body.toml"
     with_body.write_text(base + '[[ops]]\nop = "HardSigmoid"\n')
     assert check(model, str(with_body)).deployable
+
+
+def test_plain_cnn_deploys_on_every_documented_target() -> None:
+    text = """<ir_version: 8, opset_import: ["" : 11]>
+    g (float[1,1,28,28] x) => (float[1,10] y) {
+        c = Conv<pads=[1,1,1,1]>(x, w, b)
+        r = Relu(c)
+        p = MaxPool<kernel_shape=[2,2], strides=[2,2]>(r)
+        s = Mul(p, scale)
+        t = Add(s, shift)
+        g = GlobalAveragePool(t)
+        f = Flatten(g)
+        z = Gemm<transB=1>(f, fw, fb)
+        y = Softmax(z)
+    }"""
+    model = _model(
+        text,
+        ("w", np.ones((8, 1, 3, 3), np.float32)),
+        ("b", np.zeros((8,), np.float32)),
+        ("scale", np.ones((1, 8, 1, 1), np.float32)),
+        ("shift", np.zeros((1, 8, 1, 1), np.float32)),
+        ("fw", np.ones((10, 8), np.float32)),
+        ("fb", np.zeros((10,), np.float32)),
+    )
+    for target in ("nnie", "ascend310", "ascend310p", "tensorrt", "onnxruntime"):
+        report = check(model, target)
+        assert report.deployable, (target, report.violations)
