@@ -250,9 +250,9 @@ def _dtype_table(value: Any, where: str) -> dict[str, tuple[str, ...]]:
 def _op(entry: Any, where: str) -> OpRule:
     if not isinstance(entry, dict):
         raise _bad(where, "each [[ops]] entry must be a table")
-    _keys(entry, {f.name for f in OpRule.__dataclass_fields__.values()}, where)
     op = _str(entry, "op", where)
     where = f"{where} ({op})"
+    _keys(entry, {f.name for f in OpRule.__dataclass_fields__.values()}, where)
     versions = entry.get("versions", [])
     if not isinstance(versions, list):
         raise _bad(where, "'versions' must be a list such as ['9-13']")
