@@ -32,14 +32,22 @@ def training_progress(title: str) -> Iterator[ProgressFn]:
         transient=False,
     )
     task = bar.add_task(title, total=None, stats="")
+    started = False
 
     def update(
         step: int, total: int, epoch: int, loss: float, acc: float, held_out: float | None
     ) -> None:
+        nonlocal started
+        if not started:  # start drawing at the first step, after the data validated
+            bar.start()
+            started = True
         stats = f"epoch {epoch} loss {loss:.4f} acc {100 * acc:.2f}%"
         if held_out is not None:
             stats += f" held-out {100 * held_out:.2f}%"
         bar.update(task, completed=step, total=total, stats=stats)
 
-    with bar:
+    try:
         yield update
+    finally:
+        if started:
+            bar.stop()
