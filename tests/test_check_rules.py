@@ -247,3 +247,17 @@ def test_plain_cnn_deploys_on_every_documented_target() -> None:
     for target in ("nnie", "ascend310", "ascend310p", "tensorrt", "onnxruntime"):
         report = check(model, target)
         assert report.deployable, (target, report.violations)
+
+
+def test_shape_arithmetic_is_folded_not_retyped() -> None:
+    text = """<ir_version: 8, opset_import: ["" : 13]>
+    g (float[N,3] x) => (float[N,3] y) {
+        s = Shape(x)
+        f = Cast<to=1>(s)
+        i = Cast<to=7>(f)
+        y = Reshape(x, i)
+    }"""
+    report = check(_model(text), "ascend310")
+    cast = next(v for v in report.violations if v.rule == "dtype-unsupported")
+    assert cast.node == "Cast#2" and cast.fix == "freeze-shapes"
+    assert "folding removes it" in cast.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -111,7 +112,30 @@ def node_violations(ctx: Context, node: ir.Node, graph_name: str, index: int) ->
             best = found
     best = best or []
     flagged = {v.tensor for v in best if v.tensor}
-    return best + _graph_wide(ctx, node, label, make, flagged)
+    return _when_folded(ctx, node, best + _graph_wide(ctx, node, label, make, flagged))
+
+
+def _when_folded(ctx: Context, node: ir.Node, found: list[Violation]) -> list[Violation]:
+    """A node that only computes constants (shape arithmetic) disappears when folded: say so."""
+    level = _output_level(ctx, node)
+    if not found or level not in (Constness.FOLDABLE, Constness.SHAPE):
+        return found
+    fix = fixes.for_constness(level, inputs_static=ctx.inputs_static)
+    why = (
+        "the node only computes a constant, so folding removes it"
+        if fix == fixes.FOLD_CONSTANTS
+        else "the node only computes from tensor shapes, so fixing them and folding removes it"
+    )
+    return [
+        dataclasses.replace(
+            v,
+            fix=fix,
+            message=f"{v.message}; {why}",
+        )
+        if v.rule != "input-not-constant"
+        else v
+        for v in found
+    ]
 
 
 def _output_level(ctx: Context, node: ir.Node) -> Constness:
