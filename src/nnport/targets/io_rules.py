@@ -84,7 +84,8 @@ def _dynamic_message(ctx: Context, value: ir.Value, facts: TensorFacts) -> str:
     if variable and (kinds <= variable or "any" in variable):
         how = graph_rules.variable_dims_note or "the converter's own options"
         text += f" (these dims can vary only through {how}, each variant a fixed shape)"
-    return text + "; give a shape with --input-shape"
+    template = "x".join(str(d) if isinstance(d, int) else "N" for d in facts.shape)
+    return text + f"; give one with --input-shape {value.name}:{template}"
 
 
 def graph_output_violations(ctx: Context) -> list[Violation]:
