@@ -92,3 +92,16 @@ def test_bisect_respects_the_byte_budget_and_reports_no_divergence(examples_dir:
     assert not result.bisect.found and result.bisect.node is None
     # a 1-byte budget allows one tensor per run: never more than one extra output at once
     assert result.bisect.runs == result.bisect.compared == result.bisect.total > 1
+
+
+@pytest.mark.slow
+def test_bisect_across_backends_ncnn_candidate(resnet18_export: Path) -> None:
+    """ncnn converts a prefix model (with external weights) per chunk: slow, but exact."""
+    pytest.importorskip("ncnn")
+    reference = load(resnet18_export)
+    faulty = load(resnet18_export)
+    name = _flip_add(faulty, 0)
+    options = CompareOptions(bisect=True, backend_options={"threads": 1})
+    result = compare(reference, against=faulty, backend="ncnn", options=options)
+    assert result.bisect is not None and result.bisect.node == name
+    assert all(t.passed for t in result.bisect.tensors[:-1])

@@ -58,6 +58,21 @@ def _output_shapes(model: ir.Model, shapes: dict[str, tuple[int, ...]]) -> list[
     return result
 
 
+def _save_inline(model: ir.Model, path: Path) -> None:
+    """Save with every weight inside the file: pnnx hands ONNX Runtime bytes, not a path."""
+    external = [
+        v for v in model.graph.initializers.values() if isinstance(v.const_value, ir.ExternalTensor)
+    ]
+    if not external:
+        ir.save(model, path)
+        return
+    data = path.with_name(path.name + ".data")
+    ir.save(model, path, external_data=data.name)
+    proto = onnx.load(str(path))  # reads the external data back into the protobuf
+    onnx.save(proto, str(path))
+    data.unlink()
+
+
 def _pnnx_executable() -> str:
     try:
         import pnnx
@@ -108,7 +123,7 @@ def convert_to_ncnn(
     work = Path(tempfile.mkdtemp(prefix="nnport-pnnx-"))
     try:
         onnx_path = work / "model.onnx"
-        ir.save(ir_model, onnx_path)
+        _save_inline(ir_model, onnx_path)
         shape_arg = ",".join(
             "[" + ",".join(str(d) for d in shapes[v.name or ""]) + "]" + _pnnx_dtype(v)
             for v in inputs
