@@ -18,7 +18,7 @@ from nnport.passes.base import Decline, FixPass, default_opset
 from nnport.passes.catalog import CATALOG, fallback_fix, pass_class
 from nnport.passes.freeze_shapes import frozen_shape
 from nnport.passes.gears import reopen_batch
-from nnport.passes.verify import drift, run_model
+from nnport.passes.verify import WeightCache, drift, run_model
 from nnport.verify.inputs import generate_inputs
 
 logger = logging.getLogger(__name__)
@@ -227,7 +227,8 @@ def fix(
             given.setdefault(name, tuple(np.asarray(array).shape))
     feeds = _feeds(model, given, inputs, options)
     shapes = {name: tuple(np.asarray(a).shape) for name, a in feeds[0].items()} | given
-    engine, reference = run_model(model, feeds)
+    cache = WeightCache()
+    engine, reference = run_model(model, feeds, cache=cache)
     current, outputs = model.clone(), reference
     report = _check(current, profile, given)
     before = len(report.violations)
@@ -244,7 +245,17 @@ def fix(
             plan = [("freeze-shapes", []), *[p for p in plan if p[0] != "freeze-shapes"]]
         for fix_id, nodes in plan:
             record, new_model, new_outputs = _try_pass(
-                fix_id, profile, current, given, nodes, feeds, outputs, options, rounds, engine
+                fix_id,
+                profile,
+                current,
+                given,
+                nodes,
+                feeds,
+                outputs,
+                options,
+                rounds,
+                engine,
+                cache,
             )
             if new_model is not None:
                 new_report = _check(new_model, profile, given)
@@ -310,6 +321,7 @@ def _try_pass(
     options: FixOptions,
     round_: int,
     engine_before: str,
+    cache: WeightCache,
 ) -> tuple[PassRecord | None, ir.Model | None, list[dict[str, np.ndarray]]]:
     """Run one pass on a clone and verify it; returns (record, kept model or None, outputs)."""
     start = time.perf_counter()
@@ -338,7 +350,7 @@ def _try_pass(
             return None, None, []
         return record(0, 0.0, False, "declined every node", declined=declined), None, []
     try:
-        engine, new_outputs = run_model(result.model, feeds)
+        engine, new_outputs = run_model(result.model, feeds, cache=cache)
     except Exception as exc:
         text = " ".join(str(exc).split())[:300]
         reason = f"rolled back: the rewritten model does not run: {text}"

@@ -43,7 +43,25 @@ def adapt_feeds(model: ir.Model, feed: Mapping[str, np.ndarray]) -> dict[str, np
 WEIGHT_FEED_BYTES = 1024
 
 
-def light_model(model: ir.Model) -> tuple[ir.Model, dict[str, np.ndarray]]:
+class WeightCache:
+    """numpy views of weight tensors, shared by every verification run of one fix (clones of a
+    model share their tensor objects, so a tensor is converted once, not once per run)."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[int, tuple[object, np.ndarray]] = {}
+
+    def array(self, tensor: ir.TensorProtocol) -> np.ndarray:
+        """The numpy array of ``tensor`` (the tensor is kept alive so its id stays unique)."""
+        hit = self._arrays.get(id(tensor))
+        if hit is None or hit[0] is not tensor:
+            hit = (tensor, tensor.numpy())
+            self._arrays[id(tensor)] = hit
+        return hit[1]
+
+
+def light_model(
+    model: ir.Model, cache: WeightCache | None = None
+) -> tuple[ir.Model, dict[str, np.ndarray]]:
     """A clone whose large main-graph initializers are graph inputs, and their arrays (no copy)."""
     light = model.clone()
     weights: dict[str, np.ndarray] = {}
@@ -54,16 +72,19 @@ def light_model(model: ir.Model) -> tuple[ir.Model, dict[str, np.ndarray]]:
         del light.graph.initializers[name]
         if value not in light.graph.inputs:  # old models list initializers as inputs too
             light.graph.inputs.append(value)
-        weights[name] = tensor.numpy()
+        weights[name] = cache.array(tensor) if cache is not None else tensor.numpy()
     return light, weights
 
 
 def run_model(
-    model: ir.Model, feeds: Sequence[Mapping[str, np.ndarray]]
+    model: ir.Model,
+    feeds: Sequence[Mapping[str, np.ndarray]],
+    *,
+    cache: WeightCache | None = None,
 ) -> tuple[str, list[dict[str, np.ndarray]]]:
     """Outputs for each feed: ONNX Runtime first, the ONNX reference evaluator when ORT refuses."""
     names = [v.name or "" for v in model.graph.outputs]
-    light, weights = light_model(model)
+    light, weights = light_model(model, cache)
     try:
         import onnxruntime as ort
 
