@@ -188,3 +188,22 @@ def test_compare_cli_bad_usage(examples_dir: Path, cli: Any, tmp_path: Path) -> 
     assert run.code == 2 and "no such inputs file" in run.err
     run = cli("compare", examples_dir / "opset17.onnx", "-b", "onnxruntime", "-O", "oops")
     assert run.code == 2 and "KEY=VALUE" in run.err
+
+
+def test_reduced_precision_mismatch_names_the_precision(mobilenet_v3: tuple[Path, Any]) -> None:
+    """ncnn in f16 (storage and arithmetic, f16 weights) drifts; f32 on the same path does not."""
+    pytest.importorskip("ncnn")
+    path, _ = mobilenet_v3
+    model = load(path)
+    results = {}
+    for precision in ("f32", "f16"):
+        options = CompareOptions(
+            rtol=1e-4, atol=1e-5, backend_options={"precision": precision, "threads": 1}
+        )
+        results[precision] = compare(model, backend="ncnn", options=options)
+    assert results["f32"].passed and not results["f32"].notes
+    f16 = results["f16"]
+    assert not f16.passed
+    assert f16.candidate.config["precision"] == "f16"
+    assert f16.candidate.config["fp16_weights"] == "true"
+    assert any("inference precision f16" in note for note in f16.notes)

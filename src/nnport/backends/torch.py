@@ -93,6 +93,10 @@ class TorchRunner(Runner):
             for n in names
         ]
 
+    def output_names(self) -> list[str]:
+        """The names given to the module's outputs (empty when they come from the call)."""
+        return list(self._output_names)
+
     def _infer(self, feeds: Feeds) -> dict[str, np.ndarray]:
         import torch
 
