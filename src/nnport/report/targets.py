@@ -10,6 +10,10 @@ from nnport.targets.profile import TargetProfile
 from nnport.targets.registry import TargetInfo
 
 
+def _short(text: str, limit: int = 70) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def render_targets(infos: list[TargetInfo]) -> Table:
     """One row per shipped profile."""
     table = Table(show_edge=False)
@@ -17,14 +21,14 @@ def render_targets(infos: list[TargetInfo]) -> Table:
     table.add_column("opsets")
     table.add_column("ops", justify="right")
     table.add_column("date")
-    table.add_column("description", overflow="fold")
+    table.add_column("description and source", overflow="fold")
     for info in infos:
         table.add_row(
             info.name,
-            info.opsets,
+            info.opsets.replace(", ", "\n"),
             str(info.ops),
             info.date,
-            Text(info.description),
+            Text.assemble(info.description, "\n", (_short(info.source), "dim")),
         )
     return table
 
