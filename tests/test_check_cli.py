@@ -106,6 +106,12 @@ def test_targets_list_and_show(cli: Cli) -> None:
     assert missing.code == 2 and "nnie lists none of Tile" in missing.err
 
 
+def test_targets_probe_refuses_unknown_backends(cli: Cli, tmp_path: Path) -> None:
+    result = cli("targets", "probe", "--backend", "tflite", "-o", tmp_path / "p.toml")
+    assert result.code == 2 and "tflite" in result.err
+    assert not (tmp_path / "p.toml").exists()
+
+
 def test_help_texts(cli: Cli) -> None:
     assert "Exit 0 when deployable" in " ".join(cli("check", "--help").out.split())
     assert "probe" in cli("targets", "--help").out
