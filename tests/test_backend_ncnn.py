@@ -66,11 +66,14 @@ def test_ncnn_needs_shapes_for_dynamic_inputs(examples_dir: Path, tmp_path: Path
 
 def test_ncnn_runs_an_onnx_model_with_input_shapes(examples_dir: Path) -> None:
     model = load(examples_dir / "dynamic_input.onnx")
-    (feed,) = generate_inputs(model, {"x": (1, 3, 8, 8)}, seed=0)
+    (feed,) = generate_inputs(model, {"x": (3, 3, 8, 8)}, seed=0)
     with make_runner("onnxruntime", model) as ref:
         expected = ref.infer(feed)
-    with make_runner("ncnn", model, input_shapes={"x": (1, 3, 8, 8)}) as runner:
+    # a dynamic batch is converted as 1 (ncnn has no batch axis) and run sample by sample
+    with make_runner("ncnn", model, input_shapes={"x": (3, 3, 8, 8)}) as runner:
+        assert runner.input_specs()[0].shape == (1, 3, 8, 8)
         got = runner.infer(feed)
+        assert got["y"].shape == expected["y"].shape == (3, 10)
     for name, value in expected.items():
         np.testing.assert_allclose(got[name], value, rtol=1e-4, atol=1e-5)
 

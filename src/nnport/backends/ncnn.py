@@ -119,6 +119,16 @@ def convert_to_ncnn(
     ir_model = _as_model(model)
     shapes = static_input_shapes(ir_model, input_shapes)
     inputs = graph_inputs(ir_model)
+    for value in inputs:
+        # ncnn blobs have no batch axis: a dynamic batch is converted as 1, and the runner
+        # runs a batch one sample at a time.
+        name = value.name or ""
+        if (
+            value.shape is not None
+            and len(value.shape) >= 2
+            and not isinstance(value.shape[0], int)
+        ):
+            shapes[name] = (1, *shapes[name][1:])
     out = Path(out_dir)
     work = Path(tempfile.mkdtemp(prefix="nnport-pnnx-"))
     try:
