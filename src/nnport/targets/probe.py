@@ -37,7 +37,7 @@ PROBE_BACKENDS = ("onnxruntime", "openvino", "ncnn")
 DEFAULT_OPSETS = (17, 13, 11)
 DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "onnxruntime": {"optimization": "all"},
-    "openvino": {"precision": "f32"},
+    "openvino": {"precision": "f32", "threads": 1},
     "ncnn": {},
 }
 # The package whose version names the runtime in the profile's source line.
@@ -59,7 +59,8 @@ class NodeUse:
     version: int
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
-    attributes: dict[str, str] = dataclasses.field(default_factory=dict)
+    attributes: tuple[tuple[str, str], ...] = ()  # string attributes (modes), defaults included
+    constant: tuple[int, ...] = ()  # input positions fed by initializers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +159,7 @@ def node_uses(model: onnx.ModelProto) -> tuple[NodeUse, ...]:
             for attr in node.attribute:
                 graphs.extend([attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs)
     opsets = _domain_opsets(model)
+    constants = {t.name for t in model.graph.initializer}
     uses = []
     for node in _iter_nodes(model.graph):
         domain = "" if node.domain == "ai.onnx" else node.domain
@@ -180,7 +182,8 @@ def node_uses(model: onnx.ModelProto) -> tuple[NodeUse, ...]:
                 version,
                 tuple(types.get(n, "") if n else "" for n in node.input),
                 tuple(types.get(n, "") if n else "" for n in node.output),
-                dict(sorted(attrs.items())),
+                tuple(sorted(attrs.items())),
+                tuple(i for i, n in enumerate(node.input) if n and n in constants),
             )
         )
     return tuple(uses)
@@ -200,6 +203,7 @@ class _Task:
     atol: float
     single_node: bool
     nodes: tuple[NodeUse, ...]
+    same_as: str = ""  # a task whose nodes are identical (only the opset import differs)
 
     def outcome(
         self, status: Status, stage: str = "", message: str = "", seconds: float = 0.0
@@ -236,41 +240,100 @@ def _normalize(value: Any) -> Any:
 
 
 def load_cases(
-    ops: Sequence[str] | None = None, limit: int | None = None, names: Sequence[str] | None = None
+    ops: Sequence[str] | None = None,
+    limit: int | None = None,
+    names: Sequence[str] | None = None,
+    per_op: int | None = None,
 ) -> list[Any]:
-    """The node-suite cases (onnx's ``TestCase`` objects), filtered by op names or case names."""
+    """The node-suite cases (onnx's ``TestCase`` objects), filtered by op names or case names.
+
+    ``per_op`` keeps only the first N single-node cases of each operator (a quick survey).
+    """
     import warnings
 
     from onnx.backend.test.loader import load_model_tests
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the case generators warn on purpose (overflow, nan)
-        cases = list(load_model_tests(kind="node"))
+        cases: list[Any] = [c for c in load_model_tests(kind="node") if c.model is not None]
     if names:
         wanted = set(names)
         cases = [c for c in cases if c.name in wanted]
     if ops:
         wanted_ops = {o.lower() for o in ops}
         cases = [c for c in cases if _primary_op(c.model, c.name)[0].lower() in wanted_ops]
+    if per_op is not None:
+        counts: dict[str, int] = {}
+        kept = []
+        for case in cases:
+            op = _primary_op(case.model, case.name)[0]
+            if len(case.model.graph.node) == 1 and counts.get(op, 0) < per_op:
+                counts[op] = counts.get(op, 0) + 1
+                kept.append(case)
+        cases = kept
     return cases[:limit] if limit is not None else cases
 
 
+def freeze_integer_inputs(
+    model: onnx.ModelProto, inputs: list[Any]
+) -> tuple[onnx.ModelProto, list[Any]]:
+    """Make integer graph inputs after the first into initializers (shapes, axes, repeats...).
+
+    Converters such as pnnx need those as constants, as they are in exported models; the
+    profile then lists the positions under ``constant_inputs``.
+    """
+    import numpy as np
+
+    initializers = {t.name for t in model.graph.initializer}
+    graph_inputs = [i for i in model.graph.input if i.name not in initializers]
+    frozen = onnx.ModelProto()
+    frozen.CopyFrom(model)
+    keep_values, keep_inputs = [], []
+    for position, (info, value) in enumerate(zip(graph_inputs, inputs, strict=False)):
+        array = value if isinstance(value, np.ndarray) else None
+        if position > 0 and array is not None and array.dtype.kind in "iu":
+            frozen.graph.initializer.append(onnx.numpy_helper.from_array(array, info.name))
+        else:
+            keep_values.append(value)
+            keep_inputs.append(info)
+    if len(keep_inputs) == len(graph_inputs):
+        return model, inputs
+    del frozen.graph.input[:]
+    frozen.graph.input.extend(keep_inputs)
+    return frozen, keep_values
+
+
 def _build_tasks(
-    cases: Sequence[Any], opsets: Sequence[int], workdir: Path
+    cases: Sequence[Any],
+    opsets: Sequence[int],
+    workdir: Path,
+    dedupe: bool = True,
+    freeze: bool = False,
 ) -> tuple[list[_Task], list[CaseOutcome]]:
-    """Write each case (and each down-converted variant) to ``workdir``; unconvertible ones are outcomes."""
+    """Write each case (and each down-converted variant) to ``workdir``; unconvertible ones are outcomes.
+
+    With ``dedupe``, a converted variant whose nodes (op versions, dtypes, modes) are identical
+    to the case's own run, or to any run already planned, is not run again: it takes that
+    run's outcome. Every case always runs at its own opset.
+    """
     from onnx import version_converter
 
     tasks: list[_Task] = []
     skipped: list[CaseOutcome] = []
+    seen: dict[tuple[NodeUse, ...], str] = {}
     for index, case in enumerate(cases):
         model: onnx.ModelProto = case.model
         op, domain = _primary_op(model, case.name)
         own = _default_opset(model)
-        inputs, expected = case.data_sets[0]
+        inputs, expected = (
+            _normalize(list(case.data_sets[0][0])),
+            _normalize(list(case.data_sets[0][1])),
+        )
+        if freeze:
+            model, inputs = freeze_integer_inputs(model, inputs)
         data = workdir / f"{index:04d}.pkl"
         with data.open("wb") as fh:
-            pickle.dump((_normalize(list(inputs)), _normalize(list(expected))), fh)
+            pickle.dump((inputs, expected), fh)
         single = len(model.graph.node) == 1
         variants: list[tuple[int, onnx.ModelProto | None, str]] = [(own, model, "")]
         only_default_domain = all(d in ("", "ai.onnx") for d in _domain_opsets(model))
@@ -283,21 +346,28 @@ def _build_tasks(
                 variants.append((target, converted, ""))
             except Exception as exc:
                 variants.append((target, None, " ".join(str(exc).split())[:300]))
+        first: _Task | None = None
         for opset, variant, why in variants:
             task_id = f"{case.name}@{opset}"
             if variant is None:
-                uses = ()
                 task = _Task(
-                    task_id, case.name, op, domain, opset, own, Path(), data, 0, 0, single, uses
+                    task_id, case.name, op, domain, opset, own, Path(), data, 0, 0, single, ()
                 )
                 skipped.append(task.outcome("unconvertible", "version-converter", why))
                 continue
             path = workdir / f"{index:04d}-{opset}.onnx"
-            onnx.save(variant, str(path))
-            tasks.append(
-                _Task(task_id, case.name, op, domain, opset, own, path, data,
-                      float(case.rtol), float(case.atol), single, node_uses(variant))
-            )  # fmt: skip
+            uses = node_uses(variant)
+            same = ""
+            if dedupe and first is not None:  # converted variant: run only unseen node signatures
+                same = first.id if first.nodes == uses else seen.get(uses, "")
+            if not same:
+                onnx.save(variant, str(path))
+            task = _Task(task_id, case.name, op, domain, opset, own, path, data,
+                         float(case.rtol), float(case.atol), single, uses, same)  # fmt: skip
+            first = first or task
+            tasks.append(task)
+            if not same:
+                seen.setdefault(uses, task.id)
     return tasks, skipped
 
 
@@ -415,6 +485,45 @@ def run_tasks(
     return [r for r in results if r is not None]
 
 
+def _read_journal(journal: Path | None) -> dict[str, CaseOutcome]:
+    """Outcomes an interrupted probe already recorded (``id -> outcome``)."""
+    from nnport.results import from_jsonable
+
+    done: dict[str, CaseOutcome] = {}
+    if journal is None or not journal.exists():
+        return done
+    for line in journal.read_text().splitlines():
+        try:
+            outcome = from_jsonable(CaseOutcome, json.loads(line))
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short when the probe was interrupted
+        done[f"{outcome.case}@{outcome.opset}"] = outcome
+    return done
+
+
+def _journaling(progress: ProgressCallback | None, journal: Path | None) -> ProgressCallback | None:
+    """Wrap ``progress`` so each finished run is also appended to ``journal``."""
+    if journal is None:
+        return progress
+    from nnport.results import dumps
+
+    def record(done: int, total: int, outcome: CaseOutcome) -> None:
+        with journal.open("a") as fh:
+            fh.write(dumps(outcome, indent=None) + "\n")
+        if progress:
+            progress(done, total, outcome)
+
+    return record
+
+
+def _inherit(task: _Task, outcome: CaseOutcome) -> CaseOutcome:
+    """The outcome of an identical run at another opset, relabelled for ``task``."""
+    note = f"same nodes as opset {outcome.opset}, not rerun"
+    return task.outcome(
+        outcome.status, outcome.stage, "; ".join(filter(None, [note, outcome.message]))
+    )
+
+
 def probe_backend(
     backend: str,
     out: Path | None = None,
@@ -428,12 +537,17 @@ def probe_backend(
     options: dict[str, Any] | None = None,
     progress: ProgressCallback | None = None,
     raw_json: Path | None = None,
+    dedupe: bool = True,
+    journal: Path | None = None,
+    per_op: int | None = None,
 ) -> ProbeResult:
     """Probe ``backend`` with the node suite; write the derived profile to ``out`` (if given).
 
     ``ops`` restricts the suite to cases whose tested operator is in the list, ``cases`` to
     named cases, ``limit`` to the first N; ``opsets`` are the older opsets each case is also
     converted to. ``raw_json`` keeps every outcome (the profile is derived from them).
+    ``journal`` (a JSON-lines file) records each run as it finishes; a probe restarted with the
+    same journal runs only what is missing.
     """
     if backend not in PROBE_BACKENDS:
         raise UsageError(
@@ -441,22 +555,28 @@ def probe_backend(
         )
     start = time.perf_counter()
     opts = {**DEFAULT_OPTIONS[backend], **(options or {})}
-    suite = load_cases(ops, limit, cases)
+    suite = load_cases(ops, limit, cases, per_op)
     if not suite:
         raise UsageError("no node-suite case matches the selection", hint="check --op / --limit")
     runtime = runtime_version(backend)
     date = dt.date.today().isoformat()
     with tempfile.TemporaryDirectory(prefix="nnport-probe-") as tmp:
-        tasks, skipped = _build_tasks(suite, opsets, Path(tmp))
-        logger.info("probing %s with %d runs of %d cases", backend, len(tasks), len(suite))
-        outcomes = run_tasks(
-            tasks, backend, opts, workers=workers, timeout=timeout, progress=progress
-        )
+        tasks, skipped = _build_tasks(suite, opsets, Path(tmp), dedupe, freeze=backend == "ncnn")
+        done = _read_journal(journal)
+        to_run = [t for t in tasks if not t.same_as and t.id not in done]
+        to_run.sort(key=lambda t: t.opset != t.original_opset)  # own opsets first
+        logger.info("probing %s with %d runs of %d cases (%d from the journal)",
+                    backend, len(to_run), len(suite), len(done))  # fmt: skip
+        ran = run_tasks(to_run, backend, opts, workers=workers, timeout=timeout,
+                        progress=_journaling(progress, journal))  # fmt: skip
+        by_id = {**done, **{t.id: o for t, o in zip(to_run, ran, strict=True)}}
+        outcomes = [by_id[t.id] if not t.same_as else _inherit(t, by_id[t.same_as]) for t in tasks]
     everything = tuple(sorted([*outcomes, *skipped], key=lambda o: (o.case, -o.opset)))
     own = [o for o in everything if o.opset == o.original_opset]
     source = f"nnport targets probe, {runtime}, {date}"
-    if ops or cases or limit is not None:
-        source += f" (subset: {len(suite)} node-suite cases)"
+    if ops or cases or limit is not None or per_op is not None:
+        source += f" (subset: {len(suite)} node-suite cases"
+        source += f", at most {per_op} per op)" if per_op is not None else ")"
     result = ProbeResult(
         backend, runtime, date, source, len(suite), sum(o.status == "pass" for o in own),
         everything, None, round(time.perf_counter() - start, 1), opts,

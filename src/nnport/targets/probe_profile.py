@@ -62,6 +62,8 @@ class _Evidence:
     bad_attr: dict[str, set[str]] = dataclasses.field(
         default_factory=lambda: collections.defaultdict(set)
     )
+    const_ok: set[int] = dataclasses.field(default_factory=set)  # positions constant in a pass
+    dynamic_ok: set[int] = dataclasses.field(default_factory=set)  # positions fed at run time
 
 
 def _valid_dtype(name: str) -> str | None:
@@ -117,8 +119,13 @@ def gather_evidence(outcomes: Iterable[CaseOutcome]) -> dict[tuple[str, str, int
                 ev.passes += 1
                 _record(ev.ok_in, use.inputs)
                 _record(ev.ok_out, use.outputs)
-                for name, value in use.attributes.items():
+                for name, value in use.attributes:
                     ev.ok_attr[name].add(value)
+                if outcome.single_node:
+                    ev.const_ok.update(use.constant)
+                    ev.dynamic_ok.update(
+                        i for i, d in enumerate(use.inputs) if d and i not in use.constant
+                    )
         elif (
             outcome.status in ("fail", "crash", "timeout") and outcome.single_node and outcome.nodes
         ):
@@ -127,13 +134,17 @@ def gather_evidence(outcomes: Iterable[CaseOutcome]) -> dict[tuple[str, str, int
             ev.fails += 1
             _record(ev.bad_in, use.inputs)
             _record(ev.bad_out, use.outputs)
-            for name, value in use.attributes.items():
+            for name, value in use.attributes:
                 ev.bad_attr[name].add(value)
     return evidence
 
 
-def derive_rules(outcomes: Iterable[CaseOutcome]) -> list[OpRule]:
-    """One OpRule per (domain, op, operator version) that passed at least one case."""
+def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> list[OpRule]:
+    """One OpRule per (domain, op, operator version) that passed at least one case.
+
+    With ``constants`` (the probe froze integer inputs into initializers, as for ncnn), an
+    input position that passed only as a constant is listed under ``constant_inputs``.
+    """
     rules = []
     for (domain, op, since), ev in sorted(gather_evidence(outcomes).items()):
         if not ev.passes:
@@ -152,6 +163,7 @@ def derive_rules(outcomes: Iterable[CaseOutcome]) -> list[OpRule]:
                 input_dtypes=_restricted(ev.ok_in, ev.bad_in),
                 output_dtypes=_restricted(ev.ok_out, ev.bad_out),
                 attributes=attrs,
+                constant_inputs=tuple(sorted(ev.const_ok - ev.dynamic_ok)) if constants else (),
                 note=note,
             )
         )
@@ -187,7 +199,7 @@ def derive_profile(result: ProbeResult, name: str | None = None) -> TargetProfil
         source=Source(probe=result.source),
         opsets=opsets,
         graph=GraphRules(static_shapes=result.backend == "ncnn", int64="native"),
-        ops=tuple(derive_rules(result.outcomes)),
+        ops=tuple(derive_rules(result.outcomes, constants=result.backend == "ncnn")),
         unlisted_ops="unsupported",
         expands_functions=False,
         notes=notes,
