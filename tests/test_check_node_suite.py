@@ -16,9 +16,14 @@ from nnport.targets import check, load_target
 
 ort = pytest.importorskip("onnxruntime")
 
-# Cases whose failure `check` cannot see: the op's ONNX function body is context-dependent
-# (built from the node's types), so its ops are not known before the runtime expands it.
-BLIND = ("test_bernoulli", "test_castlike_float4", "test_swiglu", "test_flexattention")
+# Cases whose failure `check` cannot see: CastLike's body is built from the node's types (float4
+# here), and ORT refuses Swish inside SwiGLU's opset-28 expansion while it runs Swish alone.
+BLIND = (
+    "test_castlike_float4",
+    "test_swiglu_expanded",
+    "test_swiglu_float16_expanded",
+    "test_swiglu_alpha_expanded",
+)
 
 
 def _session_ok(data: bytes) -> tuple[bool, str]:

@@ -145,6 +145,7 @@ class TargetProfile:
     ops: tuple[OpRule, ...] = ()
     unlisted_ops: str = "unsupported"
     expands_functions: bool = False
+    unexpanded_functions: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     path: str = ""
 
@@ -314,6 +315,7 @@ _TOP_KEYS = {
     "ops",
     "unlisted_ops",
     "expands_functions",
+    "unexpanded_functions",
     "notes",
 }
 
@@ -347,6 +349,9 @@ def profile_from_dict(data: Mapping[str, Any], where: str = "profile") -> Target
     expands = data.get("expands_functions", False)
     if not isinstance(expands, bool):
         raise _bad(where, "'expands_functions' must be true or false")
+    unexpanded = data.get("unexpanded_functions", [])
+    if not isinstance(unexpanded, list) or not all(isinstance(o, str) for o in unexpanded):
+        raise _bad(where, "'unexpanded_functions' must be a list of op names")
     return TargetProfile(
         name=name,
         description=_str(data, "description", where),
@@ -357,6 +362,7 @@ def profile_from_dict(data: Mapping[str, Any], where: str = "profile") -> Target
         ops=tuple(_op(e, f"{where}: ops[{i}]") for i, e in enumerate(ops_raw)),
         unlisted_ops=_choice(data, "unlisted_ops", UNLISTED_POLICIES, where),
         expands_functions=expands,
+        unexpanded_functions=tuple(unexpanded),
         notes=tuple(notes),
     )
 
@@ -429,14 +435,16 @@ def profile_to_dict(profile: TargetProfile) -> dict[str, Any]:
         "date": profile.date,
         "unlisted_ops": profile.unlisted_ops,
         "expands_functions": profile.expands_functions,
+        "unexpanded_functions": list(profile.unexpanded_functions),
         "notes": list(profile.notes),
         "source": source,
         "opsets": {d: r.text() for d, r in profile.opsets.items()},
         "graph": graph_out,
         "ops": [_op_dict(r) for r in profile.ops],
     }
-    if not data["notes"]:
-        del data["notes"]
+    for key in ("notes", "unexpanded_functions"):
+        if not data[key]:
+            del data[key]
     return data
 
 

@@ -204,6 +204,8 @@ def _expanded(
     profile = ctx.profile
     if not profile.expands_functions or domain not in profile.opsets:
         return None
+    if domain == "ai.onnx" and node.op_type in profile.unexpanded_functions:
+        return None
     if not _has_function(node.op_type, domain, version):
         return None
     missing = _expansion_problem(ctx, node.op_type, domain, version)
