@@ -207,3 +207,30 @@ def test_reduced_precision_mismatch_names_the_precision(mobilenet_v3: tuple[Path
     assert f16.candidate.config["precision"] == "f16"
     assert f16.candidate.config["fp16_weights"] == "true"
     assert any("inference precision f16" in note for note in f16.notes)
+
+
+def test_torch_factory_and_weights_from_the_cli(
+    mobilenet_v3: tuple[Path, Any], tmp_path: Path, cli: Any
+) -> None:
+    path, module = mobilenet_v3
+    weights = tmp_path / "mobilenet.pt"
+    torch.save(module.state_dict(), weights)
+    factory = "torchvision.models:mobilenet_v3_small"
+    run = cli(
+        "compare",
+        path,
+        "-b",
+        "torch",
+        "-O",
+        f"module={factory}",
+        "-O",
+        f"weights={weights}",
+        "--json",
+    )
+    assert run.code == 0, run.err
+    result = loads(CompareResult, run.out)
+    assert result.passed and result.candidate.config["module"] == factory
+    run = cli("compare", path, "-b", "torch", "-O", "module=torchvision.models:nope")
+    assert run.code == 2 and "cannot import" in run.err
+    run = cli("compare", path, "-b", "torch", "-O", f"module={factory}", "-O", f"weights={path}")
+    assert run.code == 2 and "not a readable torch state dict" in run.err

@@ -32,7 +32,11 @@ def load_module(spec: str, weights: str | Path | None = None) -> Any:
         path = Path(weights)
         if not path.is_file():
             raise UsageError(f"no such weights file: {path}")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many types for files that are not checkpoints
+            first = " ".join(str(exc).split())[:200]
+            raise UsageError(f"{path} is not a readable torch state dict: {first}") from exc
         if isinstance(state, Mapping) and "state_dict" in state:
             state = state["state_dict"]
         try:
