@@ -475,6 +475,7 @@ def dump_profile(profile: TargetProfile, path: str | os.PathLike[str], *, header
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a profile is a shared data file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
