@@ -36,6 +36,7 @@ def _session_ok(data: bytes) -> tuple[bool, str]:
     return True, ""
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the suite's own numpy overflows
 def test_onnxruntime_profile_agrees_with_onnxruntime() -> None:
     from onnx.backend.test.loader import load_model_tests
 
