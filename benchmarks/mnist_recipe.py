@@ -49,6 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "mnist")
     parser.add_argument("--baseline-epochs", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     args = parser.parse_args()
 
     import torch
@@ -60,7 +61,7 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    config = MnistTrainConfig()
+    config = MnistTrainConfig(threads=args.threads)
     print(f"default recipe: {config}")
     model, result = train_mnist(args.data, config)
     for e in result.epochs:

@@ -35,8 +35,8 @@ OUT_OPT = typer.Option(..., "--output", "-o", help="Checkpoint to write (.pt).",
 def train_mnist_cmd(
     data: Path = MNIST_DATA_OPT,
     output: Path = OUT_OPT,
-    epochs: int = typer.Option(2, "--epochs", min=1, help="Passes over the training set."),
-    batch_size: int = typer.Option(128, "--batch-size", min=1, help="Images per step."),
+    epochs: int = typer.Option(3, "--epochs", min=1, help="Passes over the training set."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Images per step."),
     lr: float = typer.Option(3e-3, "--lr", min=0.0, help="Peak learning rate (OneCycle AdamW)."),
     seed: int = typer.Option(0, "--seed", help="Seed for weights, shuffling and dropout."),
     limit: int | None = typer.Option(
