@@ -239,7 +239,12 @@ def bisect_models(
             runs=runs,
             samples=len(feeds),
             budget_bytes=budget,
-            message=f"all {len(compared)} intermediate tensors agree within tolerance",
+            message=(
+                f"all {len(compared)} intermediate tensors agree within tolerance"
+                if tensors
+                else "the two models share no intermediate tensor names, so nothing could be "
+                "compared (bisect matches tensors by name)"
+            ),
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
