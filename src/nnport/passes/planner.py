@@ -334,10 +334,10 @@ def _try_pass(
             time.perf_counter() - start, tuple(declined),
         )  # fmt: skip
 
-    candidate = current.clone()
     try:
         instance = _make_pass(fix_id, profile, current, shapes, nodes)
-        result = instance(candidate)
+        # A pass that returns a new model leaves its input alone: no clone needed for it.
+        result = instance(current.clone() if instance.changes_input else current)
     except Decline as exc:
         return record(0, 0.0, False, f"declined: {exc}"), None, []
     except Exception as exc:  # a pass bug must not abort the run (DESIGN.md pitfall)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import numpy as np
 import onnx_ir as ir
@@ -22,8 +22,13 @@ class RewriteChannelShufflePass(FixPass):
     fix_id = "rewrite-channel-shuffle"
     resolves = ("rank-exceeded", "attribute-unsupported")
 
-    def __init__(self, *, nodes: Collection[str] | None = None, has_op: object = None) -> None:
-        super().__init__(nodes=nodes)
+    def __init__(
+        self,
+        *,
+        nodes: Collection[str] | None = None,
+        has_op: Callable[[str], bool] | None = None,
+    ) -> None:
+        super().__init__(nodes=nodes, has_op=has_op)
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
         infer_shapes(model)

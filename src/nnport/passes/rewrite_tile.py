@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 import onnx_ir as ir
@@ -50,9 +50,9 @@ class RewriteTilePass(FixPass):
         *,
         max_copies: int = MAX_COPIES,
         nodes: Collection[str] | None = None,
-        has_op: object = None,
+        has_op: Callable[[str], bool] | None = None,
     ) -> None:
-        super().__init__(nodes=nodes, has_op=has_op)  # type: ignore[arg-type]
+        super().__init__(nodes=nodes, has_op=has_op)
         self.max_copies = max_copies
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
