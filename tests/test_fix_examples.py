@@ -89,3 +89,15 @@ def test_input_model_object_is_not_modified(examples_dir: Path) -> None:
     text = str(ir.serde.serialize_model(original))
     fix(original, "ascend310")
     assert str(ir.serde.serialize_model(original)) == text
+
+
+@pytest.mark.parametrize("target", ["ascend310", "nnie"])
+def test_real_torchvision_export_is_fixed(resnet18_export: Path, target: str) -> None:
+    """A real torch.onnx.export (ResNet-18, opset 17): fixed, re-checked, outputs match."""
+    original = load(resnet18_export)
+    assert not check(original, target).deployable  # opset 17 is above both targets' range
+    result = fix(original, target)
+    assert result.deployable and result.verified, result.remaining
+    assert result.opset_after <= 13
+    assert check(result.model, target).deployable
+    outputs_match(original, result.model, seed=21)
