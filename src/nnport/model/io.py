@@ -121,11 +121,11 @@ def _parse(path: Path) -> onnx.ModelProto:
     return proto
 
 
-def _validate(proto: onnx.ModelProto, path: Path, *, has_external: bool) -> None:
+def _validate(path: Path) -> None:
     try:
-        # With external data the checker must resolve locations next to the file, so give it
-        # the path (the main file is small then); otherwise check the parsed proto.
-        onnx.checker.check_model(str(path) if has_external else proto, full_check=False)
+        # Checking by path lets the C++ checker read the file itself (and resolve external data
+        # beside it); checking the parsed proto would first serialize it again, which is slower.
+        onnx.checker.check_model(str(path), full_check=False)
     except onnx.checker.ValidationError as exc:
         first = next((line for line in str(exc).splitlines() if line.strip()), "invalid model")
         raise ModelLoadError(
@@ -138,9 +138,9 @@ def load(path: str | os.PathLike[str], *, validate: bool = True) -> ir.Model:
     """Load an ONNX model into onnx-ir, refusing corrupt files and unsafe external data."""
     path = Path(path)
     proto = _parse(path)
-    external = check_external_data(proto, path.parent)
+    check_external_data(proto, path.parent)
     if validate:
-        _validate(proto, path, has_external=bool(external))
+        _validate(path)
     try:
         model = ir.serde.deserialize_model(proto)
     except Exception as exc:  # onnx-ir raises several types on malformed graphs
