@@ -7,7 +7,6 @@ import logging
 import numpy as np
 import onnx_ir as ir
 import onnx_ir.passes.common as common
-import onnxscript.optimizer
 
 from nnport.passes.base import FixPass, all_nodes, const_array
 
@@ -51,6 +50,8 @@ class FoldConstantsPass(FixPass):
     resolves = ("input-not-constant",)
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
+        import onnxscript.optimizer  # imported here: onnxscript costs ~0.3 s and most fixes skip it
+
         before = len(all_nodes(model.graph))
         infer_shapes(model)
         onnxscript.optimizer.fold_constants(
