@@ -59,12 +59,11 @@ class WeightCache:
         return hit[1]
 
 
-def light_model(
-    model: ir.Model, cache: WeightCache | None = None
-) -> tuple[ir.Model, dict[str, np.ndarray]]:
-    """A clone whose large main-graph initializers are graph inputs, and their arrays (no copy)."""
+def weightless_clone(model: ir.Model) -> tuple[ir.Model, dict[str, ir.TensorProtocol]]:
+    """A clone whose large main-graph initializers are typed graph inputs, and those tensors
+    (nothing is converted or copied: serializing the clone skips the weights)."""
     light = model.clone()
-    weights: dict[str, np.ndarray] = {}
+    weights: dict[str, ir.TensorProtocol] = {}
     for name, value in list(light.graph.initializers.items()):
         tensor = value.const_value
         if tensor is None or tensor.nbytes <= WEIGHT_FEED_BYTES:
@@ -72,7 +71,19 @@ def light_model(
         del light.graph.initializers[name]
         if value not in light.graph.inputs:  # old models list initializers as inputs too
             light.graph.inputs.append(value)
-        weights[name] = cache.array(tensor) if cache is not None else tensor.numpy()
+        weights[name] = tensor
+    return light, weights
+
+
+def light_model(
+    model: ir.Model, cache: WeightCache | None = None
+) -> tuple[ir.Model, dict[str, np.ndarray]]:
+    """A clone whose large main-graph initializers are graph inputs, and their arrays (no copy)."""
+    light, tensors = weightless_clone(model)
+    weights = {
+        name: cache.array(tensor) if cache is not None else tensor.numpy()
+        for name, tensor in tensors.items()
+    }
     return light, weights
 
 
