@@ -1,0 +1,64 @@
+"""nnport.model.save frames large weights by hand: the file must parse to what ir.save writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnx_ir as ir
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+import nnport
+from nnport.model.io import _STREAM_RAW_BYTES
+
+
+def _model(tmp_path: Path) -> Path:
+    """Conv (large raw weight) -> Add (small raw bias) -> Reshape (int64_data shape), opset 13."""
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((64, 16, 5, 5)).astype(np.float32)  # 100 KiB: streamed
+    assert weight.nbytes >= _STREAM_RAW_BYTES
+    bias = rng.standard_normal((1, 64, 1, 1)).astype(np.float32)  # small: serialized normally
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [1, -1])  # int64_data, not raw
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["x", "w"], ["c"], pads=[2, 2, 2, 2]),
+            helper.make_node("Add", ["c", "b"], ["a"]),
+            helper.make_node("Reshape", ["a", "shape"], ["y"]),
+        ],
+        "stream",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4096])],
+        [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(bias, "b"), shape],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.metadata_props.add(key="k", value="v")
+    path = tmp_path / "src.onnx"
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def test_save_parses_to_the_same_message_as_ir_save(tmp_path: Path) -> None:
+    model = nnport.load(_model(tmp_path))
+    model.graph.initializers["w"].const_value = ir.tensor(  # numpy-backed, not the loaded proto
+        np.ascontiguousarray(model.graph.initializers["w"].const_value.numpy() * 2)  # type: ignore[union-attr]
+    )
+    ours = nnport.save(model, tmp_path / "ours.onnx")
+    ir.save(model, tmp_path / "reference.onnx")
+    parsed, reference = onnx.load(str(ours)), onnx.load(str(tmp_path / "reference.onnx"))
+    assert parsed == reference
+    assert [t.name for t in parsed.graph.initializer] == ["w", "b", "shape"]
+    onnx.checker.check_model(str(ours), full_check=True)
+
+
+def test_saved_model_runs_like_the_original(tmp_path: Path) -> None:
+    source = _model(tmp_path)
+    out = nnport.save(nnport.load(source), tmp_path / "out.onnx")
+    feed = {"x": np.random.default_rng(1).standard_normal((1, 16, 8, 8)).astype(np.float32)}
+    runs = [
+        ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, feed)[0]
+        for p in (source, out)
+    ]
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert nnport.load(out).graph.initializers["w"].const_value is not None
