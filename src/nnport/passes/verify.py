@@ -101,6 +101,9 @@ def run_model(
 
         options = ort.SessionOptions()
         options.log_severity_level = 4  # failures come back as exceptions; no stderr noise
+        # Idle worker threads sleep instead of spinning: one run per session, often on shared
+        # cores, where spinning burns the CPU the other thread needs (same outputs either way).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(
             ir.serde.serialize_model(light).SerializeToString(),
             options,
