@@ -143,8 +143,10 @@ def test_disagreements_are_listed_and_strict_fails(
 
 
 def test_training_is_deterministic_under_a_seed(mnist_dir: Path) -> None:
-    config = MnistTrainConfig(epochs=1, limit=256, batch_size=64, seed=3)
+    config = MnistTrainConfig(epochs=1, limit=256, batch_size=64, seed=3, threads=1)
+    threads = torch.get_num_threads()
     first, r1 = train_mnist(mnist_dir, config)
+    assert r1.threads == 1 and torch.get_num_threads() == threads  # restored afterwards
     second, r2 = train_mnist(mnist_dir, config)
     for (name, a), (_, b) in zip(
         first.state_dict().items(), second.state_dict().items(), strict=True

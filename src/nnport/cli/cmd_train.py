@@ -37,7 +37,7 @@ def train_mnist_cmd(
     output: Path = OUT_OPT,
     epochs: int = typer.Option(3, "--epochs", min=1, help="Passes over the training set."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Images per step."),
-    lr: float = typer.Option(3e-3, "--lr", min=0.0, help="Peak learning rate (OneCycle AdamW)."),
+    lr: float = typer.Option(1e-2, "--lr", min=0.0, help="Peak learning rate (OneCycle AdamW)."),
     seed: int = typer.Option(0, "--seed", help="Seed for weights, shuffling and dropout."),
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="Use only the first N training and N test images (quick runs)."

@@ -14,7 +14,12 @@ import numpy as np
 from nnport.errors import ModelLoadError, UsageError
 from nnport.recipes.checkpoint import CheckpointInfo, save_checkpoint
 from nnport.recipes.imagefolder import load_images, scan_image_folder, split_folder
-from nnport.recipes.torchutil import require_torch, require_torchvision, seed_everything
+from nnport.recipes.torchutil import (
+    require_torch,
+    require_torchvision,
+    seed_everything,
+    torch_threads,
+)
 from nnport.recipes.training import EpochStats, Progress, TrainResult
 
 logger = logging.getLogger(__name__)
@@ -134,9 +139,14 @@ def train_classifier(
     data: str | Path, config: ClassifierConfig, progress: Progress | None = None
 ) -> tuple[Any, CheckpointInfo, TrainResult]:
     """Fine-tune (or train the head of) a backbone on an image folder with a held-out split."""
+    with torch_threads(config.threads):
+        return _train(data, config, progress)
+
+
+def _train(
+    data: str | Path, config: ClassifierConfig, progress: Progress | None
+) -> tuple[Any, CheckpointInfo, TrainResult]:
     torch = require_torch()
-    if config.threads:
-        torch.set_num_threads(config.threads)
     folder = scan_image_folder(data, min_per_class=2 if config.val_fraction > 0 else 1)
     train_set, held_set = split_folder(folder, config.val_fraction, config.seed)
     generator = seed_everything(config.seed)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from nnport.recipes.idx import MnistSplit, load_mnist
-from nnport.recipes.torchutil import require_torch, seed_everything
+from nnport.recipes.torchutil import require_torch, seed_everything, torch_threads
 from nnport.recipes.training import EpochStats, Progress, TrainResult
 
 logger = logging.getLogger(__name__)
@@ -45,15 +45,14 @@ def build_mnist_cnn() -> Any:
 
 @dataclass(frozen=True)
 class MnistTrainConfig:
-    """Training settings; the defaults reach >= 99.2% test accuracy in a few CPU minutes."""
+    """Training settings; the defaults reach ~99.1% test accuracy in ~5 single-core CPU minutes."""
 
     epochs: int = 3
     batch_size: int = 64
-    max_lr: float = 3e-3
+    max_lr: float = 1e-2
     weight_decay: float = 1e-4
     seed: int = 0
     limit: int | None = None  # first N training images and first N test images (quick runs)
-    shift: int = 0  # random translation in pixels (0 disables augmentation)
     threads: int | None = None
 
 
@@ -63,18 +62,6 @@ def to_tensor(split: MnistSplit) -> tuple[Any, Any]:
     images = split.images.astype(np.float32) / 255.0
     images = (images - MNIST_MEAN[0]) / MNIST_STD[0]
     return torch.from_numpy(images[:, None]), torch.from_numpy(split.labels)
-
-
-def _shift(batch: Any, pixels: int, generator: Any) -> Any:
-    """Translate each image by up to ``pixels`` in x and y (zero-padded in normalized space)."""
-    torch = require_torch()
-    n = batch.shape[0]
-    background = -MNIST_MEAN[0] / MNIST_STD[0]
-    padded = torch.nn.functional.pad(batch, (pixels,) * 4, value=background)
-    offsets = torch.randint(0, 2 * pixels + 1, (2,), generator=generator)
-    # One offset per batch keeps this a cheap slice; batches are shuffled so shifts vary.
-    dy, dx = int(offsets[0]), int(offsets[1])
-    return padded[:, :, dy : dy + 28, dx : dx + 28][:n]
 
 
 def evaluate_torch(model: Any, images: Any, labels: Any, *, batch_size: int = 1000) -> float:
@@ -93,9 +80,14 @@ def train_mnist(
     data: str | Path, config: MnistTrainConfig, progress: Progress | None = None
 ) -> tuple[Any, TrainResult]:
     """Train the MNIST CNN on ``data`` (IDX folder); return the model and the run's statistics."""
+    with torch_threads(config.threads):
+        return _train(data, config, progress)
+
+
+def _train(
+    data: str | Path, config: MnistTrainConfig, progress: Progress | None
+) -> tuple[Any, TrainResult]:
     torch = require_torch()
-    if config.threads:
-        torch.set_num_threads(config.threads)
     train = load_mnist(data, "train", limit=config.limit)
     test = load_mnist(data, "test", limit=config.limit)
     generator = seed_everything(config.seed)
@@ -130,8 +122,6 @@ def train_mnist(
         for i in range(steps_per_epoch):
             idx = order[i * config.batch_size : (i + 1) * config.batch_size]
             xb, yb = x_train[idx], y_train[idx]
-            if config.shift:
-                xb = _shift(xb, config.shift, generator)
             optimizer.zero_grad(set_to_none=True)
             out = model(xb)
             loss = loss_fn(out, yb)
