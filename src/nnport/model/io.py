@@ -191,6 +191,7 @@ _GRAPH_TAG = bytes([onnx.ModelProto.DESCRIPTOR.fields_by_name["graph"].number <<
 _INITIALIZER_TAG = bytes([onnx.GraphProto.DESCRIPTOR.fields_by_name["initializer"].number << 3 | 2])
 _RAW_DATA_TAG = bytes([onnx.TensorProto.DESCRIPTOR.fields_by_name["raw_data"].number << 3 | 2])
 _STREAM_RAW_BYTES = 1 << 16
+_PLACEHOLDER = "nnport-streamed-weight"  # never written: replaced by the tensor's raw_data
 
 
 def _varint(n: int) -> bytes:
@@ -202,6 +203,25 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
+def _loaded_tensor_header(name: str, tensor: object) -> tuple[bytes, onnx.TensorProto] | None:
+    """For a tensor still backed by the TensorProto it was loaded from, holding only a name,
+    dims, dtype, doc string and ``raw_data``: that proto minus ``raw_data``, serialized (built
+    without copying the data), and the proto to take the bytes from when writing. Else None."""
+    if not isinstance(tensor, ir.serde.TensorProtoTensor) or tensor.metadata_props:
+        return None
+    raw = tensor.raw
+    size = tensor.nbytes
+    if size < _STREAM_RAW_BYTES or raw.name != name or not raw.HasField("raw_data"):
+        return None
+    head = onnx.TensorProto(name=name, dims=raw.dims, data_type=raw.data_type)
+    if raw.doc_string:
+        head.doc_string = raw.doc_string
+    # Any other field (or raw_data of another length) makes the sizes differ: not streamed.
+    if raw.ByteSize() != head.ByteSize() + len(_RAW_DATA_TAG) + len(_varint(size)) + size:
+        return None
+    return head.SerializeToString(), raw
+
+
 def _write_model(model: ir.Model, path: Path) -> None:
     """Write ``model`` as one protobuf file, large raw tensor bytes straight from their buffers.
 
@@ -210,26 +230,57 @@ def _write_model(model: ir.Model, path: Path) -> None:
     fields, and the file is framed by hand (graph = field 7 of ModelProto, initializer = field 5
     of GraphProto, raw_data = field 9 of TensorProto, each a tag, a varint length and the bytes).
     Every field appears once, so any protobuf reader parses the same message ``ir.save`` writes.
+    Weights still backed by the loaded file's protos stand in as placeholders in a clone (the
+    model is not touched) and are copied once, while writing, one tensor at a time.
     """
-    proto = ir.serde.serialize_model(model)
-    chunks: list[bytes] = []
+    light = model.clone()  # shares the tensors; only the clone's placeholders differ
+    loaded: dict[str, tuple[bytes, onnx.TensorProto]] = {}
+    for name, value in light.graph.initializers.items():
+        tensor = value.const_value
+        found = _loaded_tensor_header(name, tensor)
+        if found is not None and tensor is not None:
+            loaded[name] = found
+            value.const_value = ir.ExternalTensor(
+                _PLACEHOLDER,
+                0,
+                tensor.nbytes,
+                tensor.dtype,
+                shape=ir.Shape(found[1].dims),
+                name=name,
+            )
+    proto = ir.serde.serialize_model(light)
+    # Per initializer: framing and header bytes, then its raw bytes (or the proto holding them).
+    chunks: list[tuple[bytes, int, bytes | onnx.TensorProto | None]] = []
     for tensor in proto.graph.initializer:
-        raw = b""
-        if tensor.HasField("raw_data") and len(tensor.raw_data) >= _STREAM_RAW_BYTES:
-            raw = tensor.raw_data
+        source: bytes | onnx.TensorProto | None = None
+        length = 0
+        if tensor.name in loaded and tensor.data_location == onnx.TensorProto.EXTERNAL:
+            head, source = loaded[tensor.name]
+            length = int(dict((e.key, e.value) for e in tensor.external_data)["length"])
+        elif tensor.HasField("raw_data") and len(tensor.raw_data) >= _STREAM_RAW_BYTES:
+            source = tensor.raw_data
+            length = len(source)
             tensor.ClearField("raw_data")
-        head = tensor.SerializeToString()
-        tail = _RAW_DATA_TAG + _varint(len(raw)) if raw else b""
-        chunks += [_INITIALIZER_TAG, _varint(len(head) + len(tail) + len(raw)), head, tail, raw]
+            head = tensor.SerializeToString()
+        else:
+            head = tensor.SerializeToString()
+        if source is not None:
+            head += _RAW_DATA_TAG + _varint(length)
+        chunks.append((_INITIALIZER_TAG + _varint(len(head) + length) + head, length, source))
     del proto.graph.initializer[:]
     graph = proto.graph.SerializeToString()
     proto.ClearField("graph")
     with open(path, "wb") as f:
         f.write(proto.SerializeToString())
-        f.write(_GRAPH_TAG + _varint(len(graph) + sum(len(c) for c in chunks)))
+        f.write(_GRAPH_TAG + _varint(len(graph) + sum(len(c[0]) + c[1] for c in chunks)))
         f.write(graph)
-        for chunk in chunks:
-            f.write(chunk)
+        for prefix, length, source in chunks:
+            f.write(prefix)
+            if source is not None:
+                data = source if isinstance(source, bytes) else source.raw_data
+                if len(data) != length:  # never expected: the sizes were checked above
+                    raise ModelSaveError(f"tensor data changed size while writing {path}")
+                f.write(data)
 
 
 def save(model: ir.Model, path: str | os.PathLike[str]) -> Path:
