@@ -8,9 +8,11 @@ import numpy as np
 import onnx
 import onnx_ir as ir
 import onnxruntime as ort
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import nnport
+from nnport.errors import ModelSaveError
 from nnport.model.io import _STREAM_RAW_BYTES
 
 
@@ -82,3 +84,13 @@ def test_loaded_weight_with_extra_fields_is_written_whole(tmp_path: Path) -> Non
     assert parsed == onnx.load(str(tmp_path / "reference.onnx"))
     assert parsed.graph.initializer[0].doc_string == "conv weight"
     assert parsed.graph.initializer[0].HasField("segment")
+
+
+def test_weight_whose_data_does_not_fit_its_shape_is_refused(tmp_path: Path) -> None:
+    proto = onnx.load(str(_model(tmp_path)))
+    proto.graph.initializer[0].raw_data = proto.graph.initializer[0].raw_data[:-4]
+    path = tmp_path / "short.onnx"
+    path.write_bytes(proto.SerializeToString())
+    with pytest.raises(ModelSaveError, match=r"'w' holds .* bytes of data"):
+        nnport.save(nnport.load(path, validate=False), tmp_path / "out.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["short.onnx", "src.onnx"]

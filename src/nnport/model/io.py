@@ -203,6 +203,15 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
+# TensorProto fields the streamed header does not rebuild: a loaded tensor with any of them set is
+# serialized the ordinary way.
+_OTHER_TENSOR_FIELDS = ("segment", "data_location")
+_REPEATED_TENSOR_FIELDS = (
+    "float_data", "int32_data", "string_data", "int64_data", "double_data", "uint64_data",
+    "external_data", "metadata_props",
+)  # fmt: skip
+
+
 def _loaded_tensor_header(name: str, tensor: object) -> tuple[bytes, onnx.TensorProto] | None:
     """For a tensor still backed by the TensorProto it was loaded from, holding only a name,
     dims, dtype, doc string and ``raw_data``: that proto minus ``raw_data``, serialized (built
@@ -210,15 +219,16 @@ def _loaded_tensor_header(name: str, tensor: object) -> tuple[bytes, onnx.Tensor
     if not isinstance(tensor, ir.serde.TensorProtoTensor) or tensor.metadata_props:
         return None
     raw = tensor.raw
-    size = tensor.nbytes
-    if size < _STREAM_RAW_BYTES or raw.name != name or not raw.HasField("raw_data"):
+    if tensor.nbytes < _STREAM_RAW_BYTES or raw.name != name or not raw.HasField("raw_data"):
+        return None
+    # Field checks, not ByteSize(): upb computes ByteSize by serializing, i.e. copying the data.
+    if any(raw.HasField(f) for f in _OTHER_TENSOR_FIELDS) or any(
+        len(getattr(raw, f)) for f in _REPEATED_TENSOR_FIELDS
+    ):
         return None
     head = onnx.TensorProto(name=name, dims=raw.dims, data_type=raw.data_type)
     if raw.doc_string:
         head.doc_string = raw.doc_string
-    # Any other field (or raw_data of another length) makes the sizes differ: not streamed.
-    if raw.ByteSize() != head.ByteSize() + len(_RAW_DATA_TAG) + len(_varint(size)) + size:
-        return None
     return head.SerializeToString(), raw
 
 
@@ -250,15 +260,15 @@ def _write_model(model: ir.Model, path: Path) -> None:
             )
     proto = ir.serde.serialize_model(light)
     # Per initializer: framing and header bytes, then its raw bytes (or the proto holding them).
-    chunks: list[tuple[bytes, int, bytes | onnx.TensorProto | None]] = []
+    chunks: list[tuple[bytes, int, bytes | onnx.TensorProto | None, str]] = []
     for tensor in proto.graph.initializer:
         source: bytes | onnx.TensorProto | None = None
         length = 0
         if tensor.name in loaded and tensor.data_location == onnx.TensorProto.EXTERNAL:
             head, source = loaded[tensor.name]
             length = int(dict((e.key, e.value) for e in tensor.external_data)["length"])
-        elif tensor.HasField("raw_data") and len(tensor.raw_data) >= _STREAM_RAW_BYTES:
-            source = tensor.raw_data
+        elif tensor.HasField("raw_data") and tensor.ByteSize() >= _STREAM_RAW_BYTES:
+            source = tensor.raw_data  # a tensor the passes built (numpy-backed), already copied
             length = len(source)
             tensor.ClearField("raw_data")
             head = tensor.SerializeToString()
@@ -266,7 +276,8 @@ def _write_model(model: ir.Model, path: Path) -> None:
             head = tensor.SerializeToString()
         if source is not None:
             head += _RAW_DATA_TAG + _varint(length)
-        chunks.append((_INITIALIZER_TAG + _varint(len(head) + length) + head, length, source))
+        prefix = _INITIALIZER_TAG + _varint(len(head) + length) + head
+        chunks.append((prefix, length, source, tensor.name))
     del proto.graph.initializer[:]
     graph = proto.graph.SerializeToString()
     proto.ClearField("graph")
@@ -274,12 +285,15 @@ def _write_model(model: ir.Model, path: Path) -> None:
         f.write(proto.SerializeToString())
         f.write(_GRAPH_TAG + _varint(len(graph) + sum(len(c[0]) + c[1] for c in chunks)))
         f.write(graph)
-        for prefix, length, source in chunks:
+        for prefix, length, source, name in chunks:
             f.write(prefix)
             if source is not None:
                 data = source if isinstance(source, bytes) else source.raw_data
-                if len(data) != length:  # never expected: the sizes were checked above
-                    raise ModelSaveError(f"tensor data changed size while writing {path}")
+                if len(data) != length:  # raw_data that does not match dims and dtype
+                    raise ModelSaveError(
+                        f"tensor {name!r} holds {len(data)} bytes of data, not the "
+                        f"{length} its shape and dtype need; the model is corrupt"
+                    )
                 f.write(data)
 
 
