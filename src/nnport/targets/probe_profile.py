@@ -62,6 +62,7 @@ class _Evidence:
     bad_attr: dict[str, set[str]] = dataclasses.field(
         default_factory=lambda: collections.defaultdict(set)
     )
+    note: str = ""
     const_ok: set[int] = dataclasses.field(default_factory=set)  # positions constant in a pass
     dynamic_ok: set[int] = dataclasses.field(default_factory=set)  # positions fed at run time
 
@@ -96,12 +97,40 @@ def _version_range(op: str, domain: str, since: int) -> VersionRange:
     return VersionRange(since, later[0] - 1 if later else None)
 
 
-def _restricted(ok: dict[int, set[str]], bad: dict[int, set[str]]) -> dict[str, tuple[str, ...]]:
-    """Allowlists only for positions where some dtype failed and never passed."""
+def _schema_dtypes(key: tuple[str, str, int], side: str, pos: int) -> set[str]:
+    """Dtypes the ONNX schema allows at one input/output position (empty when unknown)."""
+    domain, op, since = key
+    try:
+        schema = onnx.defs.get_schema(op, since, "" if domain == "ai.onnx" else domain)
+    except Exception:
+        return set()
+    params = list(schema.inputs if side == "in" else schema.outputs)
+    if not params:
+        return set()
+    param = params[min(pos, len(params) - 1)]
+    allowed = {c.type_param_str: c.allowed_type_strs for c in schema.type_constraints}
+    names = set()
+    for text in allowed.get(param.type_str, [param.type_str]):
+        if text.startswith("tensor(") and text.endswith(")"):
+            valid = _valid_dtype(text[7:-1].replace("float", "float32").replace("float3216", "float16")
+                                 .replace("double", "float64"))  # fmt: skip
+            names.add(valid or "")
+    names.discard("")
+    return names
+
+
+def _restricted(
+    ok: dict[int, set[str]], bad: dict[int, set[str]], key: tuple[str, str, int], side: str
+) -> dict[str, tuple[str, ...]]:
+    """Allowlists only where some dtype failed and never passed: every dtype the schema allows
+    except those (so a dtype the suite never tried is not refused), or the passing ones when the
+    schema's list is unknown."""
     table = {}
     for pos, failed in bad.items():
-        if failed - ok.get(pos, set()) and ok.get(pos):
-            table[str(pos)] = tuple(sorted(ok[pos]))
+        never = failed - ok.get(pos, set())
+        if never and ok.get(pos):
+            allowed = (_schema_dtypes(key, side, pos) | ok[pos]) - never
+            table[str(pos)] = tuple(sorted(allowed))
     return table
 
 
@@ -139,6 +168,28 @@ def gather_evidence(outcomes: Iterable[CaseOutcome]) -> dict[tuple[str, str, int
     return evidence
 
 
+def _untested_older(evidence: dict[tuple[str, str, int], _Evidence]) -> list[tuple[str, str, int]]:
+    """Older versions of a passing op that no case reached (the version converter has no
+    adapter, or needs constant inputs): assumed supported like the next probed version."""
+    missing = []
+    for (domain, op, since), ev in list(evidence.items()):
+        if not ev.passes:
+            continue
+        for older in _since_versions().get((domain, op), ()):
+            if older < since and (domain, op, older) not in evidence:
+                missing.append((domain, op, older))
+    return sorted(set(missing))
+
+
+def _next_probed(
+    evidence: dict[tuple[str, str, int], _Evidence], key: tuple[str, str, int]
+) -> tuple[str, str, int]:
+    domain, op, since = key
+    probed = sorted(v for (d, o, v), ev in evidence.items() if d == domain and o == op and v > since
+                    and ev.passes and not ev.note)  # fmt: skip
+    return (domain, op, probed[0])
+
+
 def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> list[OpRule]:
     """One OpRule per (domain, op, operator version) that passed at least one case.
 
@@ -146,7 +197,11 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
     input position that passed only as a constant is listed under ``constant_inputs``.
     """
     rules = []
-    for (domain, op, since), ev in sorted(gather_evidence(outcomes).items()):
+    evidence = gather_evidence(outcomes)
+    for key in _untested_older(evidence):
+        evidence[key] = dataclasses.replace(evidence[_next_probed(evidence, key)], fails=0)
+        evidence[key].note = "not probed (no node-suite case converts to it); as the next version"
+    for (domain, op, since), ev in sorted(evidence.items()):
         if not ev.passes:
             continue
         attrs = {
@@ -154,14 +209,14 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
             for name, failed in sorted(ev.bad_attr.items())
             if failed - ev.ok_attr.get(name, set()) and ev.ok_attr.get(name)
         }
-        note = f"probe: {ev.passes} passing, {ev.fails} failing single-node cases"
+        note = ev.note or f"probe: {ev.passes} passing, {ev.fails} failing single-node cases"
         rules.append(
             OpRule(
                 op=op,
                 domain=domain,
                 versions=(_version_range(op, domain, since),),
-                input_dtypes=_restricted(ev.ok_in, ev.bad_in),
-                output_dtypes=_restricted(ev.ok_out, ev.bad_out),
+                input_dtypes=_restricted(ev.ok_in, ev.bad_in, (domain, op, since), "in"),
+                output_dtypes=_restricted(ev.ok_out, ev.bad_out, (domain, op, since), "out"),
                 attributes=attrs,
                 constant_inputs=tuple(sorted(ev.const_ok - ev.dynamic_ok)) if constants else (),
                 note=note,
@@ -175,6 +230,9 @@ def derive_profile(result: ProbeResult, name: str | None = None) -> TargetProfil
     passed = [o for o in result.outcomes if o.status == "pass"]
     lo = min((o.opset for o in passed), default=1)
     hi = max((o.opset for o in passed), default=lo)
+    converted = any(o.opset != o.original_opset for o in result.outcomes)
+    if not converted:  # cases ran only at their own opsets: older opsets were not tested
+        lo = 1
     opsets: dict[str, VersionRange] = {"ai.onnx": VersionRange(max(lo, 1), hi)}
     for o in passed:
         for use in o.nodes:
@@ -191,6 +249,10 @@ def derive_profile(result: ProbeResult, name: str | None = None) -> TargetProfil
         f"{sum(o.status != 'unconvertible' for o in result.outcomes)}.",
         "Options: " + ", ".join(f"{k}={v}" for k, v in sorted(result.options.items())),
         "Regenerate: nnport targets probe --backend " + result.backend + " -o PROFILE",
+    ) + (
+        ()
+        if converted
+        else ("Cases ran at their own opsets only; older opsets are assumed, not probed.",)
     )
     return TargetProfile(
         name=name or result.backend,
