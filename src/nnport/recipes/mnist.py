@@ -54,6 +54,7 @@ class MnistTrainConfig:
     seed: int = 0
     limit: int | None = None  # first N training images and first N test images (quick runs)
     threads: int | None = None
+    optimizer: str = "adamw"  # or "sgd" (Nesterov momentum 0.9)
 
 
 def to_tensor(split: MnistSplit) -> tuple[Any, Any]:
@@ -95,9 +96,18 @@ def _train(
     x_train, y_train = to_tensor(train)
     x_test, y_test = to_tensor(test)
     steps_per_epoch = (len(train) + config.batch_size - 1) // config.batch_size
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.max_lr, weight_decay=config.weight_decay
-    )
+    if config.optimizer == "sgd":
+        optimizer: Any = torch.optim.SGD(
+            model.parameters(),
+            lr=config.max_lr,
+            momentum=0.9,
+            nesterov=True,
+            weight_decay=config.weight_decay,
+        )
+    else:
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=config.max_lr, weight_decay=config.weight_decay
+        )
     if steps_per_epoch * config.epochs >= 20:
         scheduler: Any = torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
