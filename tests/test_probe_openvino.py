@@ -1,0 +1,37 @@
+"""The probe regenerates the shipped openvino profile (a few operators, real OpenVINO)."""
+
+from __future__ import annotations
+
+import pytest
+
+from nnport.targets import load_target
+from nnport.targets.probe import probe_backend
+from nnport.targets.probe_profile import derive_rules
+
+pytest.importorskip("openvino")
+
+# Operators with few, quick cases, each probed at several versions (Softmax-13 cases also run
+# converted to Softmax-11). Versions and attribute limits must equal the shipped file's; dtype
+# lists are not compared (the full probe also sees these ops inside other cases' graphs).
+OPS = ["Relu", "Softmax", "Sigmoid"]
+
+
+def _probed_rules() -> list:  # type: ignore[type-arg]
+    result = probe_backend("openvino", ops=OPS, opsets=(17, 13, 11), workers=4)
+    return [r for r in derive_rules(result.outcomes) if not r.note.startswith("not probed")]
+
+
+def test_probe_regenerates_the_shipped_openvino_profile() -> None:
+    shipped = load_target("openvino")
+    probed = _probed_rules()
+    assert probed, "the probe found no supported version at all"
+    for rule in probed:
+        entries = {r.versions_text(): r for r in shipped.rules_for(rule.op, rule.domain)}
+        assert rule.versions_text() in entries, (rule.op, rule.versions_text(), sorted(entries))
+        assert entries[rule.versions_text()].attributes == rule.attributes, rule.op
+    # and nothing shipped for these ops is missing from the fresh probe
+    fresh = {(r.op, r.versions_text()) for r in probed}
+    for op in OPS:
+        for entry in shipped.rules_for(op, ""):
+            if not entry.note.startswith("not probed"):
+                assert (op, entry.versions_text()) in fresh, (op, entry.versions_text())
