@@ -56,6 +56,8 @@ def node_violations(ctx: Context, node: ir.Node, graph_name: str, index: int) ->
     )
     if domain == "ai.onnx" and op == "Constant":
         return []  # every converter turns Constant into a weight
+    if domain == "ai.onnx" and op == "Identity" and _output_level(ctx, node) == Constness.CONSTANT:
+        return []  # an alias of an initializer (exporters share weights this way): a weight too
     version = ctx.effective_opsets.get(domain, 1)
     profile = ctx.profile
     op_rules = profile.rules_for(op, domain)
@@ -69,8 +71,6 @@ def node_violations(ctx: Context, node: ir.Node, graph_name: str, index: int) ->
         message = f"{op} '{label}'{where}: {profile.name} does not support {op}"
         fix = fixes.for_op(op)
         level = _output_level(ctx, node)
-        if level == Constness.CONSTANT and op == "Identity":
-            level = Constness.FOLDABLE  # a renamed initializer: folding removes the node
         if fix is None and level in (Constness.FOLDABLE, Constness.SHAPE):
             fix = fixes.for_constness(level, inputs_static=ctx.inputs_static)
             message += (
