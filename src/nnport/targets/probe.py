@@ -296,7 +296,10 @@ def load_cases(
 def freeze_integer_inputs(
     model: onnx.ModelProto, inputs: list[Any]
 ) -> tuple[onnx.ModelProto, list[Any]]:
-    """Make integer graph inputs after the first into initializers (shapes, axes, repeats...).
+    """Make integer and 0-/1-D float graph inputs after the first into initializers.
+
+    These are shapes, axes, repeats, pads, scales, per-channel weights (BatchNormalization,
+    PRelu), Clip bounds: what exported models carry as initializers.
 
     Converters such as pnnx need those as constants, as they are in exported models; the
     profile then lists the positions under ``constant_inputs``.
@@ -310,7 +313,8 @@ def freeze_integer_inputs(
     keep_values, keep_inputs = [], []
     for position, (info, value) in enumerate(zip(graph_inputs, inputs, strict=False)):
         array = value if isinstance(value, np.ndarray) else None
-        if position > 0 and array is not None and array.dtype.kind in "iu":
+        small_float = array is not None and array.dtype.kind == "f" and array.ndim <= 1
+        if position > 0 and array is not None and (array.dtype.kind in "iu" or small_float):
             frozen.graph.initializer.append(onnx.numpy_helper.from_array(array, info.name))
         else:
             keep_values.append(value)

@@ -190,6 +190,30 @@ def _next_probed(
     return (domain, op, probed[0])
 
 
+def _parameters(key: tuple[str, str, int], positions: set[int]) -> tuple[int, ...]:
+    """Positions that are parameters (typed unlike input 0: shapes, scales, per-channel
+    weights), not data inputs that merely happened to be frozen (Concat of 1-D tensors)."""
+    domain, op, since = key
+    try:
+        schema = onnx.defs.get_schema(op, since, "" if domain == "ai.onnx" else domain)
+    except Exception:
+        return tuple(sorted(positions))
+    params = list(schema.inputs)
+    if not params:
+        return ()
+    first = params[0].type_str
+    return tuple(p for p in sorted(positions) if p < len(params) and params[p].type_str != first)
+
+
+def supplement(profile: TargetProfile, ops: Iterable[str], why: str) -> TargetProfile:
+    """Add ops a published table lists but no probed case passed (any version, ``note`` says
+    why); the source line records that the profile is probe plus table."""
+    have = {r.op for r in profile.ops}
+    extra = tuple(OpRule(op=op, note=why) for op in sorted(set(ops) - have))
+    source = Source(probe=f"{profile.source.probe}; plus {len(extra)} ops from {why}")
+    return dataclasses.replace(profile, ops=profile.ops + extra, source=source)
+
+
 def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> list[OpRule]:
     """One OpRule per (domain, op, operator version) that passed at least one case.
 
@@ -218,7 +242,9 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
                 input_dtypes=_restricted(ev.ok_in, ev.bad_in, (domain, op, since), "in"),
                 output_dtypes=_restricted(ev.ok_out, ev.bad_out, (domain, op, since), "out"),
                 attributes=attrs,
-                constant_inputs=tuple(sorted(ev.const_ok - ev.dynamic_ok)) if constants else (),
+                constant_inputs=_parameters((domain, op, since), ev.const_ok - ev.dynamic_ok)
+                if constants
+                else (),
                 note=note,
             )
         )
