@@ -26,6 +26,11 @@ BLIND = (
 )
 
 
+def _castlike_float4(name: str) -> bool:
+    """CastLike from or to float4 (any width on the other side): its body is type-built."""
+    return name.startswith("test_castlike_") and "float4" in name
+
+
 def _session_ok(data: bytes) -> tuple[bool, str]:
     options = ort.SessionOptions()
     options.log_severity_level = 4
@@ -37,15 +42,17 @@ def _session_ok(data: bytes) -> tuple[bool, str]:
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the suite's own numpy overflows
-def test_onnxruntime_profile_agrees_with_onnxruntime() -> None:
+def test_onnxruntime_profile_agrees_with_onnxruntime(caplog: pytest.LogCaptureFixture) -> None:
     from onnx.backend.test.loader import load_model_tests
 
-    logging.getLogger("nnport").setLevel(logging.ERROR)
+    caplog.set_level(logging.ERROR, logger="nnport")  # restored after the test
     profile = load_target("onnxruntime")
-    cases = load_model_tests(kind="node")[::7]
+    # Sorted: the loader's order follows the file system, so an unsorted sample is not stable.
+    cases = sorted(load_model_tests(kind="node"), key=lambda c: c.name)[::7]
     refused_but_runs, accepted_but_fails, total = [], [], 0
     for case in cases:
-        if case.model is None or case.name.lower().startswith(BLIND):
+        name = case.name.lower()
+        if case.model is None or name.startswith(BLIND) or _castlike_float4(name):
             continue
         model = ir.serde.deserialize_model(case.model)
         verdict = check(model, profile).deployable

@@ -111,6 +111,12 @@ def node_violations(ctx: Context, node: ir.Node, graph_name: str, index: int) ->
         if best is None or len(found) < len(best):
             best = found
     best = best or []
+    if any(v.rule == "dtype-unsupported" for v in best):
+        # A runtime that expands function bodies does so too when no kernel takes the node's
+        # types (ONNX Runtime runs bfloat16 Range through Range's body, for example).
+        expanded = _expanded(ctx, node, label, make, domain, version)
+        if expanded is not None and not any(v.rule == "op-unsupported" for v in expanded):
+            return expanded
     flagged = {v.tensor for v in best if v.tensor}
     return _when_folded(ctx, node, best + _graph_wide(ctx, node, label, make, flagged))
 
