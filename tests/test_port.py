@@ -85,3 +85,34 @@ def test_port_bad_input(cli, tmp_path: Path, examples_dir: Path) -> None:
                  "--input-shape", "image:1x3")  # fmt: skip
     assert result.code == 2
     assert "rank" in result.err
+
+
+def test_port_to_openvino_converts_compares_and_records_precision(
+    tmp_path: Path, examples_dir: Path
+) -> None:
+    pytest.importorskip("openvino")
+    model = nnport.load(examples_dir / "demo.onnx")
+    result = port(model, "openvino", tmp_path, PortOptions(bench_iterations=2))
+    assert result.ok, result.stages
+    assert [c.to for c in result.conversions] == ["openvino"]
+    assert Path(result.conversions[0].artifact).is_file()
+    backends = {c.candidate.backend: c for c in result.compares}
+    assert set(backends) == {"onnxruntime", "openvino"}
+    assert backends["openvino"].candidate.config["precision"] == "f32"
+    assert backends["openvino"].rtol == PortOptions().runtime_rtol
+    assert result.bench is not None
+    assert {t.backend for t in result.bench.timings} == {"onnxruntime", "openvino"}
+
+
+def test_a_failed_stage_means_not_ready(tmp_path: Path, examples_dir: Path) -> None:
+    import dataclasses
+
+    from nnport.pipeline import Stage
+
+    model = nnport.load(examples_dir / "cast_int64.onnx")
+    result = port(model, "ascend310", tmp_path, PortOptions(bench_iterations=0))
+    assert result.ok
+    broken = dataclasses.replace(
+        result, stages=(*result.stages, Stage("convert ncnn", "failed", 0.1, "no layer"))
+    )
+    assert not broken.ok

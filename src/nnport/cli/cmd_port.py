@@ -50,6 +50,12 @@ def port_cmd(
     ),
     rtol: float = typer.Option(1e-4, "--rtol", help="Relative tolerance for float outputs."),
     atol: float = typer.Option(1e-5, "--atol", help="Absolute tolerance for float outputs."),
+    runtime_rtol: float = typer.Option(
+        1e-3, "--runtime-rtol", help="Relative tolerance on other runtimes (openvino, ncnn)."
+    ),
+    runtime_atol: float = typer.Option(
+        1e-4, "--runtime-atol", help="Absolute tolerance on other runtimes (openvino, ncnn)."
+    ),
     samples: int = typer.Option(2, "--samples", "-n", help="Generated input samples."),
     seed: int = typer.Option(0, "--seed", help="Seed of the generated inputs."),
     backend: list[str] | None = typer.Option(
@@ -65,13 +71,14 @@ def port_cmd(
 ) -> None:
     """Check MODEL against TARGET, fix it with verified rewrites, re-check, compare and time it.
 
-    Writes OUTPUT/<model>.<target>.onnx, OUTPUT/report.json and OUTPUT/report.html; for
+    Rewrites are proven on ONNX Runtime at --rtol/--atol; the other runtimes are compared with
+    the original at --runtime-rtol/--runtime-atol. Writes OUTPUT/<model>.<target>.onnx, OUTPUT/report.json and OUTPUT/report.html; for
     runtime targets (openvino, ncnn) also the converted artifact. For Ascend targets prints
     the matching `atc` command. Exit 0 when the fixed model is deployable and matches the
     original, 1 when not, 2 on bad input.
     """
-    if rtol < 0 or atol < 0:
-        raise UsageError("--rtol and --atol must be >= 0")
+    if min(rtol, atol, runtime_rtol, runtime_atol) < 0:
+        raise UsageError("tolerances must be >= 0")
     if samples < 1:
         raise UsageError("--samples must be at least 1")
     output = output.expanduser()
@@ -86,6 +93,8 @@ def port_cmd(
         inputs=str(inputs) if inputs else None,
         rtol=rtol,
         atol=atol,
+        runtime_rtol=runtime_rtol,
+        runtime_atol=runtime_atol,
         samples=samples,
         seed=seed,
         backends=tuple(b.strip() for item in backend or [] for b in item.split(",") if b.strip()),

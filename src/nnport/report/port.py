@@ -25,6 +25,12 @@ def _verdict(result: PortResult) -> Text:
             f"NOT READY: {left} violation(s) remain on {result.target} (see above)",
             style="bold red",
         )
+    failed = [stage.name for stage in result.stages if stage.status == "failed"]
+    if failed:
+        return Text(
+            f"NOT READY: the check passes, but {', '.join(failed)} failed (see above)",
+            style="bold red",
+        )
     return Text("NOT READY: outputs differ from the original (see compare)", style="bold red")
 
 
