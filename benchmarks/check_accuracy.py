@@ -21,8 +21,8 @@ deployable and it is not, the costly error; TN; FN) and the agreement, and times
 from __future__ import annotations
 
 import argparse
-import gzip
 import dataclasses
+import gzip
 import json
 import os
 import pickle
