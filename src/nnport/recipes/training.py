@@ -23,7 +23,11 @@ class EpochStats:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What a training run did: per-epoch statistics, final held-out accuracy and time."""
+    """What a training run did: per-epoch statistics, final held-out accuracy and time.
+
+    ``test_accuracy`` is that of the returned weights (``final_weights``), which may differ from the
+    last epoch's row when the recipe returns an average of the weights.
+    """
 
     recipe: str
     epochs: tuple[EpochStats, ...]
@@ -35,3 +39,4 @@ class TrainResult:
     cpu_seconds: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
     checkpoint: str = ""
+    final_weights: str = "last step"  # or e.g. "EMA of the weights (decay 0.998)"

@@ -1,0 +1,64 @@
+"""MNIST schedule options: random-shift augmentation, label smoothing and the EMA of the weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from nnport.recipes.idx import load_mnist  # noqa: E402
+from nnport.recipes.mnist import (  # noqa: E402
+    MNIST_MEAN,
+    MNIST_STD,
+    MnistTrainConfig,
+    WeightAverage,
+    build_mnist_cnn,
+    evaluate_torch,
+    random_shift,
+    to_tensor,
+    train_mnist,
+)
+
+
+def test_random_shift_is_a_translated_crop_with_background_fill() -> None:
+    images = torch.randn(16, 1, 28, 28)
+    shifted = random_shift(images, 2, torch.Generator().manual_seed(0))
+    assert shifted.shape == images.shape
+    background = (0.0 - MNIST_MEAN[0]) / MNIST_STD[0]
+    padded = torch.nn.functional.pad(images, (2, 2, 2, 2), value=background)
+    offsets = torch.randint(0, 5, (16, 2), generator=torch.Generator().manual_seed(0))
+    for i, (dy, dx) in enumerate(offsets.tolist()):
+        assert torch.equal(shifted[i, 0], padded[i, 0, dy : dy + 28, dx : dx + 28])
+    assert not torch.equal(shifted, images)  # 16 images: some offset is not (2, 2)
+    assert random_shift(images, 0, torch.Generator()) is images
+
+
+def test_weight_average_tracks_the_parameters() -> None:
+    model = build_mnist_cnn()
+    average = WeightAverage(model, 0.5)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    average.update(model)  # warm-up decay min(0.5, 2/11): mostly the new weights
+    copy = build_mnist_cnn()
+    average.copy_to(copy)
+    for new, avg, old in zip(model.parameters(), copy.parameters(), average.params, strict=True):
+        assert torch.allclose(avg, old)
+        assert torch.allclose(new - avg, torch.full_like(new, 2 / 11), atol=1e-5)
+
+
+def test_schedule_options_train_deterministically(mnist_dir: Path) -> None:
+    config = MnistTrainConfig(
+        epochs=1, limit=256, seed=5, threads=1, shift=2, label_smoothing=0.1, ema_decay=0.9
+    )
+    first, r1 = train_mnist(mnist_dir, config)
+    second, r2 = train_mnist(mnist_dir, config)
+    for (name, a), (_, b) in zip(
+        first.state_dict().items(), second.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    assert r1.final_weights.startswith("EMA") and r1.test_accuracy == r2.test_accuracy
+    x, y = to_tensor(load_mnist(mnist_dir, "test", limit=256))
+    assert evaluate_torch(first, x, y) == r1.test_accuracy  # the returned weights were scored
