@@ -41,7 +41,8 @@ from zoo import DEFAULT_CACHE, ZooModel, iter_zoo
 
 from nnport.model.io import load
 from nnport.targets import check
-from nnport.targets.probe import DEFAULT_OPTIONS, CaseOutcome, _Task, run_tasks
+from nnport.targets.probe import DEFAULT_OPTIONS, CaseOutcome, _Task
+from nnport.targets.probe_pool import run_tasks
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS = ("onnxruntime", "openvino", "ncnn")
