@@ -154,7 +154,8 @@ class OpenVinoRunner(Runner):
                 f"OpenVINO could not compile the model: {conversion_reason(exc)}"
             ) from exc
         self._request = self._compiled.create_infer_request()
-        self._outputs = [_port_name(o) for o in self._compiled.outputs]
+        onnx_names = _onnx_output_names(self._source)
+        self._outputs = [_port_name(o, onnx_names) for o in self._compiled.outputs]
         self._config = self._read_config(ov.__version__)
         if self._config["precision"] != self._precision:
             logger.info(
@@ -220,7 +221,25 @@ class OpenVinoRunner(Runner):
         }
 
 
-def _port_name(port: Any) -> str:
+def _onnx_output_names(source: ModelSource) -> set[str]:
+    """The ONNX graph's output names, when the source is an ONNX model (else empty)."""
+    if isinstance(source, ir.Model):
+        return {v.name for v in source.graph.outputs if v.name}
+    if Path(source).suffix == ".onnx":
+        from nnport.model.io import load_proto
+
+        return {o.name for o in load_proto(source).graph.output}
+    return set()
+
+
+def _port_name(port: Any, preferred: set[str] | frozenset[str] = frozenset()) -> str:
+    """The port's ONNX output name when it has one among its aliases, else any of its names."""
+    try:
+        names = set(port.get_names())
+    except RuntimeError:
+        names = set()
+    for name in sorted(names & set(preferred)):
+        return str(name)
     try:
         return str(port.get_any_name())
     except RuntimeError:
