@@ -102,7 +102,9 @@ def run(args: list[str], *, debug: bool = False) -> int:
     except NnportError as exc:
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False, soft_wrap=True
+        )
         return exc.exit_code
     except KeyboardInterrupt:
         err_console.print("nnport: interrupted")
