@@ -1,4 +1,4 @@
-"""The classic PyTorch MNIST CNN and a fast CPU training schedule for it (OneCycle Adam, few epochs)."""
+"""The classic PyTorch MNIST CNN and a fast CPU schedule for it (OneCycle AdamW, shifts, 3 epochs)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def build_mnist_cnn() -> Any:
 
 @dataclass(frozen=True)
 class MnistTrainConfig:
-    """Training settings; the defaults reach ~99.1% test accuracy in ~5 single-core CPU minutes."""
+    """Training settings; the defaults reach ~99.2% test accuracy in ~6 single-core CPU minutes."""
 
     epochs: int = 3
     batch_size: int = 64
@@ -55,9 +55,9 @@ class MnistTrainConfig:
     limit: int | None = None  # first N training images and first N test images (quick runs)
     threads: int | None = None
     optimizer: str = "adamw"  # or "sgd" (Nesterov momentum 0.9)
-    shift: int = 0  # random translation of each training image by up to +-shift pixels
+    shift: int = 2  # random translation of each training image by up to +-shift pixels
     ema_decay: float = 0.0  # > 0: return an exponential moving average of the weights
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1
 
 
 def to_tensor(split: MnistSplit) -> tuple[Any, Any]:
