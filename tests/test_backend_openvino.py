@@ -69,3 +69,18 @@ def test_openvino_conversion_failure_names_the_op(tmp_path: Path) -> None:
         convert_to_openvino(path, out)
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["custom.onnx"]
+
+
+def test_conversion_leaves_the_host_programs_logging_alone(
+    examples_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ov.convert_model sets the root logger to ERROR; nnport puts it back."""
+    import logging
+
+    root = logging.getLogger()
+    before = (root.level, list(root.filters), list(root.handlers))
+    with make_runner("openvino", examples_dir / "cast_int64.onnx"):
+        pass
+    assert (root.level, list(root.filters), list(root.handlers)) == before
+    logging.getLogger("nnport.test").warning("still heard")
+    assert "still heard" in caplog.text

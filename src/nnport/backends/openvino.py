@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,26 +31,44 @@ _OV_TYPE_NAMES = {
 }
 
 
+@contextlib.contextmanager
+def _keep_root_logger() -> Iterator[None]:
+    """Undo what ``ov.convert_model`` does to the root logger (level ERROR, a filter, a handler),
+    which would otherwise silence every warning of the host program after the first conversion."""
+    root = logging.getLogger()
+    level, filters, handlers = root.level, list(root.filters), list(root.handlers)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+        root.filters = filters
+        root.handlers = handlers
+
+
 def _read_model(source: ModelSource, input_shapes: dict[str, tuple[int, ...]] | None) -> Any:
     """An ``ov.Model`` from an in-memory model, an ONNX file or an OpenVINO IR ``.xml``."""
     import openvino as ov
 
     shapes = {k: list(v) for k, v in (input_shapes or {}).items()}
     try:
-        if isinstance(source, ir.Model):
-            data = io.BytesIO(ir.serde.serialize_model(source).SerializeToString())
-            model = ov.convert_model(data, input=shapes or None)
-        elif Path(source).suffix == ".xml":
-            model = ov.Core().read_model(str(source))
-            if shapes:
-                model.reshape(shapes)
-        else:
-            model = ov.convert_model(str(source), input=shapes or None)
+        with _keep_root_logger():
+            return _convert(ov, source, shapes)
     except Exception as exc:
         raise BackendError(
             f"OpenVINO could not convert the model: {conversion_reason(exc, source)}"
         ) from exc
-    return model
+
+
+def _convert(ov: Any, source: ModelSource, shapes: dict[str, list[int]]) -> Any:
+    if isinstance(source, ir.Model):
+        data = io.BytesIO(ir.serde.serialize_model(source).SerializeToString())
+        return ov.convert_model(data, input=shapes or None)
+    if Path(source).suffix == ".xml":
+        model = ov.Core().read_model(str(source))
+        if shapes:
+            model.reshape(shapes)
+        return model
+    return ov.convert_model(str(source), input=shapes or None)
 
 
 def conversion_reason(exc: BaseException, source: ModelSource | None = None) -> str:
