@@ -115,7 +115,7 @@ def run(args: list[str], *, debug: bool = False) -> int:
         name = type(exc).__name__
         message = " ".join(str(exc).split())[:300]
         err_console.print(
-            f"[bold red]internal error:[/] {name}: {message} (rerun with --debug for a traceback)",
+            f"[bold red]internal error:[/] {name}: {escape(message)} (rerun with --debug for a traceback)",
             highlight=False,
             soft_wrap=True,
         )
