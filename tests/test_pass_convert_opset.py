@@ -6,6 +6,7 @@ import onnx
 import onnx_ir as ir
 import pytest
 
+from graphs import parse
 from nnport.model.io import load
 from nnport.passes.base import Decline, default_opset
 from nnport.passes.convert_opset import ConvertOpsetPass
@@ -28,10 +29,6 @@ SNAGS = """
         w = Unsqueeze(q, ax1)
     }
 """
-
-
-def parse(text: str) -> ir.Model:
-    return ir.serde.deserialize_model(onnx.parser.parse_model(text))
 
 
 @pytest.mark.parametrize("version", [13, 12, 11])

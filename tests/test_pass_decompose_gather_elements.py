@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import onnx
-import onnx_ir as ir
-
+from graphs import parse_inferred as parse
 from nnport.model.io import load
 from nnport.passes.decompose_gather_elements import DecomposeGatherElementsPass
 from nnport.passes.fold_constants import infer_shapes
@@ -18,12 +16,6 @@ CONST = """
         y = GatherElements<axis=1>(x, i)
     }
 """
-
-
-def parse(text: str) -> ir.Model:
-    model = ir.serde.deserialize_model(onnx.parser.parse_model(text))
-    infer_shapes(model)
-    return model
 
 
 def test_runtime_indices_become_flat_gather(examples_dir) -> None:  # type: ignore[no-untyped-def]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import onnx_ir as ir
 import pytest
 
+from graphs import parse
 from nnport.passes.base import FixPass
 from nnport.passes.decompose_clip import DecomposeClipPass
 from nnport.passes.decompose_gelu import DecomposeGeluPass
@@ -16,10 +16,6 @@ from nnport.passes.decompose_layernorm import DecomposeLayerNormPass
 from nnport.passes.decompose_lpnorm import DecomposeLpNormPass
 from nnport.passes.decompose_mish import DecomposeMishPass
 from nnport.passes.verify import apply_verified, run_model
-
-
-def parse(text: str) -> ir.Model:
-    return ir.serde.deserialize_model(onnx.parser.parse_model(text))
 
 
 def unary(op: str, opset: int, attrs: str = "") -> ir.Model:

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-import onnx
-import onnx_ir as ir
 import pytest
 
+from graphs import parse
 from nnport.passes.decompose_lpnorm import DecomposeLpNormPass
 from nnport.passes.fuse_lpnorm import FuseLpNormPass
 from nnport.passes.verify import apply_verified
 
 FEEDS = [{"x": np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)}]
-
-
-def parse(text: str) -> ir.Model:
-    return ir.serde.deserialize_model(onnx.parser.parse_model(text))
 
 
 @pytest.mark.parametrize("opset", [13, 18])

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import onnx
-import onnx_ir as ir
-
+from graphs import ops
+from graphs import parse_inferred as parse
 from nnport.passes.base import static_shape
 from nnport.passes.fold_constants import infer_shapes
 from nnport.passes.materialize_broadcast import MaterializeBroadcastPass
 from nnport.passes.replace_reduce_mean import ReplaceReduceMeanPass
 from nnport.passes.verify import apply_verified
 from nnport.verify.inputs import generate_inputs
-
-
-def parse(text: str) -> ir.Model:
-    model = ir.serde.deserialize_model(onnx.parser.parse_model(text))
-    infer_shapes(model)
-    return model
-
-
-def ops(model: ir.Model) -> list[str]:
-    return [n.op_type for n in model.graph]
 
 
 def test_spatial_reduce_mean_becomes_global_average_pool() -> None:

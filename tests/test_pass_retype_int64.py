@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import onnx_ir as ir
 import pytest
 
+from graphs import parse
 from nnport.passes.base import Decline, all_nodes
 from nnport.passes.fold_constants import infer_shapes
 from nnport.passes.retype_int64 import RetypeInt64Pass
 from nnport.passes.verify import apply_verified, run_model
-
-
-def parse(text: str) -> ir.Model:
-    return ir.serde.deserialize_model(onnx.parser.parse_model(text))
 
 
 def int64_values(model: ir.Model) -> int:

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import onnx
-import onnx_ir as ir
-
-from nnport.passes.fold_constants import infer_shapes
+from graphs import ops
+from graphs import parse_inferred as parse
 from nnport.passes.rewrite_tile import RewriteTilePass
 from nnport.passes.verify import apply_verified
 from nnport.verify.inputs import generate_inputs
-
-
-def parse(text: str) -> ir.Model:
-    model = ir.serde.deserialize_model(onnx.parser.parse_model(text))
-    infer_shapes(model)
-    return model
-
-
-def ops(model: ir.Model) -> list[str]:
-    return [n.op_type for n in model.graph]
 
 
 def test_tile_into_broadcasting_mul_is_removed() -> None:
