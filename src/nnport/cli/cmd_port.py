@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import typer
@@ -13,14 +11,16 @@ from nnport.cli.common import (
     INPUT_SHAPE_OPT,
     JSON_OPT,
     MODEL_ARG,
+    TARGET_OPT,
     console,
     emit_json,
     err_console,
     input_specs,
+    split_names,
 )
 from nnport.errors import ModelSaveError, UsageError
 from nnport.model import load, resolve_input_shapes
-from nnport.model.io import check_output_path
+from nnport.model.io import atomic_path, check_output_path
 from nnport.pipeline import PortOptions, PortResult, port
 from nnport.report.html import render_html
 from nnport.report.port import render_port
@@ -28,19 +28,9 @@ from nnport.results import dumps
 from nnport.targets import load_target
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically."""
-    fd, tmp = tempfile.mkstemp(prefix=".nnport-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
 def port_cmd(
     model: Path = MODEL_ARG,
-    target: str = typer.Option(
-        ..., "--target", "-t", help="Target profile name (see `nnport targets`) or a .toml path."
-    ),
+    target: str = TARGET_OPT,
     output: Path = typer.Option(
         ..., "--output", "-o", help="Output folder for the fixed model, artifacts and reports."
     ),
@@ -97,7 +87,7 @@ def port_cmd(
         runtime_atol=runtime_atol,
         samples=samples,
         seed=seed,
-        backends=tuple(b.strip() for item in backend or [] for b in item.split(",") if b.strip()),
+        backends=split_names(backend),
         bench_iterations=iterations,
     )
     with Status("starting", console=err_console) as status:
@@ -115,8 +105,9 @@ def port_cmd(
 
 
 def _write_reports(result: PortResult, output: Path) -> None:
-    _write_text(output / "report.json", dumps(result) + "\n")
-    _write_text(output / "report.html", render_html(result))
+    for name, text in (("report.json", dumps(result) + "\n"), ("report.html", render_html(result))):
+        with atomic_path(output / name) as tmp:
+            tmp.write_text(text, encoding="utf-8")
 
 
 def register(app: typer.Typer) -> None:

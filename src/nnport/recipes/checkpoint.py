@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nnport.errors import ModelLoadError, ModelSaveError, UsageError
+from nnport.model.io import atomic_path
 from nnport.recipes.torchutil import require_torch
 
 FORMAT = "nnport-checkpoint"
@@ -62,16 +61,11 @@ def save_checkpoint(model: Any, path: str | Path, info: CheckpointInfo) -> Path:
         "metrics": dict(info.metrics),
         "state_dict": model.state_dict(),
     }
-    fd, tmp = tempfile.mkstemp(prefix=".nnport-", suffix=".pt", dir=path.parent)
-    os.close(fd)
     try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
     except OSError as exc:
         raise ModelSaveError(f"could not write {path}: {exc}") from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
     return path
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ import tomli_w
 
 from nnport.errors import UnsupportedTargetError
 from nnport.model.dtypes import dtype_name
+from nnport.model.io import atomic_path
 
 DEFAULT_DOMAIN = "ai.onnx"
 INT64_POLICIES = ("native", "constant", "none")
@@ -471,13 +471,7 @@ def dump_profile(profile: TargetProfile, path: str | os.PathLike[str], *, header
     text = _compact(tomli_w.dumps(data), data)
     if header:
         text = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines()) + "\n" + text
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a profile is a shared data file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Temporary files are private; a profile is a shared data file.
+    with atomic_path(path, mode=0o644) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return path
