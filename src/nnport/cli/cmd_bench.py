@@ -16,6 +16,7 @@ from nnport.cli.common import (
     emit_json,
     err_console,
     input_specs,
+    split_names,
 )
 from nnport.model import load, resolve_input_shapes
 
@@ -59,7 +60,7 @@ def bench_cmd(
 
     source = load(model)
     shapes = resolve_input_shapes(source, input_specs(input_shape))
-    names = [b.strip() for b in backend.split(",") if b.strip()]
+    names = split_names(backend)
     per_backend: dict[str, dict[str, Any]] = {}
     if precision is not None:
         for name in names:

@@ -6,20 +6,20 @@ from pathlib import Path
 
 import typer
 
-from nnport.cli.common import INPUT_SHAPE_OPT, JSON_OPT, MODEL_ARG, console, emit_json, input_specs
+from nnport.cli.common import (
+    INPUT_SHAPE_OPT,
+    JSON_OPT,
+    MODEL_ARG,
+    TARGET_OPT,
+    console,
+    emit_json,
+    input_specs,
+)
 from nnport.model import load
 from nnport.model.specs import resolve_input_shapes
 from nnport.report.check import render_check
 from nnport.targets import check, load_target
 from nnport.targets.infer import validate_graph
-
-TARGET_OPT = typer.Option(
-    ...,
-    "--target",
-    "-t",
-    help="Target profile: a shipped name (see `nnport targets`) or a profile .toml path.",
-    show_default=False,
-)
 
 
 def check_cmd(

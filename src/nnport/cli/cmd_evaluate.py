@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from nnport.cli.common import JSON_OPT, MODEL_ARG, console, emit_json
+from nnport.cli.common import JSON_OPT, MODEL_ARG, console, emit_json, split_names
 
 DATASET_OPT = typer.Option(
     "mnist", "--dataset", help="mnist (IDX test split) or imagefolder (ROOT/CLASS/IMAGE)."
@@ -48,7 +48,7 @@ def evaluate_cmd(
     from nnport.report.evaluate import render_evaluate
     from nnport.verify.evaluate import EvaluateOptions, evaluate
 
-    names = tuple(b.strip() for b in backend.split(",") if b.strip())
+    names = split_names(backend)
     options = EvaluateOptions(
         dataset=dataset,
         data=str(data),

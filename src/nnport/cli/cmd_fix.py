@@ -7,7 +7,15 @@ from pathlib import Path
 
 import typer
 
-from nnport.cli.common import INPUT_SHAPE_OPT, JSON_OPT, MODEL_ARG, console, emit_json, input_specs
+from nnport.cli.common import (
+    INPUT_SHAPE_OPT,
+    JSON_OPT,
+    MODEL_ARG,
+    TARGET_OPT,
+    console,
+    emit_json,
+    input_specs,
+)
 from nnport.errors import UsageError
 from nnport.model import load
 from nnport.model.io import check_output_path, save
@@ -19,13 +27,6 @@ from nnport.results import to_jsonable
 from nnport.targets import load_target
 from nnport.verify.inputs import load_npz
 
-TARGET_OPT = typer.Option(
-    ...,
-    "--target",
-    "-t",
-    help="Target profile: a shipped name (see `nnport targets`) or a profile .toml path.",
-    show_default=False,
-)
 OUTPUT_OPT = typer.Option(
     ..., "--output", "-o", help="Where to write the fixed model (never the input).",
     show_default=False,

@@ -17,6 +17,13 @@ err_console = Console(stderr=True, highlight=False)
 
 MODEL_ARG = typer.Argument(..., help="Path to an ONNX model.", show_default=False)
 JSON_OPT = typer.Option(False, "--json", help="Print the result as JSON on stdout.")
+TARGET_OPT = typer.Option(
+    ...,
+    "--target",
+    "-t",
+    help="Target profile: a shipped name (see `nnport targets`) or a profile .toml path.",
+    show_default=False,
+)
 INPUT_SHAPE_OPT = typer.Option(
     None,
     "--input-shape",
@@ -29,6 +36,12 @@ INPUT_SHAPE_OPT = typer.Option(
 def input_specs(values: list[str] | None) -> list[InputSpec]:
     """Parse the repeated ``--input-shape`` option."""
     return parse_input_shapes(values or [])
+
+
+def split_names(values: str | list[str] | None) -> tuple[str, ...]:
+    """Names from ``a,b,c`` (or from a repeated option of such lists), blanks dropped."""
+    items = [values] if isinstance(values, str) else values or []
+    return tuple(n.strip() for item in items for n in item.split(",") if n.strip())
 
 
 def emit_json(result: Any) -> None:
