@@ -24,6 +24,7 @@ from pathlib import Path
 from nnport.results import dumps, loads
 from nnport.targets import dump_profile
 from nnport.targets.probe import CaseOutcome, ProbeResult, probe_backend
+from nnport.targets.probe_nodes import annotate
 from nnport.targets.probe_profile import derive_profile, supplement
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,6 +158,10 @@ def main(argv: list[str]) -> int:
     raw = RESULTS / f"probe-{args.backend}.json.gz"
     if args.from_raw:
         result = loads(ProbeResult, gzip.decompress(raw.read_bytes()).decode())
+        if not any(o.graph_inputs or o.graph_outputs for o in result.outcomes):
+            # saved by an older probe: recompute what the derivation reads from the case models
+            result = annotate(result)
+            raw.write_bytes(gzip.compress(dumps(result, indent=None).encode()))
     else:
         start = time.perf_counter()
 

@@ -5,11 +5,18 @@ Usage: python scripts/gen_onnxruntime_profile.py [OUT.toml]
 Each registered CPU kernel (domain, op, since-version range, type constraints) becomes one
 ``[[ops]]`` entry; type constraints are mapped to input/output positions through the ONNX schema
 of the op at that version, so ``check`` sees which dtypes each position accepts.
+
+The registry says nothing about what ONNX Runtime's Python API can feed and return: the graph
+input/output element types come from the saved ONNX Runtime probe
+(``benchmarks/results/probe-onnxruntime.json.gz``): a type that occurs at the graph boundary of
+failing cases and of no passing one is refused (bfloat16, float8, 4- and 2-bit integers: numpy
+has no such dtypes, so sessions load but cannot be fed or read).
 """
 
 from __future__ import annotations
 
 import datetime
+import gzip
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -23,6 +30,7 @@ from nnport.model.dtypes import dtype_name
 from nnport.targets import GraphRules, OpRule, Source, TargetProfile, VersionRange, dump_profile
 
 ROOT = Path(__file__).resolve().parents[1]
+PROBE_RAW = ROOT / "benchmarks" / "results" / "probe-onnxruntime.json.gz"
 OUT = ROOT / "src" / "nnport" / "targets" / "profiles" / "onnxruntime.toml"
 OPEN_END = 2147483647
 SKIP_DOMAINS = {"com.microsoft.nchwc"}  # internal layout ops created by ORT's own optimizer
@@ -149,6 +157,23 @@ def _unexpanded_functions(kernels: set[tuple[str, str]]) -> tuple[str, ...]:
     return tuple(sorted(refused - accepted))
 
 
+def probe_graph_rules() -> GraphRules:
+    """Graph I/O element types from the saved probe outcomes (annotated first if saved by an
+    older probe that did not record graph I/O types)."""
+    from nnport.results import dumps, loads
+    from nnport.targets.probe import ProbeResult
+    from nnport.targets.probe_nodes import annotate
+    from nnport.targets.probe_profile import graph_rules
+
+    if not PROBE_RAW.exists():
+        return GraphRules(static_shapes=False, int64="native")
+    result = loads(ProbeResult, gzip.decompress(PROBE_RAW.read_bytes()).decode())
+    if not any(o.graph_inputs or o.graph_outputs for o in result.outcomes):
+        result = annotate(result)
+        PROBE_RAW.write_bytes(gzip.compress(dumps(result, indent=None).encode()))
+    return graph_rules(result.outcomes, static_shapes=False)
+
+
 def build_profile() -> TargetProfile:
     """Group the CPU kernels by (domain, op, version range) and turn each group into OpRules."""
     groups: dict[tuple[str, str, int, int], list[dict[str, set[str]]]] = defaultdict(list)
@@ -201,7 +226,7 @@ def build_profile() -> TargetProfile:
             "ai.onnx.ml": VersionRange(1, max(max_version["ai.onnx.ml"], 1)),
             "com.microsoft": VersionRange(1, None),
         },
-        graph=GraphRules(static_shapes=False, int64="native"),
+        graph=probe_graph_rules(),
         ops=tuple(rules),
         unlisted_ops="unsupported",
         expands_functions=True,
@@ -213,6 +238,9 @@ def build_profile() -> TargetProfile:
             "CPU kernel in float32 by inserting Casts.",
             "Ops without a kernel whose ONNX schema has a function body are expanded at load, "
             "except unexpanded_functions: those ORT refused on the ONNX node suite.",
+            "Graph input/output dtypes: from the ONNX Runtime probe of the node suite; the types "
+            "left out occur only at the boundary of failing cases (the Python API has no numpy "
+            "dtype for them).",
         ),
     )
 

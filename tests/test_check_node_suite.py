@@ -55,7 +55,9 @@ def test_onnxruntime_profile_agrees_with_onnxruntime(caplog: pytest.LogCaptureFi
         if case.model is None or name.startswith(BLIND) or _castlike_float4(name):
             continue
         model = ir.serde.deserialize_model(case.model)
-        verdict = check(model, profile).deployable
+        # io-dtype: the profile refuses graph inputs/outputs numpy cannot hold (bfloat16,
+        # float8, int4); a session still creates, so only the kernel-level verdict is compared.
+        verdict = not [v for v in check(model, profile).violations if v.rule != "io-dtype"]
         runs, why = _session_ok(case.model.SerializeToString())
         total += 1
         if not verdict and runs:

@@ -16,13 +16,16 @@ import logging
 import pickle
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import onnx
 
 from nnport.errors import UsageError
+from nnport.targets.probe_nodes import NodeUse, _domain_opsets, graph_io, node_uses
+
+__all__ = ["CaseOutcome", "NodeUse", "ProbeResult", "load_cases", "node_uses", "probe_backend"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,19 +47,6 @@ Status = Literal["pass", "fail", "crash", "timeout", "error", "unconvertible"]
 
 
 @dataclasses.dataclass(frozen=True)
-class NodeUse:
-    """One node of a case: the operator version it uses and the dtypes flowing in and out."""
-
-    op: str
-    domain: str
-    version: int
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-    attributes: tuple[tuple[str, str], ...] = ()  # string attributes (modes), defaults included
-    constant: tuple[int, ...] = ()  # input positions fed by initializers
-
-
-@dataclasses.dataclass(frozen=True)
 class CaseOutcome:
     """What happened to one case at one opset through the backend."""
 
@@ -71,6 +61,8 @@ class CaseOutcome:
     seconds: float = 0.0
     single_node: bool = True
     nodes: tuple[NodeUse, ...] = ()
+    graph_inputs: tuple[str, ...] = ()  # element types of the graph inputs (not initializers)
+    graph_outputs: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,74 +106,6 @@ def _default_opset(model: onnx.ModelProto) -> int:
     return 0
 
 
-def _domain_opsets(model: onnx.ModelProto) -> dict[str, int]:
-    return {("" if i.domain == "ai.onnx" else i.domain): int(i.version) for i in model.opset_import}
-
-
-def _iter_nodes(graph: onnx.GraphProto) -> Iterable[onnx.NodeProto]:
-    for node in graph.node:
-        yield node
-        for attr in node.attribute:
-            if attr.type == onnx.AttributeProto.GRAPH:
-                yield from _iter_nodes(attr.g)
-            elif attr.type == onnx.AttributeProto.GRAPHS:
-                for g in attr.graphs:
-                    yield from _iter_nodes(g)
-
-
-def node_uses(model: onnx.ModelProto) -> tuple[NodeUse, ...]:
-    """Every node (subgraphs included) with its operator version and inferred dtypes."""
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # keep going with the declared types only
-        inferred = model
-    types: dict[str, str] = {}
-    graphs = [inferred.graph]
-    while graphs:
-        graph = graphs.pop()
-        for vi in [*graph.input, *graph.output, *graph.value_info]:
-            tt = vi.type
-            kind = tt.WhichOneof("value")
-            if kind == "tensor_type" and tt.tensor_type.elem_type:
-                types[vi.name] = onnx.helper.tensor_dtype_to_np_dtype(tt.tensor_type.elem_type).name
-            elif kind:
-                types[vi.name] = kind.replace("_type", "")  # sequence / optional / map
-        for init in graph.initializer:
-            types[init.name] = onnx.helper.tensor_dtype_to_np_dtype(init.data_type).name
-        for node in graph.node:
-            for attr in node.attribute:
-                graphs.extend([attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs)
-    opsets = _domain_opsets(model)
-    constants = {t.name for t in model.graph.initializer}
-    uses = []
-    for node in _iter_nodes(model.graph):
-        domain = "" if node.domain == "ai.onnx" else node.domain
-        attrs = {
-            a.name: a.s.decode() for a in node.attribute if a.type == onnx.AttributeProto.STRING
-        }
-        try:
-            schema = onnx.defs.get_schema(node.op_type, opsets.get(domain, 1), domain)
-            version = int(schema.since_version)
-            for name, spec in schema.attributes.items():
-                default = spec.default_value
-                if name not in attrs and default.type == onnx.AttributeProto.STRING:
-                    attrs[name] = default.s.decode()  # checked against the ONNX default
-        except Exception:  # a function or an unknown op: keep the model's opset
-            version = opsets.get(domain, 0)
-        uses.append(
-            NodeUse(
-                node.op_type,
-                domain,
-                version,
-                tuple(types.get(n, "") if n else "" for n in node.input),
-                tuple(types.get(n, "") if n else "" for n in node.output),
-                tuple(sorted(attrs.items())),
-                tuple(i for i, n in enumerate(node.input) if n and n in constants),
-            )
-        )
-    return tuple(uses)
-
-
 @dataclasses.dataclass
 class _Task:
     id: str
@@ -198,13 +122,15 @@ class _Task:
     nodes: tuple[NodeUse, ...]
     same_as: str = ""  # a task whose nodes are identical (only the opset import differs)
     loose_dtype: bool = False  # compare values after casting to the expected dtype (zoo models)
+    graph_inputs: tuple[str, ...] = ()
+    graph_outputs: tuple[str, ...] = ()
 
     def outcome(
         self, status: Status, stage: str = "", message: str = "", seconds: float = 0.0
     ) -> CaseOutcome:
         return CaseOutcome(
             self.case, self.op, self.domain, self.opset, self.original_opset, status, stage,
-            message, seconds, self.single_node, self.nodes,
+            message, seconds, self.single_node, self.nodes, self.graph_inputs, self.graph_outputs,
         )  # fmt: skip
 
 
@@ -379,7 +305,8 @@ def _build_tasks(
             if not same:
                 onnx.save(variant, str(path))
             task = _Task(task_id, case.name, op, domain, opset, own, path, data,
-                         float(case.rtol), float(case.atol), single, uses, same)  # fmt: skip
+                         float(case.rtol), float(case.atol), single, uses, same,
+                         False, *graph_io(variant))  # fmt: skip
             first = first or task
             tasks.append(task)
             if not same:

@@ -14,13 +14,16 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
 import onnx
+import onnx_ir as ir
 
 from nnport.model.dtypes import dtype_name, from_name
-from nnport.targets.probe import CaseOutcome, NodeUse, ProbeResult
+from nnport.targets.probe import CaseOutcome, ProbeResult
+from nnport.targets.probe_nodes import NodeUse
 from nnport.targets.profile import (
     GraphRules,
     OpRule,
@@ -65,11 +68,19 @@ class _Evidence:
     note: str = ""
     const_ok: set[int] = dataclasses.field(default_factory=set)  # positions constant in a pass
     dynamic_ok: set[int] = dataclasses.field(default_factory=set)  # positions fed at run time
+    ok_int: dict[str, set[str]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(set)
+    )
+    const_any: set[int] = dataclasses.field(default_factory=set)  # constant in any passing case
+    dynamic_any: set[int] = dataclasses.field(default_factory=set)  # fed at run time in a pass
+    failed: list[NodeUse] = dataclasses.field(default_factory=list)  # failing single-node uses
 
 
 def _valid_dtype(name: str) -> str | None:
     if not name or name in ("sequence", "optional", "map", "sparse_tensor"):
         return None
+    if name == "object":  # numpy's name for ONNX string tensors
+        return "string"
     try:
         return dtype_name(from_name(name))
     except ValueError:
@@ -134,8 +145,11 @@ def _restricted(
     return table
 
 
-def gather_evidence(outcomes: Iterable[CaseOutcome]) -> dict[tuple[str, str, int], _Evidence]:
-    """Per (domain, op, since_version): passing and failing dtypes and string attributes."""
+def gather_evidence(
+    outcomes: Iterable[CaseOutcome], io_denied: tuple[set[str], set[str]] = (set(), set())
+) -> dict[tuple[str, str, int], _Evidence]:
+    """Per (domain, op, since_version): passing and failing dtypes and attributes, constant
+    inputs, and the failing single-node uses that graph I/O types (``io_denied``) do not explain."""
     evidence: dict[tuple[str, str, int], _Evidence] = collections.defaultdict(_Evidence)
 
     def key(use: NodeUse) -> tuple[str, str, int]:
@@ -150,6 +164,12 @@ def gather_evidence(outcomes: Iterable[CaseOutcome]) -> dict[tuple[str, str, int
                 _record(ev.ok_out, use.outputs)
                 for name, value in use.attributes:
                     ev.ok_attr[name].add(value)
+                for name, value in use.int_attributes:
+                    ev.ok_int[name].add(value)
+                ev.const_any.update(use.constant)
+                ev.dynamic_any.update(
+                    i for i, d in enumerate(use.inputs) if d and i not in use.constant
+                )
                 if outcome.single_node:
                     ev.const_ok.update(use.constant)
                     ev.dynamic_ok.update(
@@ -165,7 +185,78 @@ def gather_evidence(outcomes: Iterable[CaseOutcome]) -> dict[tuple[str, str, int
             _record(ev.bad_out, use.outputs)
             for name, value in use.attributes:
                 ev.bad_attr[name].add(value)
+            if not _io_explains(outcome, io_denied):
+                ev.failed.append(use)
     return evidence
+
+
+def graph_io_denied(outcomes: Iterable[CaseOutcome]) -> tuple[set[str], set[str]]:
+    """Graph input and output element types that occur in failing cases and in no passing one
+    (ONNX Runtime's Python API, for example, cannot feed or return bfloat16 or float8)."""
+    ok_in: set[str] = set()
+    ok_out: set[str] = set()
+    bad_in: set[str] = set()
+    bad_out: set[str] = set()
+    for o in outcomes:
+        if o.status == "pass":
+            ok_in.update(o.graph_inputs)
+            ok_out.update(o.graph_outputs)
+        elif o.status in ("fail", "crash", "timeout"):
+            bad_in.update(o.graph_inputs)
+            bad_out.update(o.graph_outputs)
+    return (
+        {d for d in bad_in - ok_in if _valid_dtype(d)},
+        {d for d in bad_out - ok_out if _valid_dtype(d)},
+    )
+
+
+def _io_explains(outcome: CaseOutcome, denied: tuple[set[str], set[str]]) -> bool:
+    return bool(denied[0] & set(outcome.graph_inputs) or denied[1] & set(outcome.graph_outputs))
+
+
+def _finer_limits(
+    ev: _Evidence, key: tuple[str, str, int]
+) -> tuple[dict[str, tuple[object, ...]], set[int]]:
+    """Integer attribute values and run-time inputs that a failure can only be blamed on.
+
+    A failing single-node case whose dtypes and string attributes all passed elsewhere (and
+    whose graph I/O types are accepted) failed on something finer: its integer attribute values
+    that never passed are refused (``forbidden_attributes``; 0/1 switches when there are any,
+    else scalar values), and each input it fed at run time that passed only as a constant
+    becomes a ``constant_inputs`` position.
+    """
+    forbidden: dict[str, set[str]] = collections.defaultdict(set)
+    constant: set[int] = set()
+    for use in ev.failed:
+        explained = (
+            any(
+                _valid_dtype(d) and _valid_dtype(d) not in ev.ok_in.get(i, set())
+                for i, d in enumerate(use.inputs)
+            )
+            or any(
+                _valid_dtype(d) and _valid_dtype(d) not in ev.ok_out.get(i, set())
+                for i, d in enumerate(use.outputs)
+            )
+            or any(value not in ev.ok_attr.get(name, set()) for name, value in use.attributes)
+        )
+        if explained:
+            continue
+        unseen = [(n, v) for n, v in use.int_attributes if v not in ev.ok_int.get(n, set())]
+        # Blame switches (0/1: keepdims, ceil_mode, layout, antialias) before sizes and
+        # counts (hidden_size, num_heads), and never integer lists (kernel shapes, pads):
+        # a refused size or shape would refuse real models that merely differ in size.
+        flags = [(n, v) for n, v in unseen if v in ("0", "1")]
+        for name, value in flags or [(n, v) for n, v in unseen if not v.startswith("[")]:
+            forbidden[name].add(value)
+        constant.update(
+            i for i, d in enumerate(use.inputs)
+            if d and i not in use.constant and i in ev.const_any and i not in ev.dynamic_any
+        )  # fmt: skip
+    values = {
+        name: tuple(json.loads(v) for v in sorted(found, key=lambda t: (len(t), t)))
+        for name, found in sorted(forbidden.items())
+    }
+    return values, set(_parameters(key, constant))
 
 
 def _untested_older(evidence: dict[tuple[str, str, int], _Evidence]) -> list[tuple[str, str, int]]:
@@ -220,8 +311,9 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
     With ``constants`` (the probe froze integer inputs into initializers, as for ncnn), an
     input position that passed only as a constant is listed under ``constant_inputs``.
     """
+    outcomes = list(outcomes)
     rules = []
-    evidence = gather_evidence(outcomes)
+    evidence = gather_evidence(outcomes, graph_io_denied(outcomes))
     for key in _untested_older(evidence):
         evidence[key] = dataclasses.replace(evidence[_next_probed(evidence, key)], fails=0)
         evidence[key].note = "not probed (no node-suite case converts to it); as the next version"
@@ -233,6 +325,12 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
             for name, failed in sorted(ev.bad_attr.items())
             if failed - ev.ok_attr.get(name, set()) and ev.ok_attr.get(name)
         }
+        forbidden, runtime_fails = _finer_limits(ev, (domain, op, since))
+        frozen = (
+            set(_parameters((domain, op, since), ev.const_ok - ev.dynamic_ok))
+            if constants
+            else set()
+        )
         note = ev.note or f"probe: {ev.passes} passing, {ev.fails} failing single-node cases"
         rules.append(
             OpRule(
@@ -242,13 +340,32 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
                 input_dtypes=_restricted(ev.ok_in, ev.bad_in, (domain, op, since), "in"),
                 output_dtypes=_restricted(ev.ok_out, ev.bad_out, (domain, op, since), "out"),
                 attributes=attrs,
-                constant_inputs=_parameters((domain, op, since), ev.const_ok - ev.dynamic_ok)
-                if constants
-                else (),
+                forbidden_attributes=forbidden,
+                constant_inputs=tuple(sorted(frozen | runtime_fails)),
                 note=note,
             )
         )
     return rules
+
+
+def io_allowlist(denied: set[str]) -> tuple[str, ...]:
+    """Every tensor element type except ``denied`` (empty when nothing is denied)."""
+    if not denied:
+        return ()
+    names = {dtype_name(d) for d in ir.DataType if d != ir.DataType.UNDEFINED}
+    return tuple(sorted(names - {_valid_dtype(d) for d in denied}))
+
+
+def graph_rules(outcomes: Iterable[CaseOutcome], static_shapes: bool) -> GraphRules:
+    """Graph-wide rules the outcomes support: graph I/O element types that never passed are
+    refused (``[graph] input_dtypes`` / ``output_dtypes`` list every other type)."""
+    denied_in, denied_out = graph_io_denied(outcomes)
+    return GraphRules(
+        input_dtypes=io_allowlist(denied_in),
+        output_dtypes=io_allowlist(denied_out),
+        static_shapes=static_shapes,
+        int64="native",
+    )
 
 
 def derive_profile(result: ProbeResult, name: str | None = None) -> TargetProfile:
@@ -286,7 +403,7 @@ def derive_profile(result: ProbeResult, name: str | None = None) -> TargetProfil
         date=result.date,
         source=Source(probe=result.source),
         opsets=opsets,
-        graph=GraphRules(static_shapes=result.backend == "ncnn", int64="native"),
+        graph=graph_rules(result.outcomes, static_shapes=result.backend == "ncnn"),
         ops=tuple(derive_rules(result.outcomes, constants=result.backend == "ncnn")),
         unlisted_ops="unsupported",
         expands_functions=False,

@@ -80,6 +80,7 @@ class OpRule:
     input_dtypes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     output_dtypes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     attributes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    forbidden_attributes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     constant_inputs: tuple[int, ...] = ()
     max_rank: int | None = None
     broadcast: str = "any"
@@ -260,6 +261,9 @@ def _op(entry: Any, where: str) -> OpRule:
     attrs = entry.get("attributes", {})
     if not isinstance(attrs, dict) or not all(isinstance(v, list) for v in attrs.values()):
         raise _bad(where, "'attributes' must be a table {name = [allowed values]}")
+    forbidden = entry.get("forbidden_attributes", {})
+    if not isinstance(forbidden, dict) or not all(isinstance(v, list) for v in forbidden.values()):
+        raise _bad(where, "'forbidden_attributes' must be a table {name = [refused values]}")
     consts = entry.get("constant_inputs", [])
     if not isinstance(consts, list) or not all(
         isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in consts
@@ -275,6 +279,7 @@ def _op(entry: Any, where: str) -> OpRule:
         input_dtypes=_dtype_table(entry.get("input_dtypes"), f"{where}.input_dtypes"),
         output_dtypes=_dtype_table(entry.get("output_dtypes"), f"{where}.output_dtypes"),
         attributes={k: tuple(v) for k, v in attrs.items()},
+        forbidden_attributes={k: tuple(v) for k, v in forbidden.items()},
         constant_inputs=tuple(consts),
         max_rank=_int(entry, "max_rank", where),
         broadcast=_choice(entry, "broadcast", BROADCAST_POLICIES, where),
@@ -411,6 +416,8 @@ def _op_dict(rule: OpRule) -> dict[str, Any]:
         out["note"] = rule.note
     if rule.attributes:
         out["attributes"] = {k: list(v) for k, v in rule.attributes.items()}
+    if rule.forbidden_attributes:
+        out["forbidden_attributes"] = {k: list(v) for k, v in rule.forbidden_attributes.items()}
     return out
 
 

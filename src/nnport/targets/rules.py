@@ -282,6 +282,20 @@ def _rule_violations(
                 fix=None,
             )
         )
+    for attr_name, refused in rule.forbidden_attributes.items():
+        value = _attribute_value(node, attr_name, ctx)
+        if value is _MISSING or _normalize(value) not in [_normalize(a) for a in refused]:
+            continue
+        found.append(
+            make(
+                rule="attribute-unsupported",
+                message=(
+                    f"{op} '{label}' has {attr_name}={_normalize(value)!r}; {name}'s {op} "
+                    f"fails with that value{note}"
+                ),
+                fix=None,
+            )
+        )
     for position in rule.constant_inputs:
         if position >= len(node.inputs):
             continue

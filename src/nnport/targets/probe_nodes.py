@@ -1,0 +1,186 @@
+"""What the probe records about a case's graph: each node's version, dtypes, attributes, constant inputs, and the graph I/O dtypes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import onnx
+
+if TYPE_CHECKING:
+    from nnport.targets.probe import ProbeResult
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeUse:
+    """One node of a case: the operator version it uses and the dtypes flowing in and out."""
+
+    op: str
+    domain: str
+    version: int
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    attributes: tuple[tuple[str, str], ...] = ()  # string attributes (modes), defaults included
+    constant: tuple[int, ...] = ()  # input positions fed by initializers or Constant nodes
+    # integer and integer-list attributes, defaults included, each value as compact JSON
+    int_attributes: tuple[tuple[str, str], ...] = ()
+
+
+def _domain_opsets(model: onnx.ModelProto) -> dict[str, int]:
+    return {("" if i.domain == "ai.onnx" else i.domain): int(i.version) for i in model.opset_import}
+
+
+def _iter_graphs(graph: onnx.GraphProto) -> Iterable[onnx.GraphProto]:
+    yield graph
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                yield from _iter_graphs(attr.g)
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                for g in attr.graphs:
+                    yield from _iter_graphs(g)
+
+
+def int_text(value: Any) -> str:
+    """An integer or integer-list attribute value as compact JSON ('1', '[0,2,3,1]')."""
+    if isinstance(value, (list, tuple)):
+        return json.dumps([int(v) for v in value], separators=(",", ":"))
+    return json.dumps(int(value))
+
+
+def _attributes(node: onnx.NodeProto, schema: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """String and integer attributes of ``node``, with the schema's defaults for absent ones."""
+    strings: dict[str, str] = {}
+    ints: dict[str, str] = {}
+    for a in node.attribute:
+        if a.type == onnx.AttributeProto.STRING:
+            strings[a.name] = a.s.decode()
+        elif a.type == onnx.AttributeProto.INT:
+            ints[a.name] = int_text(a.i)
+        elif a.type == onnx.AttributeProto.INTS:
+            ints[a.name] = int_text(list(a.ints))
+    if schema is not None:
+        for name, spec in schema.attributes.items():
+            default = spec.default_value
+            if name in strings or name in ints or not default.name:
+                continue
+            if default.type == onnx.AttributeProto.STRING:
+                strings[name] = default.s.decode()  # checked against the ONNX default
+            elif default.type == onnx.AttributeProto.INT:
+                ints[name] = int_text(default.i)
+            elif default.type == onnx.AttributeProto.INTS:
+                ints[name] = int_text(list(default.ints))
+    return strings, ints
+
+
+def _types(model: onnx.ModelProto) -> dict[str, str]:
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # keep going with the declared types only
+        inferred = model
+    types: dict[str, str] = {}
+    for graph in _iter_graphs(inferred.graph):
+        for vi in [*graph.input, *graph.output, *graph.value_info]:
+            tt = vi.type
+            kind = tt.WhichOneof("value")
+            if kind == "tensor_type" and tt.tensor_type.elem_type:
+                types[vi.name] = onnx.helper.tensor_dtype_to_np_dtype(tt.tensor_type.elem_type).name
+            elif kind:
+                types[vi.name] = kind.replace("_type", "")  # sequence / optional / map
+        for init in graph.initializer:
+            types[init.name] = onnx.helper.tensor_dtype_to_np_dtype(init.data_type).name
+    return types
+
+
+def node_uses(model: onnx.ModelProto) -> tuple[NodeUse, ...]:
+    """Every node (subgraphs included) with its operator version, inferred dtypes and attributes."""
+    types = _types(model)
+    opsets = _domain_opsets(model)
+    uses = []
+    for graph in _iter_graphs(model.graph):
+        constants = {t.name for t in graph.initializer} | {
+            o for n in graph.node if n.op_type == "Constant" and n.domain in ("", "ai.onnx")
+            for o in n.output
+        }  # fmt: skip
+        for node in graph.node:
+            domain = "" if node.domain == "ai.onnx" else node.domain
+            try:
+                schema = onnx.defs.get_schema(node.op_type, opsets.get(domain, 1), domain)
+                version = int(schema.since_version)
+            except Exception:  # a function or an unknown op: keep the model's opset
+                schema, version = None, opsets.get(domain, 0)
+            strings, ints = _attributes(node, schema)
+            uses.append(
+                NodeUse(
+                    node.op_type,
+                    domain,
+                    version,
+                    tuple(types.get(n, "") if n else "" for n in node.input),
+                    tuple(types.get(n, "") if n else "" for n in node.output),
+                    tuple(sorted(strings.items())),
+                    tuple(i for i, n in enumerate(node.input) if n and n in constants),
+                    tuple(sorted(ints.items())),
+                )
+            )
+    return tuple(uses)
+
+
+def graph_io(model: onnx.ModelProto) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Element types of the graph's inputs (initializers excluded) and outputs."""
+
+    def name(vi: onnx.ValueInfoProto) -> str:
+        kind = vi.type.WhichOneof("value")
+        if kind == "tensor_type" and vi.type.tensor_type.elem_type:
+            return onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type).name
+        return kind.replace("_type", "") if kind else ""
+
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = tuple(name(vi) for vi in model.graph.input if vi.name not in initializers)
+    return inputs, tuple(name(vi) for vi in model.graph.output)
+
+
+def annotate(result: ProbeResult) -> ProbeResult:
+    """Recompute every outcome's nodes and graph I/O from the case models (the same variant the
+    probe ran: frozen inputs for ncnn, converted to the outcome's opset), so outcomes saved by an
+    older probe carry what the current derivation reads (integer attributes, graph I/O dtypes)."""
+    import warnings
+
+    from onnx import version_converter
+
+    from nnport.targets.probe import freeze_integer_inputs, load_cases
+
+    wanted = {o.case for o in result.outcomes}
+    models: dict[str, onnx.ModelProto] = {}
+    for case in load_cases(names=sorted(wanted)):
+        model = case.model
+        if result.backend == "ncnn":
+            inputs = [v if not isinstance(v, onnx.TensorProto) else onnx.numpy_helper.to_array(v)
+                      for v in case.data_sets[0][0]]  # fmt: skip
+            model, _ = freeze_integer_inputs(model, list(inputs))
+        models[case.name] = model
+    outcomes = []
+    cache: dict[tuple[str, int], tuple[Any, ...] | None] = {}
+    for outcome in result.outcomes:
+        key = (outcome.case, outcome.opset)
+        if key not in cache:
+            model = models.get(outcome.case)
+            variant: onnx.ModelProto | None = model
+            if model is not None and outcome.opset != outcome.original_opset:
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        variant = version_converter.convert_version(model, outcome.opset)
+                except Exception:
+                    variant = None
+            cache[key] = None if variant is None else (node_uses(variant), *graph_io(variant))
+        found = cache[key]
+        if found is None or outcome.status == "unconvertible":
+            outcomes.append(outcome)
+            continue
+        nodes, ins, outs = found
+        outcomes.append(
+            dataclasses.replace(outcome, nodes=nodes, graph_inputs=ins, graph_outputs=outs)
+        )
+    return dataclasses.replace(result, outcomes=tuple(outcomes))

@@ -1,0 +1,193 @@
+"""Finer profile limits: refused integer attribute values, graph I/O dtypes, probe-derived constants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import onnx.parser
+import onnx_ir as ir
+import pytest
+
+from nnport.errors import UnsupportedTargetError
+from nnport.targets import check, dump_profile, read_profile
+from nnport.targets.probe import CaseOutcome
+from nnport.targets.probe_nodes import NodeUse, graph_io, node_uses
+from nnport.targets.probe_profile import derive_rules, graph_rules
+
+PROFILE = """
+name = "finer"
+description = "finer limits under test"
+date = "2026-11-28"
+[source]
+probe = "hand-written for tests"
+[opsets]
+"ai.onnx" = "11-18"
+[graph]
+input_dtypes = ["float32", "int64"]
+output_dtypes = ["float32"]
+[[ops]]
+op = "ReduceMean"
+[ops.forbidden_attributes]
+keepdims = [0]
+[[ops]]
+op = "Transpose"
+[ops.forbidden_attributes]
+perm = [[1, 0]]
+"""
+
+
+@pytest.fixture
+def finer(tmp_path: Path) -> str:
+    path = tmp_path / "finer.toml"
+    path.write_text(PROFILE)
+    return str(path)
+
+
+def _model(text: str) -> ir.Model:
+    return ir.serde.deserialize_model(onnx.parser.parse_model(text))
+
+
+def _reduce(keepdims: str) -> ir.Model:
+    return _model(f"""
+        <ir_version: 8, opset_import: ["" : 13]>
+        g (float[2, 3] x) => (float[2] y) {{ y = ReduceMean{keepdims}(x) }}
+    """)
+
+
+def test_forbidden_integer_attribute_value_is_refused(finer: str) -> None:
+    report = check(_reduce("<axes = [1], keepdims = 0>"), finer)
+    assert not report.deployable
+    (violation,) = report.violations
+    assert violation.rule == "attribute-unsupported"
+    assert violation.op == "ReduceMean"
+    assert "keepdims=0" in violation.message
+
+
+def test_other_values_and_defaults_pass(finer: str) -> None:
+    assert check(_reduce("<axes = [1], keepdims = 1>"), finer).deployable
+    assert check(_reduce("<axes = [1]>"), finer).deployable  # default keepdims = 1
+
+
+def test_forbidden_integer_list_is_compared_as_a_whole(finer: str) -> None:
+    def transpose(perm: str) -> ir.Model:
+        return _model(f"""
+            <ir_version: 8, opset_import: ["" : 13]>
+            g (float[2, 3] x) => (float[3, 2] y) {{ y = Transpose<perm = {perm}>(x) }}
+        """)
+
+    (violation,) = check(transpose("[1, 0]"), finer).violations
+    assert violation.rule == "attribute-unsupported"
+    three = _model("""
+        <ir_version: 8, opset_import: ["" : 13]>
+        g (float[2, 3, 4] x) => (float[2, 4, 3] y) { y = Transpose<perm = [0, 2, 1]>(x) }
+    """)
+    assert check(three, finer).deployable
+
+
+def test_graph_io_dtypes_are_enforced(finer: str) -> None:
+    model = _model("""
+        <ir_version: 8, opset_import: ["" : 13]>
+        g (bfloat16[2, 3] x) => (bfloat16[2, 3] y) { y = ReduceMean<keepdims = 1>(x) }
+    """)
+    rules = {v.rule for v in check(model, finer).violations}
+    assert rules == {"io-dtype"}
+
+
+def test_profile_validation_and_round_trip(tmp_path: Path, finer: str) -> None:
+    profile = read_profile(finer)
+    (rule,) = profile.rules_for("ReduceMean", "")
+    assert rule.forbidden_attributes == {"keepdims": (0,)}
+    copy = dump_profile(profile, tmp_path / "copy.toml")
+    assert read_profile(copy).rules_for("Transpose", "")[0].forbidden_attributes == {
+        "perm": ([1, 0],)
+    }
+    bad = tmp_path / "bad.toml"
+    bad.write_text(PROFILE.replace("keepdims = [0]", "keepdims = 0"))
+    with pytest.raises(UnsupportedTargetError, match="forbidden_attributes"):
+        read_profile(bad)
+
+
+# --------------------------------------------------------------------------- derivation
+
+
+def _use(
+    keepdims: int, dtype: str = "float32", hidden: int = 4, constant: tuple[int, ...] = (1,)
+) -> tuple[NodeUse, ...]:
+    ints = (("hidden", str(hidden)), ("keepdims", str(keepdims)), ("kernel", "[3,3]"))
+    return (NodeUse("ReduceSum", "", 13, (dtype, "int64"), (dtype,), (), constant, ints),)
+
+
+def _outcome(
+    status: str, nodes: tuple[NodeUse, ...], io: tuple[str, ...] = ("float32",)
+) -> CaseOutcome:
+    return CaseOutcome(
+        "case", "ReduceSum", "", 13, 13, status, nodes=nodes, graph_inputs=io,  # type: ignore[arg-type]
+        graph_outputs=io,
+    )  # fmt: skip
+
+
+def _rule(outcomes: list[CaseOutcome]):  # type: ignore[no-untyped-def]
+    return {r.versions_text(): r for r in derive_rules(outcomes)}["13+"]
+
+
+def test_a_switch_that_never_passed_is_forbidden_not_the_sizes_beside_it() -> None:
+    rule = _rule(
+        [
+            _outcome("pass", _use(keepdims=1, hidden=4)),
+            _outcome("fail", _use(keepdims=0, hidden=6)),  # keepdims=0 and hidden=6 both unseen
+        ]
+    )
+    assert rule.forbidden_attributes == {"keepdims": (0,)}
+
+
+def test_sizes_are_blamed_only_without_a_switch_and_lists_never() -> None:
+    rule = _rule([_outcome("pass", _use(1, hidden=4)), _outcome("fail", _use(1, hidden=6))])
+    assert rule.forbidden_attributes == {"hidden": (6,)}
+
+
+def test_a_failure_explained_by_a_dtype_blames_no_attribute() -> None:
+    rule = _rule([_outcome("pass", _use(1)), _outcome("fail", _use(0, dtype="int8"))])
+    assert rule.forbidden_attributes == {}
+    assert "int8" not in rule.input_dtypes["0"]
+
+
+def test_an_input_that_fails_at_run_time_and_passes_constant_must_be_constant() -> None:
+    passing = _outcome("pass", _use(1, constant=(1,)))
+    rule = _rule([passing, _outcome("fail", _use(1, constant=()))])
+    assert rule.constant_inputs == (1,)
+    # once a run-time axes input passed, a failure with one blames nothing
+    rule = _rule(
+        [passing, _outcome("pass", _use(1, constant=())), _outcome("fail", _use(1, constant=()))]
+    )
+    assert rule.constant_inputs == ()
+
+
+def test_graph_io_types_that_never_passed_are_left_out() -> None:
+    outcomes = [
+        _outcome("pass", _use(1)),
+        _outcome("fail", _use(1), io=("bfloat16",)),
+        _outcome("fail", _use(1), io=("float32",)),
+    ]
+    graph = graph_rules(outcomes, static_shapes=False)
+    assert "bfloat16" not in graph.input_dtypes and "float32" in graph.input_dtypes
+    assert "int8" in graph.output_dtypes  # never tried: not refused
+    # a failure explained by its graph I/O type blames nothing on the op
+    rule = _rule([_outcome("pass", _use(1)), _outcome("fail", _use(0), io=("bfloat16",))])
+    assert rule.forbidden_attributes == {}
+    assert graph_rules([_outcome("pass", _use(1))], static_shapes=False).input_dtypes == ()
+
+
+def test_node_uses_record_integer_attributes_with_defaults_and_constant_nodes() -> None:
+    model = onnx.parser.parse_model("""
+        <ir_version: 8, opset_import: ["" : 13]>
+        g (float[2, 3] x) => (float[2, 1] y) {
+            axes = Constant<value = int64[1] {1}>()
+            y = ReduceSum(x, axes)
+        }
+    """)
+    uses = {u.op: u for u in node_uses(model)}
+    reduce = uses["ReduceSum"]
+    assert dict(reduce.int_attributes) == {"keepdims": "1", "noop_with_empty_axes": "0"}
+    assert reduce.constant == (1,)
+    assert graph_io(model) == (("float32",), ("float32",))
