@@ -22,6 +22,7 @@ from nnport.model.io import check_output_path, save
 from nnport.model.specs import resolve_input_shapes
 from nnport.passes import FixOptions, atc_command, fix
 from nnport.passes.atc import is_atc_target
+from nnport.passes.split_postprocess import HOST_SUFFIX
 from nnport.report.fix import render_fix
 from nnport.results import to_jsonable
 from nnport.targets import load_target
@@ -47,6 +48,20 @@ GEARS_OPT = typer.Option(
     show_default=False,
 )
 
+SPLIT_OPT = typer.Option(
+    True,
+    "--split-postprocess/--no-split-postprocess",
+    help="When post-processing with data-dependent shapes (NonMaxSuppression, NonZero, TopK "
+    "with a computed K) blocks the target, cut it off: OUT holds the device part and "
+    "OUT.post.onnx the post-processing to run on the host (device then host is verified "
+    "against the original).",
+)
+
+
+def host_path(output: Path) -> Path:
+    """Where the host post-processing of a split model goes: OUT's stem + ``.post.onnx``."""
+    return output.with_name(output.stem + HOST_SUFFIX)
+
 
 def _gears(text: str | None) -> tuple[int, ...]:
     if not text:
@@ -70,6 +85,7 @@ def fix_cmd(
     atol: float = ATOL_OPT,
     seed: int = SEED_OPT,
     batch_gears: str | None = GEARS_OPT,
+    split_postprocess: bool = SPLIT_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
     """Rewrite MODEL until TARGET accepts it; every pass is verified on the same inputs.
@@ -81,17 +97,30 @@ def fix_cmd(
     Exit 0: OUT deployable and verified; 1: violations remain (OUT still written); 2: bad input.
 
     For Ascend targets the matching atc command line is printed.
+
+    Post-processing that no static-shape target can run (NMS, NonZero) is cut off to
+    OUT.post.onnx for the host, unless --no-split-postprocess.
     """
     if rtol < 0 or atol < 0:
         raise UsageError("--rtol and --atol must be >= 0")
     output = output.expanduser()
     check_output_path(output, [model])
+    check_output_path(host_path(output), [model])
     profile = load_target(target)
     loaded = load(model)
     shapes = resolve_input_shapes(loaded, input_specs(input_shape))
     feeds = load_npz(inputs, loaded) if inputs is not None else None
-    options = FixOptions(rtol=rtol, atol=atol, seed=seed, batch_gears=_gears(batch_gears))
+    options = FixOptions(
+        rtol=rtol, atol=atol, seed=seed, batch_gears=_gears(batch_gears),
+        split_postprocess=split_postprocess,
+    )  # fmt: skip
     result = fix(loaded, profile, input_shapes=shapes, inputs=feeds, options=options)
+    if result.split is not None and result.host_model is not None:
+        host = host_path(output)
+        save(result.host_model, host)
+        result = dataclasses.replace(
+            result, split=dataclasses.replace(result.split, host_output=str(host))
+        )
     save(result.model, output)
     extra: dict[str, str] = {"output": str(output)}
     if is_atc_target(profile.name):

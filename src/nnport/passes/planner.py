@@ -18,6 +18,7 @@ from nnport.passes.base import Decline, FixPass, default_opset
 from nnport.passes.catalog import CATALOG, fallback_fix, pass_class
 from nnport.passes.freeze_shapes import frozen_shape
 from nnport.passes.gears import reopen_batch
+from nnport.passes.split_postprocess import SplitReport, split_and_fix
 from nnport.passes.verify import WeightCache, drift, run_model
 from nnport.verify.inputs import generate_inputs
 
@@ -40,6 +41,10 @@ class FixOptions:
     samples: int = 1
     # ATC gears: keep the batch dim dynamic when the fixed model matches at each of these sizes.
     batch_gears: tuple[int, ...] = ()
+    # ATC image gears: (H, W) sizes; H and W stay dynamic when the model matches at each one.
+    image_gears: tuple[tuple[int, int], ...] = ()
+    # When NMS-like ops (data-dependent shapes) block the target, cut them off to a host model.
+    split_postprocess: bool = True
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class PassRecord:
     engine: str
     seconds: float
     declined: tuple[str, ...] = ()
+    part: str = ""  # "device" for passes run on the device part of a split model
 
 
 @dataclass(frozen=True)
@@ -94,11 +100,17 @@ class FixResult:
     batch_gears: tuple[int, ...] = ()
     gears_note: str = ""
     output: str = ""
+    image_gears: tuple[tuple[int, int], ...] = ()
+    # Set when post-processing was cut off: ``model`` is then the device part, ``host_model``
+    # the post-processing that runs on the host, ``device_source`` the device part before fixing.
+    split: SplitReport | None = None
     model: Any = field(default=None, repr=False, compare=False)
+    host_model: Any = field(default=None, repr=False, compare=False)
+    device_source: Any = field(default=None, repr=False, compare=False)
 
     def without_model(self) -> FixResult:
-        """A copy without the in-memory model (for JSON)."""
-        return dataclasses.replace(self, model=None)
+        """A copy without the in-memory models (for JSON)."""
+        return dataclasses.replace(self, model=None, host_model=None, device_source=None)
 
 
 def _profile(target: Any) -> Any:
@@ -286,7 +298,7 @@ def fix(
         )  # fmt: skip
         if reopened is not None:
             current, gears = reopened, tuple(options.batch_gears)
-    return FixResult(
+    result = FixResult(
         target=profile.name,
         deployable=bool(report.deployable),
         verified=final.ok,
@@ -308,6 +320,11 @@ def fix(
         gears_note=gears_note,
         model=current,
     )
+    if options.split_postprocess and not report.deployable:
+        split = split_and_fix(result, current, report, profile, feeds, reference, options)
+        if split is not None:
+            return dataclasses.replace(split, seconds=time.perf_counter() - start)
+    return result
 
 
 def _try_pass(

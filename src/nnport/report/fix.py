@@ -7,12 +7,37 @@ from rich.table import Table
 from rich.text import Text
 
 from nnport.passes.planner import FixResult
+from nnport.passes.split_postprocess import SplitReport
 
 
 def _error(value: float) -> str:
     if value != value or value == float("inf"):
         return "n/a"
     return "0" if value == 0 else f"{value:.2g}"
+
+
+def _share(value: float) -> str:
+    return "unknown" if value < 0 else f"{100 * value:.1f}%"
+
+
+def _split_facts(facts: Table, split: SplitReport) -> None:
+    """What was cut off to the host, how much of the model that is, and the proof."""
+    host = split.host_output or "(host model, not written)"
+    facts.add_row("host post-processing", Text(host, style="bold yellow", overflow="fold"))
+    facts.add_row("", Text(split.reason))
+    facts.add_row(
+        "",
+        Text(
+            f"host part: {split.host_nodes} node(s), {_share(split.host_node_share)} of the "
+            f"nodes, {_share(split.host_mac_share)} of the Conv/MatMul/Gemm MACs; "
+            f"device part: {split.device_nodes} node(s)"
+        ),
+    )
+    cut = ", ".join(split.cut[:4]) + (
+        f" (+{len(split.cut) - 4} more)" if len(split.cut) > 4 else ""
+    )
+    facts.add_row("", Text(f"device outputs = host inputs: {cut}"))
+    facts.add_row("", Text(f"host ops: {', '.join(split.host_ops)}"))
 
 
 def render_fix(result: FixResult) -> Group:
@@ -26,9 +51,16 @@ def render_fix(result: FixResult) -> Group:
             f"not deployable on {result.target}: {result.violations_after} violation(s) remain",
             style="bold red",
         )
+    split = result.split
+    if split is not None:
+        verdict.append(" (device part; post-processing runs on the host)", style="bold yellow")
     facts = Table.grid(padding=(0, 2))
     if result.output:
-        facts.add_row("output", Text(result.output))
+        facts.add_row(
+            "output", Text(result.output + (" (device part)" if split else ""), overflow="fold")
+        )
+    if split is not None:
+        _split_facts(facts, split)
     facts.add_row("violations", f"{result.violations_before} -> {result.violations_after}")
     facts.add_row("opset", f"{result.opset_before} -> {result.opset_after}")
     facts.add_row("nodes", f"{result.nodes_before} -> {result.nodes_after}")
@@ -50,7 +82,7 @@ def render_fix(result: FixResult) -> Group:
             status = Text("kept", style="green") if record.kept else Text(record.reason, "yellow")
             table.add_row(
                 str(record.round),
-                record.fix,
+                f"{record.fix} ({record.part})" if record.part else record.fix,
                 str(record.nodes_rewritten),
                 _error(record.max_error),
                 status,
