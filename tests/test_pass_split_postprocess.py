@@ -12,63 +12,14 @@ import onnx
 import onnx_ir as ir
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
+from detector_graph import detector_model
 from nnport.model.io import load
 from nnport.passes import FixOptions, FixResult, fix
 from nnport.passes.base import Decline
 from nnport.passes.split_postprocess import host_region, split_model
 from nnport.results import loads, to_jsonable
 from nnport.targets import check
-
-
-def _detector(nms_on_input: bool = False) -> onnx.ModelProto:
-    """Conv backbone, box and score heads, NMS, Gather of the kept boxes (a tiny SSD)."""
-    rng = np.random.default_rng(0)
-
-    def init(name: str, array: Any) -> TensorProto:
-        return numpy_helper.from_array(np.asarray(array), name)
-
-    inits = [
-        init("w1", (rng.standard_normal((8, 3, 3, 3)) * 0.3).astype(np.float32)),
-        init("wb", (rng.standard_normal((4, 8, 1, 1)) * 0.3).astype(np.float32)),
-        init("ws", (rng.standard_normal((2, 8, 1, 1)) * 0.3).astype(np.float32)),
-        init("shape_b", np.array([1, 16, 4], np.int64)),
-        init("shape_s", np.array([1, 16, 2], np.int64)),
-        init("max_out", np.array([5], np.int64)),
-        init("iou", np.array([0.5], np.float32)),
-        init("thr", np.array([0.2], np.float32)),
-        init("col", np.array([2], np.int64)),
-        init("zero", np.array([0], np.int64)),
-    ]
-    node = helper.make_node
-    nodes = [
-        node("Conv", ["x", "w1"], ["f0"], pads=[1, 1, 1, 1], strides=[2, 2], name="conv1"),
-        node("Relu", ["f0"], ["f"], name="relu"),
-        node("Conv", ["f", "wb"], ["b0"], name="box_conv"),
-        node("Conv", ["f", "ws"], ["s0"], name="score_conv"),
-        node("Transpose", ["b0"], ["b1"], perm=[0, 2, 3, 1], name="tb"),
-        node("Reshape", ["b1", "shape_b"], ["boxes"], name="rb"),
-        node("Transpose", ["s0"], ["s1"], perm=[0, 2, 3, 1], name="ts"),
-        node("Reshape", ["s1", "shape_s"], ["s2"], name="rs"),
-        node("Sigmoid", ["s2"], ["s3"], name="sig"),
-        node("Transpose", ["s3"], ["scores"], perm=[0, 2, 1], name="ts2"),
-        node(
-            "NonMaxSuppression", ["boxes", "scores", "max_out", "iou", "thr"], ["sel"], name="nms"
-        ),
-        node("Gather", ["sel", "col"], ["idx2"], axis=1, name="gcol"),
-        node("Squeeze", ["idx2"], ["idx"], name="sq"),
-        node("Squeeze", ["boxes", "zero"], ["boxes0"], name="sqb"),
-        node("Gather", ["boxes0", "idx"], ["det"], axis=0, name="gbox"),
-    ]
-    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])]
-    if nms_on_input:  # NonZero straight on the graph input: nothing is left for the device
-        nodes = [node("NonZero", ["x"], ["nz"], name="nz"), node("Cast", ["nz"], ["det"], to=1)]
-    outputs = [helper.make_tensor_value_info("det", TensorProto.FLOAT, ["K", 4])]
-    if not nms_on_input:
-        outputs.append(helper.make_tensor_value_info("sel", TensorProto.INT64, ["K", 3]))
-    graph = helper.make_graph(nodes, "det", inputs, outputs, [] if nms_on_input else inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
 
 
 def _run(model: ir.Model, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -79,7 +30,7 @@ def _run(model: ir.Model, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
 
 @pytest.fixture
 def detector() -> ir.Model:
-    return ir.serde.deserialize_model(_detector())
+    return ir.serde.deserialize_model(detector_model())
 
 
 def test_region_is_nms_and_what_only_it_reads(detector: ir.Model) -> None:
@@ -137,7 +88,7 @@ def test_no_split_when_the_target_runs_the_region(detector: ir.Model) -> None:
 
 
 def test_declines_when_the_region_starts_at_the_inputs() -> None:
-    model = ir.serde.deserialize_model(_detector(nms_on_input=True))
+    model = ir.serde.deserialize_model(detector_model(nms_on_input=True))
     seeds, region = host_region(model)
     with pytest.raises(Decline, match="device part would compute nothing"):
         split_model(model, seeds, region)
@@ -148,7 +99,7 @@ def test_declines_when_the_region_starts_at_the_inputs() -> None:
 
 def test_cli_writes_device_and_host_models(cli: Any, tmp_path: Path) -> None:
     src = tmp_path / "det.onnx"
-    onnx.save(_detector(), src)
+    onnx.save(detector_model(), src)
     out = tmp_path / "det_ascend.onnx"
     result = cli("fix", src, "-t", "ascend310", "-o", out)
     assert result.code == 0, result.err

@@ -17,6 +17,7 @@ from nnport.errors import NnportError
 from nnport.model.io import SOURCE_PATH_KEY, save
 from nnport.passes import FixOptions, FixResult, fix
 from nnport.passes.atc import atc_command, is_atc_target
+from nnport.passes.split_postprocess import HOST_SUFFIX
 from nnport.targets import CheckReport, check, load_target
 from nnport.verify.compare import CompareOptions, CompareResult, compare
 from nnport.verify.inputs import load_npz
@@ -44,6 +45,8 @@ class PortOptions:
     backends: tuple[str, ...] = ()
     bench_iterations: int = 20
     precision: str = "f32"
+    # Cut NMS-like post-processing (data-dependent shapes) off to a host model when it blocks.
+    split_postprocess: bool = True
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ class PortResult:
     bench: BenchResult | None
     atc_command: str
     stages: tuple[Stage, ...]
+    # Post-processing cut off to run on the host (fix.split says what and why), or "".
+    host_output: str = ""
 
     @property
     def ok(self) -> bool:
@@ -152,13 +157,20 @@ def port(
         input_shapes=shapes or None,
         inputs=feeds,
         options=FixOptions(
-            rtol=options.rtol, atol=options.atol, seed=options.seed, samples=options.samples
+            rtol=options.rtol, atol=options.atol, seed=options.seed, samples=options.samples,
+            split_postprocess=options.split_postprocess,
         ),
-    )
+    )  # fmt: skip
     fixed = fix_result.model if fix_result.model is not None else model
+    # After a split the fixed model is the device part: backends compare it with the device
+    # part of the original (the host part was proven by fix on ONNX Runtime).
+    reference = fix_result.device_source if fix_result.split is not None else model
     shapes = dict(fix_result.input_shapes) or shapes
     kept = sum(1 for p in fix_result.passes if p.kept)
-    stages.done("fix", t, detail=f"{kept} pass(es) kept, max error {fix_result.max_error:.3g}")
+    detail = f"{kept} pass(es) kept, max error {fix_result.max_error:.3g}"
+    if fix_result.split is not None:
+        detail += "; post-processing split off to the host (device then host verified)"
+    stages.done("fix", t, detail=detail)
 
     t = stages.start("re-check")
     after = check(fixed, profile, input_shapes=shapes or None)
@@ -169,6 +181,15 @@ def port(
     t = stages.start(f"write {output}")
     save(fixed, output)
     stages.done("write", t, detail=str(output))
+    host_output = ""
+    if fix_result.split is not None and fix_result.host_model is not None:
+        host = out / f"{Path(source).stem}.{profile.name}{HOST_SUFFIX}"
+        t = stages.start(f"write {host} (host post-processing)")
+        save(fix_result.host_model, host)
+        host_output = str(host)
+        split = dataclasses.replace(fix_result.split, host_output=host_output)
+        fix_result = dataclasses.replace(fix_result, split=split)
+        stages.done("write host part", t, detail=host_output)
 
     compares: list[CompareResult] = []
     conversions: list[ConvertResult] = []
@@ -191,10 +212,11 @@ def port(
             except NnportError as exc:
                 stages.done(f"convert {backend}", t, "failed", exc.one_line())
                 continue
-        t = stages.start(f"compare on {backend} against the original")
+        what = "the original's device part" if reference is not model else "the original"
+        t = stages.start(f"compare on {backend} against {what}")
         try:
             result = compare(
-                model,
+                reference,
                 against=fixed,
                 backend=backend,
                 options=_compare_options(compare_options, backend, options),
@@ -242,4 +264,5 @@ def port(
         bench=bench_result,
         atc_command=atc,
         stages=tuple(stages.records),
+        host_output=host_output,
     )

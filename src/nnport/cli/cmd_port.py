@@ -57,6 +57,12 @@ def port_cmd(
         show_default=False,
     ),
     iterations: int = typer.Option(20, "--iterations", help="Bench iterations (0 skips bench)."),
+    split_postprocess: bool = typer.Option(
+        True,
+        "--split-postprocess/--no-split-postprocess",
+        help="When NMS-like post-processing (data-dependent shapes) blocks the target, cut it "
+        "off to OUTPUT/<model>.<target>.post.onnx for the host; the device part is compared.",
+    ),
     json_out: bool = JSON_OPT,
 ) -> None:
     """Check MODEL against TARGET, fix it with verified rewrites, re-check, compare and time it.
@@ -89,6 +95,7 @@ def port_cmd(
         seed=seed,
         backends=split_names(backend),
         bench_iterations=iterations,
+        split_postprocess=split_postprocess,
     )
     with Status("starting", console=err_console) as status:
         result = port(loaded, target, output, options, progress=lambda text: status.update(text))

@@ -13,6 +13,12 @@ _STYLE = {"ok": "green", "failed": "red", "skipped": "dim"}
 
 
 def _verdict(result: PortResult) -> Text:
+    if result.ok and result.fix.split is not None:
+        return Text(
+            f"READY: the device part is deployable on {result.target}; every rewrite verified, "
+            "and device part then host post-processing reproduce the original outputs",
+            style="bold green",
+        )
     if result.ok:
         return Text(
             f"READY: deployable on {result.target}; every rewrite verified and outputs match "
@@ -64,7 +70,8 @@ def render_port(result: PortResult) -> RenderableType:
     if result.check_after.violations:
         parts += [Text(""), Text("still failing:", style="bold"), summary_table(result.check_after)]
     if result.compares:
-        table = Table(title="fixed model vs original", title_justify="left", show_edge=False)
+        title = "fixed model vs original" + (" (device part)" if result.fix.split else "")
+        table = Table(title=title, title_justify="left", show_edge=False)
         for col in ("backend", "output", "max abs err", "cosine", "result"):
             table.add_column(col)
         for comparison in result.compares:
@@ -93,4 +100,18 @@ def render_port(result: PortResult) -> RenderableType:
                 )
         parts += [Text(""), table]
     parts += [Text(""), _verdict(result), Text(f"fixed model: {result.output}")]
+    split = result.fix.split
+    if split is not None:
+        share = "unknown" if split.host_mac_share < 0 else f"{100 * split.host_mac_share:.1f}%"
+        parts.append(
+            Text(
+                f"post-processing runs on the host: {result.host_output or '(not written)'} "
+                f"({split.host_nodes} node(s), {100 * split.host_node_share:.1f}% of the nodes, "
+                f"{share} of the MACs; {split.reason}); the fixed model is the device part, "
+                f"its outputs {', '.join(split.cut[:4])}"
+                + (f" (+{len(split.cut) - 4} more)" if len(split.cut) > 4 else "")
+                + " feed the host part",
+                style="yellow",
+            )
+        )
     return Group(*parts)
