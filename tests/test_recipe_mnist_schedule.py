@@ -15,9 +15,11 @@ from nnport.recipes.mnist import (  # noqa: E402
     MnistTrainConfig,
     WeightAverage,
     build_mnist_cnn,
+    dropout_fast,
     evaluate_torch,
     random_shift,
     to_tensor,
+    train_forward,
     train_mnist,
 )
 
@@ -62,3 +64,38 @@ def test_schedule_options_train_deterministically(mnist_dir: Path) -> None:
     assert r1.final_weights.startswith("EMA") and r1.test_accuracy == r2.test_accuracy
     x, y = to_tensor(load_mnist(mnist_dir, "test", limit=256))
     assert evaluate_torch(first, x, y) == r1.test_accuracy  # the returned weights were scored
+
+
+def test_train_forward_computes_the_module_function_and_gradients() -> None:
+    torch.manual_seed(3)
+    model = build_mnist_cnn().eval()  # eval: dropout is the identity in both paths
+    x = torch.randn(8, 1, 28, 28)
+    reference = model(x)
+    reference.sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    fast = train_forward(model, x)
+    fast.sum().backward()
+    torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-6)
+    for g, p in zip(grads, model.parameters(), strict=True):
+        torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-6)
+
+
+def test_fast_dropout_zeroes_a_share_p_and_keeps_the_mean() -> None:
+    torch.manual_seed(0)
+    x = torch.ones(200_000)
+    y = dropout_fast(x, 0.25)
+    zeros = float((y == 0).float().mean())
+    assert abs(zeros - 0.25) < 0.01
+    assert abs(float(y.mean()) - 1.0) < 0.01
+    assert torch.unique(y).tolist() == pytest.approx([0.0, 1 / 0.75])
+
+
+def test_only_the_last_epoch_is_scored_unless_asked(mnist_dir: Path) -> None:
+    config = MnistTrainConfig(epochs=2, limit=128, threads=1)
+    _, quick = train_mnist(mnist_dir, config)
+    assert [e.test_accuracy >= 0 for e in quick.epochs] == [False, True]
+    _, full = train_mnist(
+        mnist_dir, MnistTrainConfig(epochs=2, limit=128, threads=1, eval_each_epoch=True)
+    )
+    assert all(e.test_accuracy >= 0 for e in full.epochs)

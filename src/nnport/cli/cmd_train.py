@@ -39,6 +39,15 @@ def train_mnist_cmd(
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Images per step."),
     lr: float = typer.Option(1e-2, "--lr", min=0.0, help="Peak learning rate (OneCycle AdamW)."),
     seed: int = typer.Option(0, "--seed", help="Seed for weights, shuffling and dropout."),
+    shift: int = typer.Option(
+        2, "--shift", min=0, max=8, help="Random translation of training images, +-pixels (0: off)."
+    ),
+    label_smoothing: float = typer.Option(
+        0.1, "--label-smoothing", min=0.0, max=0.5, help="Label smoothing of the loss (0: off)."
+    ),
+    eval_each_epoch: bool = typer.Option(
+        False, "--eval-each-epoch", help="Score the test set after every epoch (default: last)."
+    ),
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="Use only the first N training and N test images (quick runs)."
     ),
@@ -52,7 +61,15 @@ def train_mnist_cmd(
     from nnport.recipes.mnist import MnistTrainConfig, save_mnist, train_mnist
 
     config = MnistTrainConfig(
-        epochs=epochs, batch_size=batch_size, max_lr=lr, seed=seed, limit=limit, threads=threads
+        epochs=epochs,
+        batch_size=batch_size,
+        max_lr=lr,
+        seed=seed,
+        limit=limit,
+        threads=threads,
+        shift=shift,
+        label_smoothing=label_smoothing,
+        eval_each_epoch=eval_each_epoch,
     )
     with training_progress("train mnist") as progress:
         model, result = train_mnist(data, config, progress)

@@ -58,6 +58,7 @@ class MnistTrainConfig:
     shift: int = 2  # random translation of each training image by up to +-shift pixels
     ema_decay: float = 0.0  # > 0: return an exponential moving average of the weights
     label_smoothing: float = 0.1
+    eval_each_epoch: bool = False  # score the test set after every epoch, not only the last
 
 
 def to_tensor(split: MnistSplit) -> tuple[Any, Any]:
@@ -80,6 +81,39 @@ def random_shift(images: Any, pixels: int, generator: Any) -> Any:
     rows = (offsets[:, 0, None] + torch.arange(height))[:, :, None]
     cols = (offsets[:, 1, None] + torch.arange(width))[:, None, :]
     return padded[torch.arange(n)[:, None, None], 0, rows, cols][:, None]
+
+
+def dropout_fast(x: Any, p: float) -> Any:
+    """Inverted dropout with a mask drawn by ``torch.rand`` (about twice as fast as ``bernoulli_``)."""
+    torch = require_torch()
+    keep = torch.rand(x.shape) >= p
+    return x * (keep.to(x.dtype) * (1.0 / (1.0 - p)))
+
+
+def train_forward(model: Any, x: Any) -> Any:
+    """Run the Sequential CNN for training, computing the same function with cheaper kernels.
+
+    ReLU followed by MaxPool becomes MaxPool followed by ReLU (equal values and gradients, because
+    ReLU is monotone; the ReLU then runs on a quarter of the elements) and dropout draws its mask
+    with ``torch.rand``. The module itself is untouched, so export and inference see the classic net.
+    """
+    torch = require_torch()
+    nn = torch.nn
+    layers = list(model)
+    i = 0
+    while i < len(layers):
+        layer = layers[i]
+        after = layers[i + 1] if i + 1 < len(layers) else None
+        if isinstance(layer, nn.ReLU) and isinstance(after, nn.MaxPool2d):
+            x = torch.relu(after(x))
+            i += 2
+            continue
+        if isinstance(layer, nn.Dropout) and layer.training and layer.p > 0:
+            x = dropout_fast(x, float(layer.p))
+        else:
+            x = layer(x)
+        i += 1
+    return x
 
 
 class WeightAverage:
@@ -145,8 +179,8 @@ def _train(
             weight_decay=config.weight_decay,
         )
     else:
-        optimizer = torch.optim.AdamW(
-            model.parameters(), lr=config.max_lr, weight_decay=config.weight_decay
+        optimizer = torch.optim.AdamW(  # fused: one kernel per step instead of ~20 small ones
+            model.parameters(), lr=config.max_lr, weight_decay=config.weight_decay, fused=True
         )
     if steps_per_epoch * config.epochs >= 20:
         scheduler: Any = torch.optim.lr_scheduler.OneCycleLR(
@@ -175,7 +209,7 @@ def _train(
             idx = order[i * config.batch_size : (i + 1) * config.batch_size]
             xb, yb = random_shift(x_train[idx], config.shift, generator), y_train[idx]
             optimizer.zero_grad(set_to_none=True)
-            out = model(xb)
+            out = train_forward(model, xb)
             loss = loss_fn(out, yb)
             if smoothing > 0:  # the output is log-probabilities: smooth towards uniform by hand
                 loss = (1 - smoothing) * loss - smoothing * out.mean(1).mean()
@@ -191,7 +225,8 @@ def _train(
             correct += int((out.argmax(1) == yb).sum())
             if progress is not None:
                 progress(step, total_steps, epoch, loss_sum / seen, correct / seen, None)
-        test_acc = evaluate_torch(model, x_test, y_test)
+        last = epoch == config.epochs
+        test_acc = evaluate_torch(model, x_test, y_test) if last or config.eval_each_epoch else -1.0
         stats = EpochStats(
             epoch=epoch,
             train_loss=loss_sum / max(1, seen),
@@ -208,7 +243,7 @@ def _train(
                 epoch,
                 stats.train_loss,
                 stats.train_accuracy,
-                test_acc,
+                test_acc if test_acc >= 0 else None,
             )
     final_accuracy = history[-1].test_accuracy if history else 0.0
     final_weights = "last step"
