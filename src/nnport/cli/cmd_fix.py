@@ -44,7 +44,15 @@ SEED_OPT = typer.Option(0, "--seed", help="Seed of the generated verification in
 GEARS_OPT = typer.Option(
     None,
     "--batch-gears",
-    help="Keep the batch dim dynamic for ATC gears, e.g. 1,2,4,8 (verified at each size).",
+    help="Keep the batch dim dynamic for ATC gears, e.g. 1,2,4,8 (verified and checked at "
+    "each size; atc gets --dynamic_batch_size).",
+    show_default=False,
+)
+IMAGE_GEARS_OPT = typer.Option(
+    None,
+    "--image-gears",
+    help="Keep H and W of 4-D inputs dynamic for ATC gears, e.g. 224x224,320x320 (verified "
+    "and checked at each size; atc gets --dynamic_image_size).",
     show_default=False,
 )
 
@@ -72,6 +80,22 @@ def _gears(text: str | None) -> tuple[int, ...]:
         raise UsageError(f"--batch-gears {text!r} is not a comma-separated list of sizes") from exc
     if any(g <= 0 for g in gears):
         raise UsageError("--batch-gears sizes must be >= 1")
+    if len(set(gears)) < 2:
+        raise UsageError("--batch-gears needs at least 2 different sizes (ATC's rule)")
+    return gears
+
+
+def _image_gears(text: str | None) -> tuple[tuple[int, int], ...]:
+    if not text:
+        return ()
+    try:
+        gears = tuple((int(h), int(w)) for h, w in (g.lower().split("x") for g in text.split(",")))
+    except ValueError as exc:
+        raise UsageError(f"--image-gears {text!r} is not a list like 224x224,320x320") from exc
+    if any(h <= 0 or w <= 0 for h, w in gears):
+        raise UsageError("--image-gears sizes must be >= 1")
+    if len(set(gears)) < 2:
+        raise UsageError("--image-gears needs at least 2 different sizes (ATC's rule)")
     return gears
 
 
@@ -85,6 +109,7 @@ def fix_cmd(
     atol: float = ATOL_OPT,
     seed: int = SEED_OPT,
     batch_gears: str | None = GEARS_OPT,
+    image_gears: str | None = IMAGE_GEARS_OPT,
     split_postprocess: bool = SPLIT_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
@@ -110,9 +135,11 @@ def fix_cmd(
     loaded = load(model)
     shapes = resolve_input_shapes(loaded, input_specs(input_shape))
     feeds = load_npz(inputs, loaded) if inputs is not None else None
+    if batch_gears and image_gears:
+        raise UsageError("--batch-gears and --image-gears cannot be combined (ATC takes one)")
     options = FixOptions(
         rtol=rtol, atol=atol, seed=seed, batch_gears=_gears(batch_gears),
-        split_postprocess=split_postprocess,
+        image_gears=_image_gears(image_gears), split_postprocess=split_postprocess,
     )  # fmt: skip
     result = fix(loaded, profile, input_shapes=shapes, inputs=feeds, options=options)
     if result.split is not None and result.host_model is not None:
@@ -126,7 +153,7 @@ def fix_cmd(
     if is_atc_target(profile.name):
         extra["atc_command"] = atc_command(
             result.model, profile.name, output, shapes=result.input_shapes,
-            batch_gears=result.batch_gears,
+            batch_gears=result.batch_gears, image_gears=result.image_gears,
         )  # fmt: skip
     result = dataclasses.replace(result, **extra)  # type: ignore[arg-type]
     if json_out:

@@ -26,11 +26,14 @@ def atc_command(
     *,
     shapes: Mapping[str, Sequence[int]] | None = None,
     batch_gears: Sequence[int] = (),
+    image_gears: Sequence[tuple[int, int]] = (),
 ) -> str:
     """``atc --model=... --framework=5 --input_shape=... --soc_version=...`` (+ gear options).
 
     A dim left dynamic only on axis 0 gives ``--dynamic_batch_size``; dynamic only on H and W of
-    4-D inputs gives ``--dynamic_image_size`` with the shapes given as the gear.
+    4-D inputs gives ``--dynamic_image_size`` (``"h1,w1;h2,w2"``, the image gears, else the
+    shapes given). Syntax as in CANN's ATC parameter pages (--input_shape with -1 for the
+    varying dims; the two gear options cannot be combined).
     """
     shapes = dict(shapes or {})
     path = Path(model_path)
@@ -59,7 +62,7 @@ def atc_command(
         sizes = batch_gears or DEFAULT_BATCH_GEARS
         args.append(f"--dynamic_batch_size={','.join(str(b) for b in sizes)}")
     elif dynamic_axes and dynamic_axes <= {2, 3}:
-        images = [
+        images = [f"{h},{w}" for h, w in image_gears] or [
             f"{s[2]},{s[3]}" for s in (shapes.get(v.name or "") for v in graph_inputs(model)) if s
         ]
         args.append(f"--dynamic_image_size={';'.join(dict.fromkeys(images)) or '224,224'}")

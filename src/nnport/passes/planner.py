@@ -17,7 +17,7 @@ from nnport.model.specs import graph_inputs
 from nnport.passes.base import Decline, FixPass, default_opset
 from nnport.passes.catalog import CATALOG, fallback_fix, pass_class
 from nnport.passes.freeze_shapes import frozen_shape
-from nnport.passes.gears import reopen_batch
+from nnport.passes.gears import reopen_gears
 from nnport.passes.split_postprocess import SplitReport, split_and_fix
 from nnport.passes.verify import WeightCache, drift, run_model
 from nnport.verify.inputs import generate_inputs
@@ -185,6 +185,20 @@ def _feeds(
     return generate_inputs(model, concrete, samples=options.samples, seed=options.seed)
 
 
+def _first_image_gear(
+    model: ir.Model, given: dict[str, tuple[int, ...]], gear: tuple[int, int]
+) -> dict[str, tuple[int, ...]]:
+    """``given`` plus, for 4-D inputs without a given shape, the first image gear as H and W."""
+    out = dict(given)
+    for value in graph_inputs(model):
+        dims = list(value.shape) if value.shape is not None else []
+        if (value.name or "") in out or len(dims) != 4 or not isinstance(dims[1], int):
+            continue
+        batch = dims[0] if isinstance(dims[0], int) else 1
+        out[value.name or ""] = (batch, dims[1], *gear)
+    return out
+
+
 def _has_dynamic_inputs(model: ir.Model) -> bool:
     return any(
         v.shape is None or not all(isinstance(d, int) for d in v.shape) for v in graph_inputs(model)
@@ -237,6 +251,8 @@ def fix(
     if inputs:
         for name, array in inputs[0].items():
             given.setdefault(name, tuple(np.asarray(array).shape))
+    if options.image_gears:  # dynamic H and W are frozen at the first gear, then re-opened
+        given = _first_image_gear(model, given, options.image_gears[0])
     feeds = _feeds(model, given, inputs, options)
     shapes = {name: tuple(np.asarray(a).shape) for name, a in feeds[0].items()} | given
     cache = WeightCache()
@@ -248,7 +264,9 @@ def fix(
     exhausted: set[str] = set()
     rounds = 0
     for rounds in range(1, options.max_rounds + 1):
-        if report.deployable:
+        # Given shapes are frozen into the model even when check needs nothing else.
+        unfrozen = rounds == 1 and bool(given) and _has_dynamic_inputs(current)
+        if report.deployable and not unfrozen:
             rounds -= 1
             break
         progress = False
@@ -290,14 +308,15 @@ def fix(
     final = drift(reference, outputs, rtol=options.rtol, atol=options.atol, engine=engine)
     remaining = tuple(_explain(v, records) for v in report.violations)
     gears: tuple[int, ...] = ()
+    images: tuple[tuple[int, int], ...] = ()
     gears_note = ""
-    if options.batch_gears and report.deployable and final.ok:
-        reopened, gears_note = reopen_batch(
-            model, current, shapes, options.batch_gears,
-            rtol=options.rtol, atol=options.atol, seed=options.seed,
+    if (options.batch_gears or options.image_gears) and report.deployable and final.ok:
+        reopened, gears_note = reopen_gears(
+            model, current, shapes, batch=options.batch_gears, images=options.image_gears,
+            profile=profile, rtol=options.rtol, atol=options.atol, seed=options.seed,
         )  # fmt: skip
         if reopened is not None:
-            current, gears = reopened, tuple(options.batch_gears)
+            current, gears, images = reopened, options.batch_gears, options.image_gears
     result = FixResult(
         target=profile.name,
         deployable=bool(report.deployable),
@@ -317,6 +336,7 @@ def fix(
         verification=f"{len(feeds)} feed(s) on {engine}; "
         + ("outputs match" if final.ok else final.reason),
         batch_gears=gears,
+        image_gears=images,
         gears_note=gears_note,
         model=current,
     )

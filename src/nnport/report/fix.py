@@ -69,7 +69,7 @@ def render_fix(result: FixResult) -> Group:
         facts.add_row("input shapes", Text(shapes))
     facts.add_row("verification", Text(result.verification))
     if result.gears_note:
-        label = "batch gears" if result.batch_gears else "batch gears refused"
+        label = "gears" if result.batch_gears or result.image_gears else "gears refused"
         facts.add_row(label, Text(result.gears_note))
     facts.add_row("max error", _error(result.max_error))
     facts.add_row("time", f"{result.seconds:.2f} s")
