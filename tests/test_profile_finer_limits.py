@@ -191,3 +191,74 @@ def test_node_uses_record_integer_attributes_with_defaults_and_constant_nodes() 
     assert dict(reduce.int_attributes) == {"keepdims": "1", "noop_with_empty_axes": "0"}
     assert reduce.constant == (1,)
     assert graph_io(model) == (("float32",), ("float32",))
+
+
+# --------------------------------------------------------------------------- input values, folding
+
+SLICER = """
+name = "slicer"
+description = "constant input values and converter folding under test"
+date = "2026-11-28"
+[source]
+probe = "hand-written for tests"
+[opsets]
+"ai.onnx" = "11-18"
+[graph]
+static_shapes = true
+folds_constants = FOLDS
+[[ops]]
+op = "Slice"
+constant_inputs = [1, 2, 3, 4]
+[ops.input_values]
+4 = [1]
+[[ops]]
+op = "Reshape"
+constant_inputs = [1]
+"""
+
+
+def _slicer(tmp_path: Path, folds: bool) -> str:
+    path = tmp_path / f"slicer-{folds}.toml"
+    path.write_text(SLICER.replace("FOLDS", "true" if folds else "false"))
+    return str(path)
+
+
+def _slice(step: int) -> ir.Model:
+    return _model(f"""
+        <ir_version: 8, opset_import: ["" : 13]>
+        g (float[1, 3, 8, 8] x) => (float[1, 3, 4, 8] y)
+          <int64[1] s = {{0}}, int64[1] e = {{8}}, int64[1] a = {{2}}> {{
+            t = Constant<value = int64[1] {{{step}}}>()
+            y = Slice(x, s, e, a, t)
+        }}
+    """)
+
+
+def test_a_constant_input_value_outside_the_list_is_refused(tmp_path: Path) -> None:
+    target = _slicer(tmp_path, folds=False)
+    (violation,) = check(_slice(2), target).violations
+    assert violation.rule == "input-value-unsupported"
+    assert violation.op == "Slice" and "holds 2" in violation.message
+    assert check(_slice(1), target).deployable
+
+
+def test_input_values_validate(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SLICER.replace("FOLDS", "false").replace("4 = [1]", '4 = ["one"]'))
+    with pytest.raises(UnsupportedTargetError, match="input_values"):
+        read_profile(bad)
+
+
+def test_a_converter_that_folds_constants_accepts_shape_arithmetic(tmp_path: Path) -> None:
+    model = _model("""
+        <ir_version: 8, opset_import: ["" : 13]>
+        g (float[1, 3, 8, 8] x) => (float[1, 192] y) <int64[1] z = {0}, int64[1] m = {-1}> {
+            s = Shape(x)
+            b = Gather<axis = 0>(s, z)
+            shape = Concat<axis = 0>(b, m)
+            y = Reshape(x, shape)
+        }
+    """)
+    refused = {v.rule for v in check(model, _slicer(tmp_path, folds=False)).violations}
+    assert "input-not-constant" in refused and "op-unsupported" in refused
+    assert check(model, _slicer(tmp_path, folds=True)).deployable

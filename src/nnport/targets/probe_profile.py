@@ -356,7 +356,9 @@ def io_allowlist(denied: set[str]) -> tuple[str, ...]:
     return tuple(sorted(names - {_valid_dtype(d) for d in denied}))
 
 
-def graph_rules(outcomes: Iterable[CaseOutcome], static_shapes: bool) -> GraphRules:
+def graph_rules(
+    outcomes: Iterable[CaseOutcome], static_shapes: bool, folds_constants: bool = False
+) -> GraphRules:
     """Graph-wide rules the outcomes support: graph I/O element types that never passed are
     refused (``[graph] input_dtypes`` / ``output_dtypes`` list every other type)."""
     denied_in, denied_out = graph_io_denied(outcomes)
@@ -365,6 +367,7 @@ def graph_rules(outcomes: Iterable[CaseOutcome], static_shapes: bool) -> GraphRu
         output_dtypes=io_allowlist(denied_out),
         static_shapes=static_shapes,
         int64="native",
+        folds_constants=folds_constants,
     )
 
 
@@ -403,7 +406,13 @@ def derive_profile(result: ProbeResult, name: str | None = None) -> TargetProfil
         date=result.date,
         source=Source(probe=result.source),
         opsets=opsets,
-        graph=graph_rules(result.outcomes, static_shapes=result.backend == "ncnn"),
+        # pnnx converts for the given static input shapes and folds constant subgraphs
+        # (Shape -> Gather -> Concat chains, Casts of constants) itself.
+        graph=graph_rules(
+            result.outcomes,
+            static_shapes=result.backend == "ncnn",
+            folds_constants=result.backend == "ncnn",
+        ),
         ops=tuple(derive_rules(result.outcomes, constants=result.backend == "ncnn")),
         unlisted_ops="unsupported",
         expands_functions=False,

@@ -82,6 +82,7 @@ class OpRule:
     attributes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     forbidden_attributes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     constant_inputs: tuple[int, ...] = ()
+    input_values: dict[str, tuple[int | float, ...]] = field(default_factory=dict)
     max_rank: int | None = None
     broadcast: str = "any"
     integer_scales: bool = False
@@ -115,6 +116,7 @@ class GraphRules:
     int64: str = "native"
     max_rank: int | None = None
     tensor_dtypes: tuple[str, ...] = ()
+    folds_constants: bool = False
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,13 @@ def _op(entry: Any, where: str) -> OpRule:
     forbidden = entry.get("forbidden_attributes", {})
     if not isinstance(forbidden, dict) or not all(isinstance(v, list) for v in forbidden.values()):
         raise _bad(where, "'forbidden_attributes' must be a table {name = [refused values]}")
+    values = entry.get("input_values", {})
+    lists = values.values() if isinstance(values, dict) else []
+    numbers = [x for v in lists for x in (v if isinstance(v, list) else [None])]
+    if not isinstance(values, dict) or not all(k.isdigit() for k in values) or not all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) for x in numbers
+    ):  # fmt: skip
+        raise _bad(where, "'input_values' must be a table {position = [allowed numbers]}")
     consts = entry.get("constant_inputs", [])
     if not isinstance(consts, list) or not all(
         isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in consts
@@ -281,6 +290,7 @@ def _op(entry: Any, where: str) -> OpRule:
         attributes={k: tuple(v) for k, v in attrs.items()},
         forbidden_attributes={k: tuple(v) for k, v in forbidden.items()},
         constant_inputs=tuple(consts),
+        input_values={k: tuple(v) for k, v in values.items()},
         max_rank=_int(entry, "max_rank", where),
         broadcast=_choice(entry, "broadcast", BROADCAST_POLICIES, where),
         integer_scales=integer_scales,
@@ -293,8 +303,9 @@ def _graph(table: Any, where: str) -> GraphRules:
         raise _bad(where, "must be a table")
     _keys(table, {f.name for f in GraphRules.__dataclass_fields__.values()}, where)
     static = table.get("static_shapes", False)
-    if not isinstance(static, bool):
-        raise _bad(where, "'static_shapes' must be true or false")
+    folds = table.get("folds_constants", False)
+    if not isinstance(static, bool) or not isinstance(folds, bool):
+        raise _bad(where, "'static_shapes' and 'folds_constants' must be true or false")
     dims = table.get("variable_dims", [])
     if not isinstance(dims, list) or any(d not in VARIABLE_DIMS for d in dims):
         raise _bad(where, f"'variable_dims' must be a list of {', '.join(VARIABLE_DIMS)}")
@@ -307,6 +318,7 @@ def _graph(table: Any, where: str) -> GraphRules:
         int64=_choice(table, "int64", INT64_POLICIES, where),
         max_rank=_int(table, "max_rank", where),
         tensor_dtypes=_dtypes(table.get("tensor_dtypes", []), f"{where}.tensor_dtypes"),
+        folds_constants=folds,
     )
 
 
@@ -416,6 +428,8 @@ def _op_dict(rule: OpRule) -> dict[str, Any]:
         out["note"] = rule.note
     if rule.attributes:
         out["attributes"] = {k: list(v) for k, v in rule.attributes.items()}
+    if rule.input_values:
+        out["input_values"] = {k: list(v) for k, v in rule.input_values.items()}
     if rule.forbidden_attributes:
         out["forbidden_attributes"] = {k: list(v) for k, v in rule.forbidden_attributes.items()}
     return out
@@ -435,6 +449,8 @@ def profile_to_dict(profile: TargetProfile) -> dict[str, Any]:
         graph_out["variable_dims_note"] = graph.variable_dims_note
     if graph.max_rank is not None:
         graph_out["max_rank"] = graph.max_rank
+    if graph.folds_constants:
+        graph_out["folds_constants"] = True
     source = {k: v for k, v in profile.source.__dict__.items() if v}
     data: dict[str, Any] = {
         "name": profile.name,

@@ -58,6 +58,8 @@ def node_violations(ctx: Context, node: ir.Node, graph_name: str, index: int) ->
         return []  # every converter turns Constant into a weight
     if domain == "ai.onnx" and op == "Identity" and _output_level(ctx, node) == Constness.CONSTANT:
         return []  # an alias of an initializer (exporters share weights this way): a weight too
+    if ctx.profile.graph.folds_constants and _output_level(ctx, node) == Constness.FOLDABLE:
+        return []  # the converter folds it (shape arithmetic on static shapes) into a weight
     version = ctx.effective_opsets.get(domain, 1)
     profile = ctx.profile
     op_rules = profile.rules_for(op, domain)
@@ -303,7 +305,9 @@ def _rule_violations(
         if value is None or not value.name:
             continue
         level = ctx.level(value)
-        if level == Constness.CONSTANT:
+        if level == Constness.CONSTANT or (
+            level == Constness.FOLDABLE and ctx.profile.graph.folds_constants
+        ):
             continue
         found.append(
             make(
@@ -316,6 +320,7 @@ def _rule_violations(
                 tensor=value.name,
             )
         )
+    found += _value_violations(ctx, node, rule, label, make)
     if rule.max_rank is not None:
         found += shape_rules.rank_violations(
             ctx, node, label, rule.max_rank, f"{name}'s {op}", make
@@ -325,6 +330,55 @@ def _rule_violations(
     if rule.integer_scales:
         found += shape_rules.scale_violations(ctx, node, label, make)
     return found
+
+
+def _value_violations(
+    ctx: Context, node: ir.Node, rule: OpRule, label: str, make: Make
+) -> list[Violation]:
+    """``input_values``: every element of a constant input must be one of the listed numbers
+    (ncnn's Slice takes only steps of 1, for example). Inputs not known now are not judged."""
+    found = []
+    for key, allowed in rule.input_values.items():
+        position = int(key)
+        value = node.inputs[position] if position < len(node.inputs) else None
+        tensor = _constant_tensor(value)
+        if value is None or tensor is None:
+            continue
+        bad = sorted({x for x in tensor.numpy().ravel().tolist() if x not in allowed})
+        if not bad:
+            continue
+        found.append(
+            make(
+                rule="input-value-unsupported",
+                message=(
+                    f"{node.op_type} '{label}' input {position} ('{value.name}') holds "
+                    f"{', '.join(map(str, bad[:4]))}; {ctx.profile.name}'s {node.op_type} "
+                    f"allows only {', '.join(map(str, allowed))} there"
+                    + (f" ({rule.note})" if rule.note else "")
+                ),
+                fix=None,
+                tensor=value.name,
+            )
+        )
+    return found
+
+
+def _constant_tensor(value: ir.Value | None) -> ir.TensorProtocol | None:
+    """The tensor of an initializer or of a Constant node's ``value`` (None otherwise)."""
+    if value is None:
+        return None
+    if value.const_value is not None:
+        return value.const_value
+    producer = value.producer()
+    if (
+        producer is not None
+        and producer.op_type == "Constant"
+        and producer.domain in ("", "ai.onnx")
+    ):
+        attr = producer.attributes.get("value")
+        if attr is not None and attr.type == ir.AttributeType.TENSOR:
+            return attr.as_tensor()
+    return None
 
 
 def _graph_wide(
