@@ -69,3 +69,26 @@ def test_declines_computed_axes() -> None:
     """)
     with pytest.raises(Decline, match="computed, not a constant"):
         ConvertOpsetPass(11)(model)
+
+
+def test_reshape_allowzero_dropped_only_when_the_shape_has_no_zero() -> None:
+    # torch exports Reshape<allowzero=1> (ViT-B/16); with no 0 in the shape it means the same.
+    model = parse("""
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[2,6] x) => (float[3,4] y) {
+            s = Constant<value=int64[2] {3,4}>()
+            y = Reshape<allowzero=1>(x, s)
+        }
+    """)
+    new, drift = apply_verified(ConvertOpsetPass(13), model, generate_inputs(model))
+    assert drift.ok and default_opset(new) == 13
+    assert "allowzero" not in next(n for n in new.graph if n.op_type == "Reshape").attributes
+    zero = parse("""
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[2,0] x) => (float[0,2] y) {
+            s = Constant<value=int64[2] {0,2}>()
+            y = Reshape<allowzero=1>(x, s)
+        }
+    """)
+    with pytest.raises(Decline, match="allowzero"):
+        ConvertOpsetPass(13)(zero)

@@ -57,11 +57,19 @@ def _input_to_attribute(node: ir.Node, index: int, attr: str) -> None:
     node.attributes[attr] = ir.AttrInt64s(attr, values)
 
 
+def _no_zero_dim(node: ir.Node) -> bool:
+    """A Reshape whose shape is a constant without 0 (allowzero then changes nothing)."""
+    shape = const_array(node.inputs[1]) if len(node.inputs) > 1 else None
+    return shape is not None and not bool((shape == 0).any())
+
+
 def _drop_default_attrs(node: ir.Node) -> None:
     for (op, attr), default in _DEFAULT_ATTRS.items():
         if node.op_type != op or attr not in node.attributes:
             continue
         value = node.attributes[attr].value
+        if (op, attr) == ("Reshape", "allowzero") and _no_zero_dim(node):
+            value = default  # allowzero only changes what a 0 in the shape means
         if default is not None and value != default:
             raise Decline(f"{node.name or op}: {op} uses {attr}={value!r}, absent before")
         del node.attributes[attr]
