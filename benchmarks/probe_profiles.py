@@ -155,16 +155,41 @@ GENERIC = [
 ]
 
 
+def _rerun(result: ProbeResult, text: str, workers: int) -> ProbeResult:
+    """Run again every case with an outcome whose message contains ``text`` (all its opsets)."""
+    cases = sorted({o.case for o in result.outcomes if text in o.message})
+    print(f"rerunning {len(cases)} cases whose outcome says {text!r}")
+    opsets = sorted({o.opset for o in result.outcomes if o.opset != o.original_opset}, reverse=True)
+    fresh = probe_backend(result.backend, cases=cases, opsets=opsets, workers=workers,
+                          options=result.options)  # fmt: skip
+    new = {(o.case, o.opset): o for o in fresh.outcomes}
+    outcomes = tuple(new.get((o.case, o.opset), o) for o in result.outcomes)
+    own = [o for o in outcomes if o.opset == o.original_opset]
+    passed = sum(o.status == "pass" for o in own)
+    print(f"  {sum(o.status == 'pass' for o in fresh.at_own_opset())} of {len(cases)} now pass")
+    return dataclasses.replace(result, outcomes=outcomes, passed=passed)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("backend", choices=["openvino", "ncnn", "onnxruntime"])
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--from-raw", action="store_true", help="only rewrite the profile")
+    parser.add_argument(
+        "--rerun-failed",
+        default="",
+        metavar="TEXT",
+        help="rerun the saved cases whose failure message contains TEXT (after a runner fix), "
+        "replace their outcomes in the raw file, then rewrite the profile",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     raw = RESULTS / f"probe-{args.backend}.json.gz"
-    if args.from_raw:
+    if args.from_raw or args.rerun_failed:
         result = loads(ProbeResult, gzip.decompress(raw.read_bytes()).decode())
+        if args.rerun_failed:
+            result = _rerun(result, args.rerun_failed, args.workers)
+            raw.write_bytes(gzip.compress(dumps(result, indent=None).encode()))
         if not any(o.graph_inputs or o.graph_outputs for o in result.outcomes):
             # saved by an older probe: recompute what the derivation reads from the case models
             result = annotate(result)

@@ -262,3 +262,28 @@ def test_a_converter_that_folds_constants_accepts_shape_arithmetic(tmp_path: Pat
     refused = {v.rule for v in check(model, _slicer(tmp_path, folds=False)).violations}
     assert "input-not-constant" in refused and "op-unsupported" in refused
     assert check(model, _slicer(tmp_path, folds=True)).deployable
+
+
+def test_a_dtype_pair_that_never_passed_is_refused_and_derived(tmp_path: Path) -> None:
+    def cast(to: int, out: str) -> ir.Model:
+        return _model(f"""
+            <ir_version: 8, opset_import: ["" : 13]>
+            g (float[2] x) => ({out}[2] y) {{ y = Cast<to = {to}>(x) }}
+        """)
+
+    path = tmp_path / "pairs.toml"
+    text = PROFILE.split("[graph]")[0] + '[[ops]]\nop = "Cast"\n'
+    path.write_text(text + 'forbidden_dtype_pairs = [["float32", "float64"]]\n')
+    (violation,) = check(cast(11, "double"), str(path)).violations
+    assert violation.rule == "dtype-unsupported" and "float32 into float64" in violation.message
+    assert check(cast(10, "float16"), str(path)).deployable
+    # derivation: each dtype passed on its own, the combination only failed
+    uses = {
+        (i, o): (NodeUse("Cast", "", 13, (i,), (o,), (), (), (("saturate", "1"),)),)
+        for i, o in [("float32", "float16"), ("int32", "float64"), ("float32", "float64")]
+    }
+    outcomes = [_outcome("pass", uses["float32", "float16"]), _outcome("pass", uses["int32", "float64"]),
+                _outcome("fail", uses["float32", "float64"])]  # fmt: skip
+    rule = {r.versions_text(): r for r in derive_rules(outcomes)}["13-18"]
+    assert rule.forbidden_dtype_pairs == (("float32", "float64"),)
+    assert rule.forbidden_attributes == {}

@@ -74,6 +74,7 @@ class _Evidence:
     const_any: set[int] = dataclasses.field(default_factory=set)  # constant in any passing case
     dynamic_any: set[int] = dataclasses.field(default_factory=set)  # fed at run time in a pass
     failed: list[NodeUse] = dataclasses.field(default_factory=list)  # failing single-node uses
+    ok_pairs: set[tuple[str, str]] = dataclasses.field(default_factory=set)  # (in 0, out 0) dtypes
 
 
 def _valid_dtype(name: str) -> str | None:
@@ -166,6 +167,8 @@ def gather_evidence(
                     ev.ok_attr[name].add(value)
                 for name, value in use.int_attributes:
                     ev.ok_int[name].add(value)
+                if _pair(use):
+                    ev.ok_pairs.add(_pair(use))  # type: ignore[arg-type]
                 ev.const_any.update(use.constant)
                 ev.dynamic_any.update(
                     i for i, d in enumerate(use.inputs) if d and i not in use.constant
@@ -210,13 +213,20 @@ def graph_io_denied(outcomes: Iterable[CaseOutcome]) -> tuple[set[str], set[str]
     )
 
 
+def _pair(use: NodeUse) -> tuple[str, str] | None:
+    """(input 0 dtype, output 0 dtype) of a node, when both are tensor dtypes."""
+    first_in = _valid_dtype(use.inputs[0]) if use.inputs else None
+    first_out = _valid_dtype(use.outputs[0]) if use.outputs else None
+    return (first_in, first_out) if first_in and first_out else None
+
+
 def _io_explains(outcome: CaseOutcome, denied: tuple[set[str], set[str]]) -> bool:
     return bool(denied[0] & set(outcome.graph_inputs) or denied[1] & set(outcome.graph_outputs))
 
 
 def _finer_limits(
     ev: _Evidence, key: tuple[str, str, int]
-) -> tuple[dict[str, tuple[object, ...]], set[int]]:
+) -> tuple[dict[str, set[str]], set[int], set[tuple[str, str]]]:
     """Integer attribute values and run-time inputs that a failure can only be blamed on.
 
     A failing single-node case whose dtypes and string attributes all passed elsewhere (and
@@ -227,6 +237,7 @@ def _finer_limits(
     """
     forbidden: dict[str, set[str]] = collections.defaultdict(set)
     constant: set[int] = set()
+    pairs: set[tuple[str, str]] = set()
     for use in ev.failed:
         explained = (
             any(
@@ -241,6 +252,9 @@ def _finer_limits(
         )
         if explained:
             continue
+        pair = _pair(use)
+        if pair and pair not in ev.ok_pairs:
+            pairs.add(pair)  # Cast float32 -> float64, where each type passed on its own
         unseen = [(n, v) for n, v in use.int_attributes if v not in ev.ok_int.get(n, set())]
         # Blame switches (0/1: keepdims, ceil_mode, layout, antialias) before sizes and
         # counts (hidden_size, num_heads), and never integer lists (kernel shapes, pads):
@@ -252,11 +266,37 @@ def _finer_limits(
             i for i, d in enumerate(use.inputs)
             if d and i not in use.constant and i in ev.const_any and i not in ev.dynamic_any
         )  # fmt: skip
-    values = {
-        name: tuple(json.loads(v) for v in sorted(found, key=lambda t: (len(t), t)))
-        for name, found in sorted(forbidden.items())
+    return dict(forbidden), set(_parameters(key, constant)), pairs
+
+
+def _older_too(
+    evidence: dict[tuple[str, str, int], _Evidence],
+    found: dict[tuple[str, str, int], dict[str, set[str]]],
+) -> None:
+    """An integer attribute value refused at a newer version of an op is refused at an older
+    one where it never passed (and the attribute exists): the older version's cases often ran
+    only inside multi-node graphs, which blame no single node."""
+    for key, ev in evidence.items():
+        domain, op, since = key
+        try:
+            names = set(onnx.defs.get_schema(op, since, "" if domain == "ai.onnx" else domain)
+                        .attributes)  # fmt: skip
+        except Exception:
+            continue
+        for (d, o, later), values in list(found.items()):
+            if (d, o) != (domain, op) or later <= since:
+                continue
+            for name, refused in values.items():
+                extra = {v for v in refused if v not in ev.ok_int.get(name, set())}
+                if name in names and extra:
+                    found.setdefault(key, {}).setdefault(name, set()).update(extra)
+
+
+def _as_values(found: dict[str, set[str]]) -> dict[str, tuple[object, ...]]:
+    return {
+        name: tuple(json.loads(v) for v in sorted(texts, key=lambda t: (len(t), t)))
+        for name, texts in sorted(found.items())
     }
-    return values, set(_parameters(key, constant))
 
 
 def _untested_older(evidence: dict[tuple[str, str, int], _Evidence]) -> list[tuple[str, str, int]]:
@@ -317,6 +357,9 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
     for key in _untested_older(evidence):
         evidence[key] = dataclasses.replace(evidence[_next_probed(evidence, key)], fails=0)
         evidence[key].note = "not probed (no node-suite case converts to it); as the next version"
+    limits = {key: _finer_limits(ev, key) for key, ev in evidence.items() if ev.passes}
+    refused = {key: found for key, (found, _, _) in limits.items() if found}
+    _older_too({k: ev for k, ev in evidence.items() if ev.passes}, refused)
     for (domain, op, since), ev in sorted(evidence.items()):
         if not ev.passes:
             continue
@@ -325,7 +368,8 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
             for name, failed in sorted(ev.bad_attr.items())
             if failed - ev.ok_attr.get(name, set()) and ev.ok_attr.get(name)
         }
-        forbidden, runtime_fails = _finer_limits(ev, (domain, op, since))
+        _, runtime_fails, pairs = limits[(domain, op, since)]
+        forbidden = _as_values(refused.get((domain, op, since), {}))
         frozen = (
             set(_parameters((domain, op, since), ev.const_ok - ev.dynamic_ok))
             if constants
@@ -341,6 +385,7 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
                 output_dtypes=_restricted(ev.ok_out, ev.bad_out, (domain, op, since), "out"),
                 attributes=attrs,
                 forbidden_attributes=forbidden,
+                forbidden_dtype_pairs=tuple(sorted(pairs)),
                 constant_inputs=tuple(sorted(frozen | runtime_fails)),
                 note=note,
             )

@@ -81,6 +81,7 @@ class OpRule:
     output_dtypes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     attributes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     forbidden_attributes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    forbidden_dtype_pairs: tuple[tuple[str, str], ...] = ()  # (input 0, output 0) dtypes
     constant_inputs: tuple[int, ...] = ()
     input_values: dict[str, tuple[int | float, ...]] = field(default_factory=dict)
     max_rank: int | None = None
@@ -266,6 +267,9 @@ def _op(entry: Any, where: str) -> OpRule:
     forbidden = entry.get("forbidden_attributes", {})
     if not isinstance(forbidden, dict) or not all(isinstance(v, list) for v in forbidden.values()):
         raise _bad(where, "'forbidden_attributes' must be a table {name = [refused values]}")
+    pairs = entry.get("forbidden_dtype_pairs", [])
+    if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+        raise _bad(where, "'forbidden_dtype_pairs' must be a list of [input dtype, output dtype]")
     values = entry.get("input_values", {})
     lists = values.values() if isinstance(values, dict) else []
     numbers = [x for v in lists for x in (v if isinstance(v, list) else [None])]
@@ -289,6 +293,9 @@ def _op(entry: Any, where: str) -> OpRule:
         output_dtypes=_dtype_table(entry.get("output_dtypes"), f"{where}.output_dtypes"),
         attributes={k: tuple(v) for k, v in attrs.items()},
         forbidden_attributes={k: tuple(v) for k, v in forbidden.items()},
+        forbidden_dtype_pairs=tuple(
+            (a, b) for a, b in (_dtypes(p, f"{where}.forbidden_dtype_pairs") for p in pairs)
+        ),
         constant_inputs=tuple(consts),
         input_values={k: tuple(v) for k, v in values.items()},
         max_rank=_int(entry, "max_rank", where),
@@ -322,19 +329,8 @@ def _graph(table: Any, where: str) -> GraphRules:
     )
 
 
-_TOP_KEYS = {
-    "name",
-    "description",
-    "date",
-    "source",
-    "opsets",
-    "graph",
-    "ops",
-    "unlisted_ops",
-    "expands_functions",
-    "unexpanded_functions",
-    "notes",
-}
+_TOP_KEYS = {"name", "description", "date", "source", "opsets", "graph", "ops", "unlisted_ops",
+             "expands_functions", "unexpanded_functions", "notes"}  # fmt: skip
 
 
 def profile_from_dict(data: Mapping[str, Any], where: str = "profile") -> TargetProfile:
@@ -428,6 +424,8 @@ def _op_dict(rule: OpRule) -> dict[str, Any]:
         out["note"] = rule.note
     if rule.attributes:
         out["attributes"] = {k: list(v) for k, v in rule.attributes.items()}
+    if rule.forbidden_dtype_pairs:
+        out["forbidden_dtype_pairs"] = [list(p) for p in rule.forbidden_dtype_pairs]
     if rule.input_values:
         out["input_values"] = {k: list(v) for k, v in rule.input_values.items()}
     if rule.forbidden_attributes:

@@ -11,7 +11,7 @@ import onnx.defs
 import onnx.helper
 import onnx_ir as ir
 
-from nnport.targets import fixes, shape_rules
+from nnport.targets import fixes, shape_rules, value_rules
 from nnport.targets.constness import Constness
 from nnport.targets.profile import OpRule, canonical_domain
 from nnport.targets.shape_rules import Make, dims_text
@@ -269,6 +269,20 @@ def _rule_violations(
                     tensor=value.name,
                 )
             )
+    pair = tuple(ctx.facts(v[0]).dtype if v and v[0] is not None else "unknown"
+                 for v in (node.inputs, node.outputs))  # fmt: skip
+    if pair in rule.forbidden_dtype_pairs:
+        found.append(
+            make(
+                rule="dtype-unsupported",
+                message=(
+                    f"{op} '{label}' turns {pair[0]} into {pair[1]}; {name}'s {op} fails on "
+                    f"that combination{note}"
+                ),
+                fix=fixes.for_dtype(pair[1], ()),
+                tensor=node.outputs[0].name,
+            )
+        )
     for attr_name, allowed_values in rule.attributes.items():
         value = _attribute_value(node, attr_name, ctx)
         if value is _MISSING or _normalize(value) in [_normalize(a) for a in allowed_values]:
@@ -320,7 +334,7 @@ def _rule_violations(
                 tensor=value.name,
             )
         )
-    found += _value_violations(ctx, node, rule, label, make)
+    found += value_rules.value_violations(ctx, node, rule, label, make)
     if rule.max_rank is not None:
         found += shape_rules.rank_violations(
             ctx, node, label, rule.max_rank, f"{name}'s {op}", make
@@ -330,55 +344,6 @@ def _rule_violations(
     if rule.integer_scales:
         found += shape_rules.scale_violations(ctx, node, label, make)
     return found
-
-
-def _value_violations(
-    ctx: Context, node: ir.Node, rule: OpRule, label: str, make: Make
-) -> list[Violation]:
-    """``input_values``: every element of a constant input must be one of the listed numbers
-    (ncnn's Slice takes only steps of 1, for example). Inputs not known now are not judged."""
-    found = []
-    for key, allowed in rule.input_values.items():
-        position = int(key)
-        value = node.inputs[position] if position < len(node.inputs) else None
-        tensor = _constant_tensor(value)
-        if value is None or tensor is None:
-            continue
-        bad = sorted({x for x in tensor.numpy().ravel().tolist() if x not in allowed})
-        if not bad:
-            continue
-        found.append(
-            make(
-                rule="input-value-unsupported",
-                message=(
-                    f"{node.op_type} '{label}' input {position} ('{value.name}') holds "
-                    f"{', '.join(map(str, bad[:4]))}; {ctx.profile.name}'s {node.op_type} "
-                    f"allows only {', '.join(map(str, allowed))} there"
-                    + (f" ({rule.note})" if rule.note else "")
-                ),
-                fix=None,
-                tensor=value.name,
-            )
-        )
-    return found
-
-
-def _constant_tensor(value: ir.Value | None) -> ir.TensorProtocol | None:
-    """The tensor of an initializer or of a Constant node's ``value`` (None otherwise)."""
-    if value is None:
-        return None
-    if value.const_value is not None:
-        return value.const_value
-    producer = value.producer()
-    if (
-        producer is not None
-        and producer.op_type == "Constant"
-        and producer.domain in ("", "ai.onnx")
-    ):
-        attr = producer.attributes.get("value")
-        if attr is not None and attr.type == ir.AttributeType.TENSOR:
-            return attr.as_tensor()
-    return None
 
 
 def _graph_wide(
