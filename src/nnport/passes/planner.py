@@ -19,7 +19,7 @@ from nnport.passes.catalog import CATALOG, fallback_fix, pass_class
 from nnport.passes.freeze_shapes import frozen_shape
 from nnport.passes.gears import reopen_gears
 from nnport.passes.split_postprocess import SplitReport, split_and_fix
-from nnport.passes.verify import WeightCache, drift, run_model
+from nnport.passes.verify import WeightCache, drift, run_model, same_computation
 from nnport.verify.inputs import generate_inputs
 
 logger = logging.getLogger(__name__)
@@ -257,7 +257,9 @@ def fix(
     shapes = {name: tuple(np.asarray(a).shape) for name, a in feeds[0].items()} | given
     cache = WeightCache()
     engine, reference = run_model(model, feeds, cache=cache)
-    current, outputs = model.clone(), reference
+    # Passes work on clones (or return new models), so ``model`` itself is never changed; a
+    # copy is made at the end only when no pass replaced it.
+    current, outputs = model, reference
     report = _check(current, profile, given)
     before = len(report.violations)
     records: list[PassRecord] = []
@@ -317,6 +319,8 @@ def fix(
         )  # fmt: skip
         if reopened is not None:
             current, gears, images = reopened, options.batch_gears, options.image_gears
+    if current is model:
+        current = model.clone()
     result = FixResult(
         target=profile.name,
         deployable=bool(report.deployable),
@@ -386,6 +390,13 @@ def _try_pass(
         if not declined:
             return None, None, []
         return record(0, 0.0, False, "declined every node", declined=declined), None, []
+    if same_computation(current, result.model):  # e.g. only the opset number moved
+        reason = "verified: same nodes, weights and op versions (identical by construction)"
+        return (
+            record(instance.rewritten, 0.0, True, reason, engine_before, declined),
+            (result.model),
+            [dict(o) for o in outputs],
+        )
     try:
         engine, new_outputs = run_model(result.model, feeds, cache=cache)
     except Exception as exc:

@@ -133,6 +133,120 @@ def run_model(
         ) from exc
 
 
+# Default-domain schema versions that only widened the type constraints (bfloat16, small
+# integers, float8/int4) or added an attribute/input whose absence keeps the old behaviour
+# (Reshape-14 allowzero, Shape-15 start/end, Constant-12 value_*), per the ONNX operator
+# changelog. Between two opsets where an op moved only through these, a node of it (with the
+# same attributes) computes the same thing; anything else (Softmax-13, Squeeze-13, ...) is run.
+_TYPE_ONLY_SPEC = """
+Add Sub Mul Div Relu: 13 14
+Sigmoid Tanh Exp Log Sqrt Neg Abs Reciprocal Floor Ceil Erf Sum Mean: 13
+MatMul Gemm Concat Gather Slice Expand Tile Greater Less: 13
+Max Min Clip: 12 13
+LeakyRelu PRelu Where GreaterOrEqual LessOrEqual: 16
+Identity: 13 14 16 19 21
+Reshape: 13 14 19 21
+Shape: 13 15 19 21
+Transpose Flatten: 13 21
+Cast: 13 19 21
+Constant: 12 13 19 21
+Equal: 13 19
+Pow: 12 13 15
+"""
+_TYPE_ONLY_VERSIONS: dict[str, frozenset[int]] = {
+    op: frozenset(int(v) for v in versions.split())
+    for line in _TYPE_ONLY_SPEC.strip().splitlines()
+    for ops, versions in [line.split(":")]
+    for op in ops.split()
+}
+
+
+def _schema_version(op: str, domain: str, opset: int) -> int | None:
+    import onnx
+
+    try:
+        return int(onnx.defs.get_schema(op, opset, domain).since_version)
+    except Exception:  # unknown op or opset: no proof
+        return None
+
+
+def _same_semantics(op: str, domain: str, old_opset: int, new_opset: int) -> bool:
+    """Whether ``op`` means the same at both opsets (same schema, or only type-only bumps)."""
+    low, high = sorted((old_opset, new_opset))
+    versions = {_schema_version(op, domain, v) for v in range(low, high + 1)}
+    if None in versions:
+        return False
+    if len(versions) == 1:
+        return True
+    allowed = _TYPE_ONLY_VERSIONS.get(op, frozenset()) if domain == "" else frozenset()
+    return all(v in allowed for v in versions - {min(versions)})  # type: ignore[type-var]
+
+
+def _same_attrs(a: ir.Node, b: ir.Node) -> bool:
+    if set(a.attributes) != set(b.attributes):
+        return False
+    for name, attr in a.attributes.items():
+        other = b.attributes[name]
+        if attr.type != other.type or attr.type in (
+            ir.AttributeType.GRAPH, ir.AttributeType.GRAPHS, ir.AttributeType.TENSORS,
+        ):  # fmt: skip
+            return False
+        if attr.type == ir.AttributeType.TENSOR:
+            if attr.value is not other.value:
+                return False
+        elif attr.value != other.value:
+            return False
+    return True
+
+
+def _signature(values: Sequence[ir.Value]) -> list[tuple[str, str, str]]:
+    return [(v.name or "", str(v.dtype), str(v.shape)) for v in values]
+
+
+def same_computation(before: ir.Model, after: ir.Model) -> bool:
+    """Whether ``after`` computes exactly what ``before`` does by construction: the same nodes
+    in the same order (op, inputs, outputs, attributes), the same weight tensors (the very
+    objects), the same graph signature, and every op with the same meaning under both opset
+    imports (a version change with no node change, e.g. opset 17 -> 13 for ResNet-50).
+    Subgraphs, functions or any difference answer False, and the model is run instead."""
+    if before.functions or after.functions:
+        return False
+    a_nodes, b_nodes = list(before.graph), list(after.graph)
+    if len(a_nodes) != len(b_nodes):
+        return False
+    if _signature(before.graph.inputs) != _signature(after.graph.inputs):
+        return False
+    if _signature(before.graph.outputs) != _signature(after.graph.outputs):
+        return False
+    a_init, b_init = before.graph.initializers, after.graph.initializers
+    if set(a_init) != set(b_init):
+        return False
+    if any(a_init[k].const_value is not b_init[k].const_value for k in a_init):
+        return False
+    versions: dict[tuple[str, str], bool] = {}
+    for a, b in zip(a_nodes, b_nodes, strict=True):
+        if (a.op_type, a.domain, a.overload) != (b.op_type, b.domain, b.overload):
+            return False
+        if [v.name if v is not None else None for v in a.inputs] != [
+            v.name if v is not None else None for v in b.inputs
+        ]:
+            return False
+        if [v.name for v in a.outputs] != [v.name for v in b.outputs] or not _same_attrs(a, b):
+            return False
+        key = (a.op_type, a.domain)
+        if key not in versions:
+            domain = "" if a.domain == "ai.onnx" else a.domain
+            va = before.opset_imports.get(domain)
+            vb = after.opset_imports.get(domain)
+            if va is None or vb is None:
+                versions[key] = False
+            else:
+                versions[key] = va == vb or _same_semantics(a.op_type, domain, va, vb)
+        if not versions[key]:
+            return False
+    return True
+
+
 def drift(
     before: Sequence[Mapping[str, np.ndarray]],
     after: Sequence[Mapping[str, np.ndarray]],
