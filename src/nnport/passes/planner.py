@@ -18,7 +18,7 @@ from nnport.passes.base import Decline, FixPass, default_opset
 from nnport.passes.catalog import CATALOG, fallback_fix, pass_class
 from nnport.passes.freeze_shapes import frozen_shape
 from nnport.passes.gears import reopen_gears
-from nnport.passes.split_postprocess import SplitReport, split_and_fix
+from nnport.passes.split_postprocess import DATA_DEPENDENT_OPS, SplitReport, split_and_fix
 from nnport.passes.verify import WeightCache, drift, run_model, same_computation
 from nnport.verify.inputs import generate_inputs
 
@@ -418,6 +418,9 @@ def _explain(violation: Any, records: Sequence[PassRecord]) -> Remaining:
     """Why a violation is still there: the pass's decline reason, or that nnport has no fix."""
     fix_id = violation.fix or fallback_fix(violation.rule, violation.op)
     reason = "no pass resolves this rule" if not fix_id else ""
+    if not fix_id and violation.op in DATA_DEPENDENT_OPS:
+        reason = "its output shape depends on input values: only splitting the post-processing "
+        reason += "off to the host resolves it (split_postprocess)"
     if fix_id:
         tried = [r for r in records if r.fix == fix_id]
         node_reasons = [
