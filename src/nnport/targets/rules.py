@@ -58,7 +58,7 @@ def node_violations(ctx: Context, node: ir.Node, graph_name: str, index: int) ->
         return []  # every converter turns Constant into a weight
     if domain == "ai.onnx" and op == "Identity" and _output_level(ctx, node) == Constness.CONSTANT:
         return []  # an alias of an initializer (exporters share weights this way): a weight too
-    if ctx.profile.graph.folds_constants and _output_level(ctx, node) == Constness.FOLDABLE:
+    if _folded_by_converter(ctx, _output_level(ctx, node)):
         return []  # the converter folds it (shape arithmetic on static shapes) into a weight
     version = ctx.effective_opsets.get(domain, 1)
     profile = ctx.profile
@@ -144,6 +144,15 @@ def _when_folded(ctx: Context, node: ir.Node, found: list[Violation]) -> list[Vi
         else v
         for v in found
     ]
+
+
+def _folded_by_converter(ctx: Context, level: Constness) -> bool:
+    """The profile's converter folds constant subgraphs itself: a value computed from constants
+    and shapes is a weight to it once every graph input has a static shape (pnnx infers every
+    intermediate shape for the given input shapes, also where our inference left one open)."""
+    if not ctx.profile.graph.folds_constants:
+        return False
+    return level == Constness.FOLDABLE or (level == Constness.SHAPE and ctx.inputs_static)
 
 
 def _output_level(ctx: Context, node: ir.Node) -> Constness:
@@ -319,9 +328,7 @@ def _rule_violations(
         if value is None or not value.name:
             continue
         level = ctx.level(value)
-        if level == Constness.CONSTANT or (
-            level == Constness.FOLDABLE and ctx.profile.graph.folds_constants
-        ):
+        if level == Constness.CONSTANT or _folded_by_converter(ctx, level):
             continue
         found.append(
             make(
