@@ -28,7 +28,12 @@ def test_probe_regenerates_the_shipped_openvino_profile() -> None:
     for rule in probed:
         entries = {r.versions_text(): r for r in shipped.rules_for(rule.op, rule.domain)}
         assert rule.versions_text() in entries, (rule.op, rule.versions_text(), sorted(entries))
-        assert entries[rule.versions_text()].attributes == rule.attributes, rule.op
+        shipped_rule = entries[rule.versions_text()]
+        assert shipped_rule.attributes == rule.attributes, rule.op
+        # the finer limits (refused integer values, dtype pairs, run-time inputs) too
+        assert shipped_rule.forbidden_attributes == rule.forbidden_attributes, rule.op
+        assert shipped_rule.forbidden_dtype_pairs == rule.forbidden_dtype_pairs, rule.op
+        assert shipped_rule.constant_inputs == rule.constant_inputs, rule.op
     # and nothing shipped for these ops is missing from the fresh probe
     fresh = {(r.op, r.versions_text()) for r in probed}
     for op in OPS:
