@@ -157,8 +157,9 @@ class FixPass(ir.passes.PassBase):
         self.declined: list[str] = []
 
     def wants(self, node: ir.Node) -> bool:
-        """Whether the planner asked for ``node`` (all nodes when it named none)."""
-        return self.only_nodes is None or (node.name or "") in self.only_nodes
+        """Whether the planner asked for ``node`` (all nodes when it named none; an unnamed
+        node, which check can only call 'Op#i', is always wanted)."""
+        return self.only_nodes is None or not node.name or node.name in self.only_nodes
 
 
 class NodeRewritePass(FixPass):

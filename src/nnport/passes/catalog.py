@@ -21,6 +21,7 @@ from nnport.passes.materialize_broadcast import MaterializeBroadcastPass
 from nnport.passes.replace_reduce_mean import ReplaceReduceMeanPass
 from nnport.passes.retype_int64 import RetypeInt64Pass
 from nnport.passes.rewrite_channel_shuffle import RewriteChannelShufflePass
+from nnport.passes.rewrite_strided_slice import RewriteStridedSlicePass
 from nnport.passes.rewrite_tile import RewriteTilePass
 
 # Order matters: shapes first (folding needs them), then op rewrites, then the opset move (so
@@ -41,6 +42,7 @@ CATALOG: list[type[FixPass]] = [
     ReplaceReduceMeanPass,
     RewriteChannelShufflePass,
     RewriteTilePass,
+    RewriteStridedSlicePass,
     MaterializeBroadcastPass,
     ConvertOpsetPass,
     CastGraphIOPass,
@@ -59,6 +61,7 @@ FALLBACKS: list[tuple[str, str, str]] = [
     ("rank-exceeded", "Transpose", "rewrite-channel-shuffle"),
     ("attribute-unsupported", "Transpose", "rewrite-channel-shuffle"),
     ("broadcast-unsupported", "*", "materialize-broadcast"),
+    ("input-value-unsupported", "Slice", "rewrite-strided-slice"),
 ]
 
 
