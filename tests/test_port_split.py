@@ -29,5 +29,7 @@ def test_port_carries_the_split_through(cli: Any, tmp_path: Path) -> None:
     assert report["fix"]["split"]["verified"] and report["fix"]["split"]["cut"] == ["b0", "s0"]
     outputs = {m["name"] for c in report["compares"] for m in c["outputs"]}
     assert outputs == {"b0", "s0"}  # the device part, compared with the original's
+    page = (out / "report.html").read_text()
+    assert "post-processing runs on the host" in page and "det.ascend310.post.onnx" in page
     back = loads(PortResult, (out / "report.json").read_text())
     assert back.fix.split is not None and back.host_output == report["host_output"]

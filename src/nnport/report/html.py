@@ -32,6 +32,23 @@ def _violations(result: PortResult, after: bool) -> str:
     return _table(("node", "op", "rule", "message", "fix"), rows)
 
 
+def _split_html(result: PortResult) -> list[str]:
+    """What runs on the host when fix split the post-processing off (nothing otherwise)."""
+    split = result.fix.split
+    if split is None:
+        return []
+    mac = "unknown" if split.host_mac_share < 0 else f"{100 * split.host_mac_share:.1f}%"
+    return [
+        "<p><b>post-processing runs on the host</b>: "
+        f"<code>{html.escape(result.host_output or split.host_output)}</code> "
+        f"({split.host_nodes} nodes, {100 * split.host_node_share:.1f}% of the nodes, {mac} of "
+        f"the Conv/MatMul/Gemm MACs). {html.escape(split.reason)}. The fixed model is the "
+        f"device part; its outputs feed the host part: "
+        f"<code>{html.escape(', '.join(split.cut))}</code>. "
+        f"{html.escape(split.verification)}.</p>"
+    ]
+
+
 def render_html(result: PortResult) -> str:
     """The report page as a string."""
     verdict_class = "ok" if result.ok else "bad"
@@ -43,6 +60,7 @@ def render_html(result: PortResult) -> str:
         f"<h1>{html.escape(result.model)} &rarr; {html.escape(result.target)}: "
         f"<span class='{verdict_class}'>{verdict}</span></h1>",
         f"<p>fixed model: <code>{html.escape(result.output)}</code></p>",
+        *_split_html(result),
         "<h2>stages</h2>",
         _table(
             ("stage", "result", "seconds", "detail"),
