@@ -9,7 +9,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 
-def detector_model(nms_on_input: bool = False) -> onnx.ModelProto:
+def detector_model(nms_on_input: bool = False, nms_in_if: bool = False) -> onnx.ModelProto:
     """Conv backbone, box and score heads, NMS, Gather of the kept boxes (a tiny SSD)."""
     rng = np.random.default_rng(0)
 
@@ -48,6 +48,22 @@ def detector_model(nms_on_input: bool = False) -> onnx.ModelProto:
         node("Squeeze", ["boxes", "zero"], ["boxes0"], name="sqb"),
         node("Gather", ["boxes0", "idx"], ["det"], axis=0, name="gbox"),
     ]
+    if nms_in_if:  # torchvision's batched_nms: NMS inside an If on "any box at all"
+        sel = helper.make_tensor_value_info("sel_b", TensorProto.INT64, ["K", 3])
+        then = helper.make_graph(
+            [node("NonMaxSuppression", ["boxes", "scores", "max_out", "iou", "thr"], ["sel_b"])],
+            "then", [], [sel],
+        )  # fmt: skip
+        empty = numpy_helper.from_array(np.zeros((0, 3), np.int64), "none")
+        other = helper.make_graph(
+            [node("Constant", [], ["sel_b"], value=empty)], "else", [], [sel]
+        )  # fmt: skip
+        inits.append(init("low", np.array(0.0, np.float32)))
+        nodes[10:11] = [
+            node("ReduceMax", ["scores"], ["top"], keepdims=0, name="top"),
+            node("Greater", ["top", "low"], ["any"], name="any"),
+            node("If", ["any"], ["sel"], then_branch=then, else_branch=other, name="nms_if"),
+        ]
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])]
     if nms_on_input:  # NonZero straight on the graph input: nothing is left for the device
         nodes = [node("NonZero", ["x"], ["nz"], name="nz"), node("Cast", ["nz"], ["det"], to=1)]

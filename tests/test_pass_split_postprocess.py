@@ -117,3 +117,22 @@ def test_cli_writes_device_and_host_models(cli: Any, tmp_path: Path) -> None:
     result = cli("fix", src, "-t", "ascend310", "-o", tmp_path / "one.onnx",
                  "--no-split-postprocess")  # fmt: skip
     assert result.code == 1 and not (tmp_path / "one.post.onnx").exists()
+
+
+def test_nms_inside_an_if_branch_goes_to_the_host_with_its_captures() -> None:
+    model = ir.serde.deserialize_model(detector_model(nms_in_if=True))
+    seeds, region = host_region(model)
+    assert [n.name for n in seeds] == ["nms_if"]
+    assert {"top", "any", "nms_if", "rb", "ts2"} <= {n.name for n in region}
+    parts = split_model(model, seeds, region)
+    assert parts.cut == ["b0", "s0"]
+    assert {n.op_type for n in parts.device.graph} == {"Conv", "Relu"}
+    x = {"x": np.random.default_rng(4).standard_normal((1, 3, 8, 8)).astype(np.float32)}
+    want = _run(model, x)
+    b0, s0 = _run(parts.device, x)
+    got = _run(parts.host, {"b0": b0, "s0": s0})
+    assert want[1].shape[0] > 0
+    for a, b in zip(want, got, strict=True):
+        np.testing.assert_array_equal(a, b)
+    result = fix(model, "ascend310")
+    assert result.deployable and result.verified and result.split is not None
