@@ -9,7 +9,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 
-def detector_model(nms_on_input: bool = False, nms_in_if: bool = False) -> onnx.ModelProto:
+def detector_model(
+    nms_on_input: bool = False, nms_in_if: bool = False, normalize: bool = False, nms: bool = True
+) -> onnx.ModelProto:
     """Conv backbone, box and score heads, NMS, Gather of the kept boxes (a tiny SSD)."""
     rng = np.random.default_rng(0)
 
@@ -64,11 +66,23 @@ def detector_model(nms_on_input: bool = False, nms_in_if: bool = False) -> onnx.
             node("Greater", ["top", "low"], ["any"], name="any"),
             node("If", ["any"], ["sel"], then_branch=then, else_branch=other, name="nms_if"),
         ]
+    if normalize:  # (x - mean) / std in the graph, as torchvision's detectors do
+        inits.append(init("mean", np.array([0.5, 0.4, 0.3], np.float32).reshape(1, 3, 1, 1)))
+        inits.append(init("std", np.array([0.2, 0.25, 0.3], np.float32).reshape(1, 3, 1, 1)))
+        nodes[0].input[0] = "xn"
+        nodes[:0] = [
+            node("Sub", ["x", "mean"], ["xs"], name="norm_sub"),
+            node("Div", ["xs", "std"], ["xn"], name="norm_div"),
+        ]
+    if not nms:  # a classifier-like net: the head's scores are the output
+        nodes = [n for n in nodes if n.output[0] in ("xs", "xn", "f0", "f", "s0")]
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])]
     if nms_on_input:  # NonZero straight on the graph input: nothing is left for the device
         nodes = [node("NonZero", ["x"], ["nz"], name="nz"), node("Cast", ["nz"], ["det"], to=1)]
     outputs = [helper.make_tensor_value_info("det", TensorProto.FLOAT, ["K", 4])]
-    if not nms_on_input:
+    if not nms:
+        outputs = [helper.make_tensor_value_info("s0", TensorProto.FLOAT, [1, 2, 4, 4])]
+    elif not nms_on_input:
         outputs.append(helper.make_tensor_value_info("sel", TensorProto.INT64, ["K", 3]))
     graph = helper.make_graph(nodes, "det", inputs, outputs, [] if nms_on_input else inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])

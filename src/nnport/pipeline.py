@@ -18,6 +18,7 @@ from nnport.model.io import SOURCE_PATH_KEY, save
 from nnport.passes import FixOptions, FixResult, fix
 from nnport.passes.atc import atc_command, is_atc_target
 from nnport.passes.split_postprocess import HOST_SUFFIX
+from nnport.passes.split_preprocess import PRE_SUFFIX
 from nnport.targets import CheckReport, check, load_target
 from nnport.verify.compare import CompareOptions, CompareResult, compare
 from nnport.verify.inputs import load_npz
@@ -78,6 +79,8 @@ class PortResult:
     stages: tuple[Stage, ...]
     # Post-processing cut off to run on the host (fix.split says what and why), or "".
     host_output: str = ""
+    # Input pre-processing cut off to run on the host, or "".
+    pre_output: str = ""
 
     @property
     def ok(self) -> bool:
@@ -166,6 +169,8 @@ def port(
     # part of the original (the host part was proven by fix on ONNX Runtime).
     reference = fix_result.device_source if fix_result.split is not None else model
     shapes = dict(fix_result.input_shapes) or shapes
+    if fix_result.pre_model is not None:
+        shapes = {}  # a pre-split device part takes the (static) pre-processing outputs
     kept = sum(1 for p in fix_result.passes if p.kept)
     detail = f"{kept} pass(es) kept, max error {fix_result.max_error:.3g}"
     if fix_result.split is not None:
@@ -181,15 +186,23 @@ def port(
     t = stages.start(f"write {output}")
     save(fixed, output)
     stages.done("write", t, detail=str(output))
-    host_output = ""
+    host_output = pre_output = ""
+    stem = f"{Path(source).stem}.{profile.name}"
     if fix_result.split is not None and fix_result.host_model is not None:
-        host = out / f"{Path(source).stem}.{profile.name}{HOST_SUFFIX}"
-        t = stages.start(f"write {host} (host post-processing)")
-        save(fix_result.host_model, host)
-        host_output = str(host)
-        split = dataclasses.replace(fix_result.split, host_output=host_output)
-        fix_result = dataclasses.replace(fix_result, split=split)
+        host_output = str(out / f"{stem}{HOST_SUFFIX}")
+        t = stages.start(f"write {host_output} (host post-processing)")
+        save(fix_result.host_model, host_output)
         stages.done("write host part", t, detail=host_output)
+    if fix_result.split is not None and fix_result.pre_model is not None:
+        pre_output = str(out / f"{stem}{PRE_SUFFIX}")
+        t = stages.start(f"write {pre_output} (host pre-processing)")
+        save(fix_result.pre_model, pre_output)
+        stages.done("write host pre-processing", t, detail=pre_output)
+    if fix_result.split is not None:
+        split = dataclasses.replace(
+            fix_result.split, host_output=host_output, pre_output=pre_output
+        )
+        fix_result = dataclasses.replace(fix_result, split=split)
 
     compares: list[CompareResult] = []
     conversions: list[ConvertResult] = []
@@ -199,7 +212,8 @@ def port(
         atol=options.atol,
         samples=options.samples,
         seed=options.seed,
-        inputs=options.inputs,
+        # The user's inputs feed the original's graph inputs, not a pre-split device part.
+        inputs=None if fix_result.pre_model is not None else options.inputs,
         input_shapes=shapes or None,
         bisect=True,
     )
@@ -265,4 +279,5 @@ def port(
         atc_command=atc,
         stages=tuple(stages.records),
         host_output=host_output,
+        pre_output=pre_output,
     )

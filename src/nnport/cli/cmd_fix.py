@@ -23,6 +23,7 @@ from nnport.model.specs import resolve_input_shapes
 from nnport.passes import FixOptions, atc_command, fix
 from nnport.passes.atc import is_atc_target
 from nnport.passes.split_postprocess import HOST_SUFFIX
+from nnport.passes.split_preprocess import PRE_SUFFIX
 from nnport.report.fix import render_fix
 from nnport.results import to_jsonable
 from nnport.targets import load_target
@@ -62,13 +63,15 @@ SPLIT_OPT = typer.Option(
     help="When post-processing with data-dependent shapes (NonMaxSuppression, NonZero, TopK "
     "with a computed K) blocks the target, cut it off: OUT holds the device part and "
     "OUT.post.onnx the post-processing to run on the host (device then host is verified "
-    "against the original).",
+    "against the original); likewise input pre-processing before the first Conv/MatMul "
+    "that the target lacks goes to OUT.pre.onnx.",
 )
 
 
-def host_path(output: Path) -> Path:
-    """Where the host post-processing of a split model goes: OUT's stem + ``.post.onnx``."""
-    return output.with_name(output.stem + HOST_SUFFIX)
+def host_path(output: Path, suffix: str = HOST_SUFFIX) -> Path:
+    """Where the host part of a split model goes: OUT's stem + ``.post.onnx`` (post-processing)
+    or ``.pre.onnx`` (input pre-processing)."""
+    return output.with_name(output.stem + suffix)
 
 
 def _gears(text: str | None) -> tuple[int, ...]:
@@ -124,13 +127,15 @@ def fix_cmd(
     For Ascend targets the matching atc command line is printed.
 
     Post-processing that no static-shape target can run (NMS, NonZero) is cut off to
-    OUT.post.onnx for the host, unless --no-split-postprocess.
+    OUT.post.onnx for the host, and input pre-processing the target lacks (normalize, resize,
+    pad before the first Conv) to OUT.pre.onnx, unless --no-split-postprocess.
     """
     if rtol < 0 or atol < 0:
         raise UsageError("--rtol and --atol must be >= 0")
     output = output.expanduser()
     check_output_path(output, [model])
     check_output_path(host_path(output), [model])
+    check_output_path(host_path(output, PRE_SUFFIX), [model])
     profile = load_target(target)
     loaded = load(model)
     shapes = resolve_input_shapes(loaded, input_specs(input_shape))
@@ -142,12 +147,16 @@ def fix_cmd(
         image_gears=_image_gears(image_gears), split_postprocess=split_postprocess,
     )  # fmt: skip
     result = fix(loaded, profile, input_shapes=shapes, inputs=feeds, options=options)
-    if result.split is not None and result.host_model is not None:
-        host = host_path(output)
-        save(result.host_model, host)
-        result = dataclasses.replace(
-            result, split=dataclasses.replace(result.split, host_output=str(host))
-        )
+    if result.split is not None:
+        post = pre = ""
+        if result.host_model is not None:
+            post = str(host_path(output))
+            save(result.host_model, post)
+        if result.pre_model is not None:
+            pre = str(host_path(output, PRE_SUFFIX))
+            save(result.pre_model, pre)
+        split = dataclasses.replace(result.split, host_output=post, pre_output=pre)
+        result = dataclasses.replace(result, split=split)
     save(result.model, output)
     extra: dict[str, str] = {"output": str(output)}
     if is_atc_target(profile.name):

@@ -18,7 +18,8 @@ from nnport.passes.base import Decline, FixPass, default_opset
 from nnport.passes.catalog import CATALOG, fallback_fix, pass_class
 from nnport.passes.freeze_shapes import frozen_shape
 from nnport.passes.gears import reopen_gears
-from nnport.passes.split_postprocess import DATA_DEPENDENT_OPS, SplitReport, split_and_fix
+from nnport.passes.split_fix import split_and_fix
+from nnport.passes.split_postprocess import DATA_DEPENDENT_OPS, SplitReport
 from nnport.passes.verify import WeightCache, drift, run_model, same_computation
 from nnport.verify.inputs import generate_inputs
 
@@ -107,10 +108,13 @@ class FixResult:
     model: Any = field(default=None, repr=False, compare=False)
     host_model: Any = field(default=None, repr=False, compare=False)
     device_source: Any = field(default=None, repr=False, compare=False)
+    pre_model: Any = field(default=None, repr=False, compare=False)  # host pre-processing
 
     def without_model(self) -> FixResult:
         """A copy without the in-memory models (for JSON)."""
-        return dataclasses.replace(self, model=None, host_model=None, device_source=None)
+        return dataclasses.replace(
+            self, model=None, host_model=None, device_source=None, pre_model=None
+        )
 
 
 def _profile(target: Any) -> Any:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import onnx_ir as ir
@@ -15,7 +13,7 @@ from onnx_ir.passes.common import RemoveUnusedNodesPass
 
 from nnport.passes.base import Decline, const_array
 from nnport.passes.fold_constants import infer_shapes
-from nnport.passes.verify import Drift, drift, run_model
+from nnport.passes.verify import run_model
 
 # Ops whose output shape depends on input values: no static-shape target can take them.
 DATA_DEPENDENT_OPS = frozenset({"NonZero", "NonMaxSuppression", "Unique", "Compress"})
@@ -47,6 +45,11 @@ class SplitReport:
     max_error: float = 0.0
     verification: str = ""
     host_output: str = ""
+    # Input pre-processing split off too (split_preprocess): its node count, the tensors it
+    # hands the device part, where it was written. Empty when the model was not cut there.
+    pre_nodes: int = 0
+    pre_cut: tuple[str, ...] = ()
+    pre_output: str = ""
 
 
 @dataclass
@@ -306,101 +309,3 @@ def adapt_host_inputs(host: ir.Model, device: ir.Model) -> None:
         else:
             host.graph.append(cast)
         host.graph.inputs[index] = fresh
-
-
-def run_pipeline(
-    device: ir.Model,
-    host: ir.Model,
-    feeds: Sequence[Mapping[str, np.ndarray]],
-    reference: Sequence[Mapping[str, np.ndarray]],
-    *,
-    rtol: float,
-    atol: float,
-) -> Drift:
-    """Device model, then host model on its outputs (and the feeds it reads), against the
-    original model's outputs on the same feeds."""
-    device_names = {v.name for v in device.graph.inputs}
-    _, device_outs = run_model(device, [{k: a for k, a in f.items() if k in device_names}
-                                        for f in feeds])  # fmt: skip
-    host_names = {v.name for v in host.graph.inputs}
-    host_feeds = [
-        {k: a for k, a in {**f, **d}.items() if k in host_names}
-        for f, d in zip(feeds, device_outs, strict=True)
-    ]
-    engine, outs = run_model(host, host_feeds)
-    return drift(reference, outs, rtol=rtol, atol=atol, engine=engine)
-
-
-def split_and_fix(
-    base: Any,
-    current: ir.Model,
-    report: Any,
-    profile: Any,
-    feeds: Sequence[Mapping[str, np.ndarray]],
-    reference: Sequence[Mapping[str, np.ndarray]],
-    options: Any,
-) -> Any:
-    """When the data-dependent region holds violations of ``current`` (the whole model after
-    fixing), cut it off, fix the device part for the target and prove that device part then
-    host reproduce ``reference``; returns the FixResult for the split, or None."""
-    from nnport.passes.planner import fix  # the planner calls this module: a cycle at import
-
-    seeds, region = host_region(current)
-    blocked = {v.node for v in report.violations if v.node}
-    if not seeds or not any((n.name or "") in blocked for n in region):
-        return None
-    try:
-        parts = split_model(current, seeds, region)
-    except Decline as exc:
-        logger.info("post-processing not split: %s", exc)
-        return None
-    device_names = {v.name for v in parts.device.graph.inputs}
-    device_feeds = [{k: a for k, a in f.items() if k in device_names} for f in feeds]
-    inner = fix(
-        parts.device,
-        profile,
-        inputs=device_feeds,
-        options=dataclasses.replace(
-            options, split_postprocess=False, batch_gears=(), image_gears=()
-        ),
-    )
-    adapt_host_inputs(parts.host, inner.model)
-    try:
-        pipe = run_pipeline(
-            inner.model, parts.host, feeds, reference, rtol=options.rtol, atol=options.atol
-        )
-    except Exception as exc:  # a host part that does not run is a failed proof, not a crash
-        text = " ".join(str(exc).split())[:200]
-        pipe = Drift(float("inf"), False, f"the host part does not run: {text}", "")
-    outcome = (
-        "device part then host post-processing reproduce the original outputs"
-        if pipe.ok
-        else pipe.reason
-    )
-    split = dataclasses.replace(
-        parts.report,
-        host_mac_share=host_mac_share(current, region, feeds[0]),
-        verified=pipe.ok,
-        max_error=pipe.max_abs,
-        verification=f"{len(feeds)} feed(s) on {pipe.engine or 'onnxruntime'}; {outcome}",
-    )
-    device_passes = tuple(
-        dataclasses.replace(r, round=base.rounds + r.round, part="device") for r in inner.passes
-    )
-    return dataclasses.replace(
-        base,
-        deployable=inner.deployable,
-        verified=inner.verified and pipe.ok,
-        violations_after=inner.violations_after,
-        rounds=base.rounds + inner.rounds,
-        passes=base.passes + device_passes,
-        remaining=inner.remaining,
-        max_error=pipe.max_abs,
-        opset_after=inner.opset_after,
-        nodes_after=inner.nodes_after,
-        verification=split.verification,
-        split=split,
-        model=inner.model,
-        host_model=parts.host,
-        device_source=parts.device,
-    )

@@ -20,8 +20,32 @@ def _share(value: float) -> str:
     return "unknown" if value < 0 else f"{100 * value:.1f}%"
 
 
+def _names(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:4]) + (f" (+{len(names) - 4} more)" if len(names) > 4 else "")
+
+
+def host_parts(split: SplitReport) -> str:
+    """'post-processing runs', 'pre-processing runs' or 'pre- and post-processing run'."""
+    if split.pre_nodes and split.host_nodes:
+        return "pre- and post-processing run"
+    return "pre-processing runs" if split.pre_nodes else "post-processing runs"
+
+
 def _split_facts(facts: Table, split: SplitReport) -> None:
     """What was cut off to the host, how much of the model that is, and the proof."""
+    if split.pre_nodes:
+        pre = split.pre_output or "(host model, not written)"
+        facts.add_row("host pre-processing", Text(pre, style="bold yellow", overflow="fold"))
+        facts.add_row(
+            "",
+            Text(
+                f"{split.pre_nodes} node(s) from the inputs to the first Conv/MatMul/Gemm that "
+                f"the target lacks; their outputs are the device part's inputs: "
+                f"{_names(split.pre_cut)}"
+            ),
+        )
+    if not split.host_nodes:
+        return
     host = split.host_output or "(host model, not written)"
     facts.add_row("host post-processing", Text(host, style="bold yellow", overflow="fold"))
     facts.add_row("", Text(split.reason))
@@ -33,10 +57,7 @@ def _split_facts(facts: Table, split: SplitReport) -> None:
             f"device part: {split.device_nodes} node(s)"
         ),
     )
-    cut = ", ".join(split.cut[:4]) + (
-        f" (+{len(split.cut) - 4} more)" if len(split.cut) > 4 else ""
-    )
-    facts.add_row("", Text(f"device outputs = host inputs: {cut}"))
+    facts.add_row("", Text(f"device outputs = host inputs: {_names(split.cut)}"))
     facts.add_row("", Text(f"host ops: {', '.join(split.host_ops)}"))
 
 
@@ -53,7 +74,7 @@ def render_fix(result: FixResult) -> Group:
         )
     split = result.split
     if split is not None:
-        verdict.append(" (device part; post-processing runs on the host)", style="bold yellow")
+        verdict.append(f" (device part; {host_parts(split)} on the host)", style="bold yellow")
     facts = Table.grid(padding=(0, 2))
     if result.output:
         facts.add_row(

@@ -37,15 +37,29 @@ def _split_html(result: PortResult) -> list[str]:
     split = result.fix.split
     if split is None:
         return []
+    pre = (
+        [
+            "<p><b>pre-processing runs on the host</b>: "
+            f"<code>{html.escape(result.pre_output or split.pre_output)}</code> "
+            f"({split.pre_nodes} nodes before the first Conv/MatMul); its outputs "
+            f"<code>{html.escape(', '.join(split.pre_cut))}</code> are the device part's "
+            "inputs.</p>"
+        ]
+        if split.pre_nodes
+        else []
+    )
+    if not split.host_nodes:
+        return [*pre, f"<p>{html.escape(split.verification)}.</p>"]
     mac = "unknown" if split.host_mac_share < 0 else f"{100 * split.host_mac_share:.1f}%"
     return [
+        *pre,
         "<p><b>post-processing runs on the host</b>: "
         f"<code>{html.escape(result.host_output or split.host_output)}</code> "
         f"({split.host_nodes} nodes, {100 * split.host_node_share:.1f}% of the nodes, {mac} of "
         f"the Conv/MatMul/Gemm MACs). {html.escape(split.reason)}. The fixed model is the "
         f"device part; its outputs feed the host part: "
         f"<code>{html.escape(', '.join(split.cut))}</code>. "
-        f"{html.escape(split.verification)}.</p>"
+        f"{html.escape(split.verification)}.</p>",
     ]
 
 

@@ -16,7 +16,7 @@ def _verdict(result: PortResult) -> Text:
     if result.ok and result.fix.split is not None:
         return Text(
             f"READY: the device part is deployable on {result.target}; every rewrite verified, "
-            "and device part then host post-processing reproduce the original outputs",
+            f"and {result.fix.split.verification.split('; ', 1)[-1]}",
             style="bold green",
         )
     if result.ok:
@@ -101,7 +101,16 @@ def render_port(result: PortResult) -> RenderableType:
         parts += [Text(""), table]
     parts += [Text(""), _verdict(result), Text(f"fixed model: {result.output}")]
     split = result.fix.split
-    if split is not None:
+    if split is not None and split.pre_nodes:
+        parts.append(
+            Text(
+                f"pre-processing runs on the host: {result.pre_output or '(not written)'} "
+                f"({split.pre_nodes} node(s) before the first Conv/MatMul); its outputs "
+                f"{', '.join(split.pre_cut)} are the device part's inputs",
+                style="yellow",
+            )
+        )
+    if split is not None and split.host_nodes:
         share = "unknown" if split.host_mac_share < 0 else f"{100 * split.host_mac_share:.1f}%"
         parts.append(
             Text(
