@@ -33,3 +33,18 @@ def test_port_carries_the_split_through(cli: Any, tmp_path: Path) -> None:
     assert "post-processing runs on the host" in page and "det.ascend310.post.onnx" in page
     back = loads(PortResult, (out / "report.json").read_text())
     assert back.fix.split is not None and back.host_output == report["host_output"]
+
+
+def test_port_with_pre_and_post_processing_on_the_host(cli: Any, tmp_path: Path) -> None:
+    src = tmp_path / "det.onnx"
+    onnx.save(detector_model(normalize=True), src)
+    out = tmp_path / "out"
+    result = cli("port", src, "-t", "nnie", "-o", out, "--iterations", "0")
+    assert result.code == 0, result.err + result.out
+    assert (out / "det.nnie.pre.onnx").is_file() and (out / "det.nnie.post.onnx").is_file()
+    text = " ".join(result.out.split())
+    assert "pre-processing runs on the host" in text and "post-processing runs on the host" in text
+    report = json.loads((out / "report.json").read_text())
+    assert report["pre_output"].endswith("det.nnie.pre.onnx")
+    assert all(c["passed"] for c in report["compares"])
+    assert "pre-processing runs on the host" in (out / "report.html").read_text()
