@@ -287,3 +287,15 @@ def test_a_dtype_pair_that_never_passed_is_refused_and_derived(tmp_path: Path) -
     rule = {r.versions_text(): r for r in derive_rules(outcomes)}["13-18"]
     assert rule.forbidden_dtype_pairs == (("float32", "float64"),)
     assert rule.forbidden_attributes == {}
+
+
+def test_a_newer_version_reached_only_by_sequence_cases_follows_the_passing_one() -> None:
+    def if_use(version: int, out: str) -> tuple[NodeUse, ...]:
+        return (NodeUse("If", "", version, ("bool",), (out,)),)
+
+    outcomes = [_outcome("pass", if_use(11, "float32")), _outcome("fail", if_use(13, "sequence"))]
+    rules = {r.versions_text(): r for r in derive_rules(outcomes)}
+    assert "13-15" in rules and rules["13-15"].note.startswith("not probed with tensors")
+    # a newer version with a failing tensor case is not assumed
+    outcomes.append(_outcome("fail", if_use(16, "float32")))
+    assert "16-18" not in {r.versions_text() for r in derive_rules(outcomes)}

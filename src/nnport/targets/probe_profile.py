@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import functools
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +23,12 @@ import onnx_ir as ir
 from nnport.model.dtypes import dtype_name, from_name
 from nnport.targets.probe import CaseOutcome, ProbeResult
 from nnport.targets.probe_nodes import NodeUse
+from nnport.targets.probe_versions import (
+    _next_probed,
+    _untested_newer,
+    _untested_older,
+    _version_range,
+)
 from nnport.targets.profile import (
     GraphRules,
     OpRule,
@@ -93,20 +98,6 @@ def _record(table: dict[int, set[str]], dtypes: Iterable[str]) -> None:
         valid = _valid_dtype(name)
         if valid:
             table[i].add(valid)
-
-
-@functools.cache
-def _since_versions() -> dict[tuple[str, str], tuple[int, ...]]:
-    table: dict[tuple[str, str], list[int]] = collections.defaultdict(list)
-    for schema in onnx.defs.get_all_schemas_with_history():
-        table[(canonical_domain(schema.domain), schema.name)].append(int(schema.since_version))
-    return {k: tuple(sorted(v)) for k, v in table.items()}
-
-
-def _version_range(op: str, domain: str, since: int) -> VersionRange:
-    """Model opsets at which ``op`` resolves to the schema introduced at ``since``."""
-    later = [v for v in _since_versions().get((canonical_domain(domain), op), ()) if v > since]
-    return VersionRange(since, later[0] - 1 if later else None)
 
 
 def _schema_dtypes(key: tuple[str, str, int], side: str, pos: int) -> set[str]:
@@ -299,28 +290,6 @@ def _as_values(found: dict[str, set[str]]) -> dict[str, tuple[object, ...]]:
     }
 
 
-def _untested_older(evidence: dict[tuple[str, str, int], _Evidence]) -> list[tuple[str, str, int]]:
-    """Older versions of a passing op that no case reached (the version converter has no
-    adapter, or needs constant inputs): assumed supported like the next probed version."""
-    missing = []
-    for (domain, op, since), ev in list(evidence.items()):
-        if not ev.passes:
-            continue
-        for older in _since_versions().get((domain, op), ()):
-            if older < since and (domain, op, older) not in evidence:
-                missing.append((domain, op, older))
-    return sorted(set(missing))
-
-
-def _next_probed(
-    evidence: dict[tuple[str, str, int], _Evidence], key: tuple[str, str, int]
-) -> tuple[str, str, int]:
-    domain, op, since = key
-    probed = sorted(v for (d, o, v), ev in evidence.items() if d == domain and o == op and v > since
-                    and ev.passes and not ev.note)  # fmt: skip
-    return (domain, op, probed[0])
-
-
 def _parameters(key: tuple[str, str, int], positions: set[int]) -> tuple[int, ...]:
     """Positions that are parameters (typed unlike input 0: shapes, scales, per-channel
     weights), not data inputs that merely happened to be frozen (Concat of 1-D tensors)."""
@@ -357,6 +326,11 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
     for key in _untested_older(evidence):
         evidence[key] = dataclasses.replace(evidence[_next_probed(evidence, key)], fails=0)
         evidence[key].note = "not probed (no node-suite case converts to it); as the next version"
+    for key, like in _untested_newer(evidence):
+        evidence[key] = dataclasses.replace(evidence[like], fails=0)
+        evidence[
+            key
+        ].note = f"not probed with tensors; as version {like[2]} (same attributes and inputs)"
     limits = {key: _finer_limits(ev, key) for key, ev in evidence.items() if ev.passes}
     refused = {key: found for key, (found, _, _) in limits.items() if found}
     _older_too({k: ev for k, ev in evidence.items() if ev.passes}, refused)
