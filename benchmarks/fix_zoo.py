@@ -6,9 +6,10 @@
 For every exported model and target: check, fix (verified pass by pass), and count it as
 deployable only when the fixed model passes check AND its outputs match the original within
 tolerance. When fix cuts NMS-like post-processing off to the host (split-postprocess, on by
-default), the model counts only if the device part passes check AND device part then host part
-reproduce the original's outputs; such rows read "ok+host" and the rate is printed with and
-without them, with the host's share of nodes and of Conv/MatMul/Gemm MACs.
+default), and input pre-processing the target lacks (normalize/resize/pad before the first
+Conv) to a host model in front, the model counts only if the device part passes check AND the
+parts in a row reproduce the original's outputs; such rows read "ok+host" and the rate is
+printed with and without them, with the host's share of nodes and of Conv/MatMul/Gemm MACs.
 --no-split runs fix with the split turned off. Prints one row per model and a rate per target;
 --json writes all results.
 """
@@ -70,6 +71,7 @@ def run_one(
             "host_mac_share": result.split.host_mac_share,
             "pipeline_verified": result.split.verified,
             "reason": result.split.reason,
+            "pre_nodes": result.split.pre_nodes,
         },
     }
 
@@ -116,8 +118,8 @@ def main() -> int:
         )
     splits = [r for r in rows if r.get("split")]
     if splits:
-        print("\npost-processing split off to the host (ok+host; device part checked, device+host")
-        print("verified against the original):")
+        print("\npre-/post-processing split off to the host (ok+host; device part checked, the")
+        print("parts in a row verified against the original):")
         for r in splits:
             info: dict[str, object] = r["split"]  # type: ignore[assignment]
             mac = float(info["host_mac_share"])  # type: ignore[arg-type]
@@ -126,6 +128,7 @@ def main() -> int:
                 f"host {info['host_nodes']} nodes ({100 * float(info['host_node_share']):.0f}% "  # type: ignore[arg-type]
                 f"of nodes, {'?' if mac < 0 else f'{100 * mac:.0f}%'} of MACs), device "
                 f"{info['device_nodes']} nodes"
+                + (f", host pre-processing {info['pre_nodes']} nodes" if info["pre_nodes"] else "")
             )
     for target in targets:
         failures = [r for r in rows if r["target"] == target and not r["ok"]]

@@ -84,3 +84,13 @@ def test_declines_when_pre_processing_is_an_output() -> None:
     model.graph.outputs.append(next(n for n in model.graph if n.name == "norm_div").outputs[0])
     with pytest.raises(Decline, match="is a model output"):
         split_pre(model, pre_region(model))
+
+
+def test_no_split_when_the_device_part_would_still_not_deploy() -> None:
+    proto = detector_model(normalize=True, nms=False)
+    proto.graph.node.append(onnx.helper.make_node("Erf", ["s0"], ["e"], name="erf"))
+    proto.graph.output[0].name = "e"  # NNIE has no Erf and nnport no decomposition for it
+    model = ir.serde.deserialize_model(proto)
+    result = fix(model, "nnie")
+    assert not result.deployable and result.split is None and result.pre_model is None
+    assert {"Sub", "Div", "Erf"} <= {r.op for r in result.remaining}

@@ -60,7 +60,7 @@ def split_and_fix(
     """When violations of ``current`` (the whole model after fixing) lie in its data-dependent
     post-processing or its input pre-processing, cut those off to host models, fix the device
     part for the target and prove that the parts in a row reproduce ``reference``; returns
-    the FixResult for the split, or None."""
+    the FixResult for the split, or None (also when the device part would still not deploy)."""
     from nnport.passes.planner import fix  # the planner calls this module: a cycle at import
 
     blocked = {v.node for v in report.violations if v.node}
@@ -99,6 +99,9 @@ def split_and_fix(
             options, split_postprocess=False, batch_gears=(), image_gears=()
         ),
     )
+    if not inner.deployable:  # three files and violations left help no one: keep one model
+        logger.info("not split: the device part still has %d violation(s)", len(inner.remaining))
+        return None
     if post is not None:
         adapt_host_inputs(post, inner.model)
     try:
