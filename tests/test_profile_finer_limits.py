@@ -299,3 +299,12 @@ def test_a_newer_version_reached_only_by_sequence_cases_follows_the_passing_one(
     # a newer version with a failing tensor case is not assumed
     outcomes.append(_outcome("fail", if_use(16, "float32")))
     assert "16-18" not in {r.versions_text() for r in derive_rules(outcomes)}
+
+
+def test_targets_show_prints_the_finer_limits(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("targets", "show", "ncnn")
+    assert result.code == 0, result.err
+    assert "folded by the converter" in result.out
+    assert "in[4] values in [1]" in result.out  # Slice steps
+    result = cli("targets", "show", "openvino")
+    assert "not float32 -> float64" in " ".join(result.out.split())  # Cast's refused pair

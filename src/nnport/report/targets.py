@@ -58,6 +58,8 @@ def render_profile(profile: TargetProfile) -> RenderableType:
         facts.add_row("max rank", str(graph.max_rank))
     if graph.tensor_dtypes:
         facts.add_row("tensor dtypes", ", ".join(graph.tensor_dtypes))
+    if graph.folds_constants:
+        facts.add_row("constants", "folded by the converter (shape arithmetic is not checked)")
     facts.add_row("unlisted ops", profile.unlisted_ops)
     if profile.expands_functions:
         facts.add_row("function ops", "expanded by the runtime")
@@ -74,6 +76,12 @@ def render_profile(profile: TargetProfile) -> RenderableType:
             limits.append(f"constant inputs {list(rule.constant_inputs)}")
         for name, values in rule.attributes.items():
             limits.append(f"{name} in {list(values)}")
+        for name, values in rule.forbidden_attributes.items():
+            limits.append(f"{name} not in {list(values)}")
+        for pos, numbers in rule.input_values.items():
+            limits.append(f"in[{pos}] values in {list(numbers)}")
+        for src, dst in rule.forbidden_dtype_pairs:
+            limits.append(f"not {src} -> {dst}")
         if rule.max_rank is not None:
             limits.append(f"rank <= {rule.max_rank}")
         if rule.broadcast != "any":

@@ -229,6 +229,10 @@ def _finer_limits(
     forbidden: dict[str, set[str]] = collections.defaultdict(set)
     constant: set[int] = set()
     pairs: set[tuple[str, str]] = set()
+    seen = collections.defaultdict(set, {n: set(v) for n, v in ev.ok_int.items()})
+    for use in ev.failed:
+        for name, value in use.int_attributes:
+            seen[name].add(value)  # a switch is an attribute only ever seen as 0 or 1
     for use in ev.failed:
         explained = (
             any(
@@ -250,7 +254,7 @@ def _finer_limits(
         # Blame switches (0/1: keepdims, ceil_mode, layout, antialias) before sizes and
         # counts (hidden_size, num_heads), and never integer lists (kernel shapes, pads):
         # a refused size or shape would refuse real models that merely differ in size.
-        flags = [(n, v) for n, v in unseen if v in ("0", "1")]
+        flags = [(n, v) for n, v in unseen if seen[n] <= {"0", "1"}]
         for name, value in flags or [(n, v) for n, v in unseen if not v.startswith("[")]:
             forbidden[name].add(value)
         constant.update(
