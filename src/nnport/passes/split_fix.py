@@ -85,7 +85,12 @@ def split_and_fix(
     if split is None:
         split = SplitReport("", (), (), (), sum(1 for _ in device.graph), 0, 0.0, 0.0, ())
     if pre is not None:
-        split = dataclasses.replace(split, pre_nodes=pre.nodes, pre_cut=tuple(pre.cut))
+        split = dataclasses.replace(
+            split,
+            pre_nodes=pre.nodes,
+            pre_cut=tuple(pre.cut),
+            device_nodes=sum(1 for _ in device.graph),
+        )
     _, device_feeds = run_model(pre.host, [_only(f, pre.host) for f in feeds]) if pre else ("", [])
     device_feeds = [
         _only({**f, **d}, device)
