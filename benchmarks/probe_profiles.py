@@ -3,6 +3,7 @@
     python benchmarks/probe_profiles.py openvino --workers 8     # whole suite, opsets 17/13/11
     python benchmarks/probe_profiles.py ncnn --workers 6         # pnnx op subset, 2 cases per op
     python benchmarks/probe_profiles.py ncnn --from-raw          # rewrite from the saved outcomes
+    python benchmarks/probe_profiles.py openvino --rerun-failed "no output named"  # after a fix
 
 Raw outcomes go to benchmarks/results/probe-<backend>.json.gz, a journal beside them lets an
 interrupted probe resume. The ncnn probe runs, at the cases' own opsets, at most 2 single-node

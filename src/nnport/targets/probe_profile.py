@@ -6,6 +6,9 @@ Evidence rules (documented in docs/probe.md):
 - a failing *single-node* case blames its one operator: a dtype at an input/output position that
   failed and never passed restricts that position to the dtypes that passed; a string attribute
   value (Resize mode, ...) that failed and never passed restricts the attribute to passing values;
+- a graph input/output type seen only in failing cases is refused at the graph boundary;
+- a failing single-node case nothing above explains blames finer things: integer attribute
+  values, an (input 0, output 0) dtype pair, inputs fed at run time, each never seen passing;
 - an operator version with no passing case is not listed (``unlisted_ops = "unsupported"``).
 """
 
@@ -222,9 +225,10 @@ def _finer_limits(
 
     A failing single-node case whose dtypes and string attributes all passed elsewhere (and
     whose graph I/O types are accepted) failed on something finer: its integer attribute values
-    that never passed are refused (``forbidden_attributes``; 0/1 switches when there are any,
-    else scalar values), and each input it fed at run time that passed only as a constant
-    becomes a ``constant_inputs`` position.
+    that never passed are refused (``forbidden_attributes``; switches when there are any, else
+    scalar values), so is its (input 0, output 0) dtype pair if that never passed
+    (``forbidden_dtype_pairs``), and each input it fed at run time that passed only as a
+    constant becomes a ``constant_inputs`` position.
     """
     forbidden: dict[str, set[str]] = collections.defaultdict(set)
     constant: set[int] = set()
