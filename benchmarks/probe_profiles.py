@@ -42,6 +42,7 @@ NO_NCNN_LAYER = ("Cast", "Equal", "Greater", "Less", "Not", "And", "Or", "Where"
 # Limits on constant input values (input_values): pnnx turns a Slice with steps other than 1
 # into Tensor.slice, which ncnn cannot run (benchmarks/ncnn_layers.py; LeViT-128S in the zoo).
 NCNN_INPUT_VALUES = {"Slice": {"4": (1,)}}
+NCNN_INPUT_VALUES_WHY = "other steps become Tensor.slice, which ncnn cannot run"
 
 PNNX_TABLE = [
     "ArgMax",
@@ -221,7 +222,11 @@ def main(argv: list[str]) -> int:
         profile = dataclasses.replace(
             profile,
             ops=tuple(
-                dataclasses.replace(r, input_values={**r.input_values, **NCNN_INPUT_VALUES[r.op]})
+                dataclasses.replace(
+                    r,
+                    input_values={**r.input_values, **NCNN_INPUT_VALUES[r.op]},
+                    note=f"{NCNN_INPUT_VALUES_WHY}; {r.note}",
+                )
                 if r.op in NCNN_INPUT_VALUES
                 else r
                 for r in profile.ops
