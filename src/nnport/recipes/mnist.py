@@ -166,7 +166,11 @@ def _train(
     train = load_mnist(data, "train", limit=config.limit)
     test = load_mnist(data, "test", limit=config.limit)
     generator = seed_everything(config.seed)
-    model = build_mnist_cnn()
+    # channels-last: with pool-then-ReLU, oneDNN's NHWC convolutions and pooling make a training
+    # step ~15% cheaper on two cores (benchmarks/mnist_recipe.py); the weights are restored to
+    # the default layout before scoring and export
+    channels_last = require_torch().channels_last
+    model = build_mnist_cnn().to(memory_format=channels_last)
     x_train, y_train = to_tensor(train)
     x_test, y_test = to_tensor(test)
     steps_per_epoch = (len(train) + config.batch_size - 1) // config.batch_size
@@ -207,7 +211,8 @@ def _train(
         loss_sum = 0.0
         for i in range(steps_per_epoch):
             idx = order[i * config.batch_size : (i + 1) * config.batch_size]
-            xb, yb = random_shift(x_train[idx], config.shift, generator), y_train[idx]
+            xb = random_shift(x_train[idx], config.shift, generator)
+            xb, yb = xb.contiguous(memory_format=channels_last), y_train[idx]
             optimizer.zero_grad(set_to_none=True)
             out = train_forward(model, xb)
             loss = loss_fn(out, yb)
@@ -226,7 +231,12 @@ def _train(
             if progress is not None:
                 progress(step, total_steps, epoch, loss_sum / seen, correct / seen, None)
         last = epoch == config.epochs
-        test_acc = evaluate_torch(model, x_test, y_test) if last or config.eval_each_epoch else -1.0
+        test_acc = -1.0
+        if last or config.eval_each_epoch:
+            test_acc = evaluate_torch(
+                model.to(memory_format=torch.contiguous_format), x_test, y_test
+            )
+            model.to(memory_format=channels_last)
         stats = EpochStats(
             epoch=epoch,
             train_loss=loss_sum / max(1, seen),
@@ -252,7 +262,7 @@ def _train(
         final_accuracy = evaluate_torch(model, x_test, y_test)
         final_weights = f"EMA of the weights (decay {config.ema_decay:g})"
         logger.info("EMA weights: %.4f held-out accuracy", final_accuracy)
-    model.eval()
+    model.to(memory_format=torch.contiguous_format).eval()
     result = TrainResult(
         recipe="mnist",
         epochs=tuple(history),
