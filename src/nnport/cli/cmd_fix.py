@@ -8,6 +8,8 @@ from pathlib import Path
 import typer
 
 from nnport.cli.common import (
+    BATCH_GEARS_OPT,
+    IMAGE_GEARS_OPT,
     INPUT_SHAPE_OPT,
     JSON_OPT,
     MODEL_ARG,
@@ -15,6 +17,7 @@ from nnport.cli.common import (
     console,
     emit_json,
     input_specs,
+    parse_gears,
 )
 from nnport.errors import UsageError
 from nnport.model import load
@@ -42,21 +45,6 @@ INPUTS_OPT = typer.Option(
 RTOL_OPT = typer.Option(1e-4, "--rtol", help="Relative tolerance for float outputs.")
 ATOL_OPT = typer.Option(1e-5, "--atol", help="Absolute tolerance for float outputs.")
 SEED_OPT = typer.Option(0, "--seed", help="Seed of the generated verification inputs.")
-GEARS_OPT = typer.Option(
-    None,
-    "--batch-gears",
-    help="Keep the batch dim dynamic for ATC gears, e.g. 1,2,4,8 (verified and checked at "
-    "each size; atc gets --dynamic_batch_size).",
-    show_default=False,
-)
-IMAGE_GEARS_OPT = typer.Option(
-    None,
-    "--image-gears",
-    help="Keep H and W of 4-D inputs dynamic for ATC gears, e.g. 224x224,320x320 (verified "
-    "and checked at each size; atc gets --dynamic_image_size).",
-    show_default=False,
-)
-
 SPLIT_OPT = typer.Option(
     True,
     "--split-postprocess/--no-split-postprocess",
@@ -74,34 +62,6 @@ def host_path(output: Path, suffix: str = HOST_SUFFIX) -> Path:
     return output.with_name(output.stem + suffix)
 
 
-def _gears(text: str | None) -> tuple[int, ...]:
-    if not text:
-        return ()
-    try:
-        gears = tuple(int(g) for g in text.split(","))
-    except ValueError as exc:
-        raise UsageError(f"--batch-gears {text!r} is not a comma-separated list of sizes") from exc
-    if any(g <= 0 for g in gears):
-        raise UsageError("--batch-gears sizes must be >= 1")
-    if len(set(gears)) < 2:
-        raise UsageError("--batch-gears needs at least 2 different sizes (ATC's rule)")
-    return gears
-
-
-def _image_gears(text: str | None) -> tuple[tuple[int, int], ...]:
-    if not text:
-        return ()
-    try:
-        gears = tuple((int(h), int(w)) for h, w in (g.lower().split("x") for g in text.split(",")))
-    except ValueError as exc:
-        raise UsageError(f"--image-gears {text!r} is not a list like 224x224,320x320") from exc
-    if any(h <= 0 or w <= 0 for h, w in gears):
-        raise UsageError("--image-gears sizes must be >= 1")
-    if len(set(gears)) < 2:
-        raise UsageError("--image-gears needs at least 2 different sizes (ATC's rule)")
-    return gears
-
-
 def fix_cmd(
     model: Path = MODEL_ARG,
     target: str = TARGET_OPT,
@@ -111,7 +71,7 @@ def fix_cmd(
     rtol: float = RTOL_OPT,
     atol: float = ATOL_OPT,
     seed: int = SEED_OPT,
-    batch_gears: str | None = GEARS_OPT,
+    batch_gears: str | None = BATCH_GEARS_OPT,
     image_gears: str | None = IMAGE_GEARS_OPT,
     split_postprocess: bool = SPLIT_OPT,
     json_out: bool = JSON_OPT,
@@ -140,11 +100,10 @@ def fix_cmd(
     loaded = load(model)
     shapes = resolve_input_shapes(loaded, input_specs(input_shape))
     feeds = load_npz(inputs, loaded) if inputs is not None else None
-    if batch_gears and image_gears:
-        raise UsageError("--batch-gears and --image-gears cannot be combined (ATC takes one)")
+    batch, images = parse_gears(batch_gears, image_gears)
     options = FixOptions(
-        rtol=rtol, atol=atol, seed=seed, batch_gears=_gears(batch_gears),
-        image_gears=_image_gears(image_gears), split_postprocess=split_postprocess,
+        rtol=rtol, atol=atol, seed=seed, batch_gears=batch, image_gears=images,
+        split_postprocess=split_postprocess,
     )  # fmt: skip
     result = fix(loaded, profile, input_shapes=shapes, inputs=feeds, options=options)
     if result.split is not None:
