@@ -65,9 +65,10 @@ def main() -> None:
     print(f"default recipe: {config}")
     model, result = train_mnist(args.data, config)
     for e in result.epochs:
+        test = f"{100 * e.test_accuracy:.2f}%" if e.test_accuracy >= 0 else "-"
         print(
             f"  epoch {e.epoch}: loss {e.train_loss:.4f}  train {100 * e.train_accuracy:.2f}%  "
-            f"test {100 * e.test_accuracy:.2f}%  at {e.seconds:.1f} s"
+            f"test {test}  at {e.seconds:.1f} s"
         )
     threads = result.threads
     print(
