@@ -13,6 +13,7 @@ import onnx_ir as ir
 from nnport.errors import InputSpecError
 from nnport.model.specs import graph_inputs
 from nnport.targets import fixes, io_rules, rules
+from nnport.targets.batch_axis import batch_axis_violations
 from nnport.targets.constness import Constness, classify
 from nnport.targets.infer import Inference, TensorFacts, infer
 from nnport.targets.profile import TargetProfile, canonical_domain
@@ -176,6 +177,7 @@ def check(
             violations += rules.node_violations(fctx, node, f"function {function.name}", index)
             index += 1
     violations += io_rules.graph_output_violations(ctx)
+    violations += batch_axis_violations(ctx)
     notes = []
     if inference.error:
         notes.append(

@@ -24,6 +24,7 @@ import onnx
 import onnx_ir as ir
 
 from nnport.model.dtypes import dtype_name, from_name
+from nnport.targets.batch_axis import PNNX_BATCH_ANCHORS
 from nnport.targets.probe import CaseOutcome, ProbeResult
 from nnport.targets.probe_nodes import NodeUse
 from nnport.targets.probe_versions import (
@@ -384,7 +385,10 @@ def io_allowlist(denied: set[str]) -> tuple[str, ...]:
 
 
 def graph_rules(
-    outcomes: Iterable[CaseOutcome], static_shapes: bool, folds_constants: bool = False
+    outcomes: Iterable[CaseOutcome],
+    static_shapes: bool,
+    folds_constants: bool = False,
+    batch_anchor_ops: tuple[str, ...] = (),
 ) -> GraphRules:
     """Graph-wide rules the outcomes support: graph I/O element types that never passed are
     refused (``[graph] input_dtypes`` / ``output_dtypes`` list every other type)."""
@@ -395,6 +399,7 @@ def graph_rules(
         static_shapes=static_shapes,
         int64="native",
         folds_constants=folds_constants,
+        batch_anchor_ops=batch_anchor_ops,
     )
 
 
@@ -439,6 +444,8 @@ def derive_profile(result: ProbeResult, name: str | None = None) -> TargetProfil
             result.outcomes,
             static_shapes=result.backend == "ncnn",
             folds_constants=result.backend == "ncnn",
+            # pnnx learns the batch axis from these ops (nnport.targets.batch_axis, measured)
+            batch_anchor_ops=PNNX_BATCH_ANCHORS if result.backend == "ncnn" else (),
         ),
         ops=tuple(derive_rules(result.outcomes, constants=result.backend == "ncnn")),
         unlisted_ops="unsupported",

@@ -118,6 +118,7 @@ class GraphRules:
     max_rank: int | None = None
     tensor_dtypes: tuple[str, ...] = ()
     folds_constants: bool = False
+    batch_anchor_ops: tuple[str, ...] = ()  # the converter needs one of these to know the batch
 
 
 @dataclass(frozen=True)
@@ -178,8 +179,7 @@ def _bad(where: str, problem: str) -> UnsupportedTargetError:
 
 
 def _keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
+    if unknown := sorted(set(table) - allowed):
         raise _bad(where, f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
 
 
@@ -309,10 +309,12 @@ def _graph(table: Any, where: str) -> GraphRules:
     if not isinstance(table, dict):
         raise _bad(where, "must be a table")
     _keys(table, {f.name for f in GraphRules.__dataclass_fields__.values()}, where)
-    static = table.get("static_shapes", False)
-    folds = table.get("folds_constants", False)
+    static, folds = table.get("static_shapes", False), table.get("folds_constants", False)
     if not isinstance(static, bool) or not isinstance(folds, bool):
         raise _bad(where, "'static_shapes' and 'folds_constants' must be true or false")
+    anchors = table.get("batch_anchor_ops", [])
+    if not isinstance(anchors, list) or not all(isinstance(a, str) and a for a in anchors):
+        raise _bad(where, "'batch_anchor_ops' must be a list of op names")
     dims = table.get("variable_dims", [])
     if not isinstance(dims, list) or any(d not in VARIABLE_DIMS for d in dims):
         raise _bad(where, f"'variable_dims' must be a list of {', '.join(VARIABLE_DIMS)}")
@@ -326,6 +328,7 @@ def _graph(table: Any, where: str) -> GraphRules:
         max_rank=_int(table, "max_rank", where),
         tensor_dtypes=_dtypes(table.get("tensor_dtypes", []), f"{where}.tensor_dtypes"),
         folds_constants=folds,
+        batch_anchor_ops=tuple(anchors),
     )
 
 
@@ -436,11 +439,9 @@ def _op_dict(rule: OpRule) -> dict[str, Any]:
 def profile_to_dict(profile: TargetProfile) -> dict[str, Any]:
     """The TOML document (as a dict) for ``profile``; ``profile_from_dict`` reads it back."""
     graph = profile.graph
-    graph_out: dict[str, Any] = {
-        "static_shapes": graph.static_shapes,
-        "int64": graph.int64,
-    }
-    for key in ("input_dtypes", "output_dtypes", "tensor_dtypes", "variable_dims"):
+    graph_out: dict[str, Any] = {"static_shapes": graph.static_shapes, "int64": graph.int64}
+    lists = ("input_dtypes", "output_dtypes", "tensor_dtypes", "variable_dims", "batch_anchor_ops")
+    for key in lists:
         if getattr(graph, key):
             graph_out[key] = list(getattr(graph, key))
     if graph.variable_dims_note:

@@ -15,6 +15,8 @@ RULES: dict[str, str] = {
     "io-dtype": "a graph input or output element type is not allowed",
     "rank-exceeded": "a tensor's rank is above the target's maximum",
     "broadcast-unsupported": "an element-wise op broadcasts where the target needs equal shapes",
+    "input-value-unsupported": "a constant input holds a value the target cannot take",
+    "batch-axis-unknown": "an axis-dependent op in a graph from which the converter cannot tell the batch axis",
 }
 
 

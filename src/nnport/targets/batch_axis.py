@@ -1,0 +1,83 @@
+"""Rule `batch-axis-unknown`: axis-dependent ops in a graph with no op that tells pnnx the batch axis.
+
+pnnx (ONNX -> ncnn) drops the batch axis and shifts every axis down by one, but it learns which
+axis is the batch from ops such as Conv or pooling, anywhere in the graph. Without one, it leaves
+axes as they are, so Concat axis=1 joins heights instead of channels. Measured on [1,3,8,8] with
+pnnx 20261020 and ncnn: Slice, Concat, Softmax, ReduceMean and broadcasting Add/Mul give wrong
+shapes or values on their own and right ones once a 1x1 Conv or a MaxPool is in the graph
+(before or after them); Relu, Transpose, Flatten, MaxPool and Resize were right either way.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import onnx_ir as ir
+
+from nnport.targets.violations import Violation
+
+if TYPE_CHECKING:
+    from nnport.targets.checker import Context
+
+# What pnnx learns the batch axis from (the profile's [graph] batch_anchor_ops for ncnn).
+PNNX_BATCH_ANCHORS: tuple[str, ...] = (
+    "AveragePool", "BatchNormalization", "Conv", "ConvTranspose", "GlobalAveragePool",
+    "GlobalMaxPool", "InstanceNormalization", "MaxPool",
+)  # fmt: skip
+
+# Ops whose meaning depends on which axis is which (an axis or axes attribute or input).
+AXIS_OPS = frozenset({
+    "ArgMax", "ArgMin", "Concat", "CumSum", "Gather", "Hardmax", "LogSoftmax", "LpNormalization",
+    "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean",
+    "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Slice", "Softmax", "Split", "TopK",
+})  # fmt: skip
+
+# Element-wise ops that broadcast: their meaning depends on the axes when the shapes differ.
+BROADCAST_OPS = frozenset({
+    "Add", "And", "BitShift", "Div", "Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual",
+    "Max", "Mean", "Min", "Mod", "Mul", "Or", "Pow", "PRelu", "Sub", "Sum", "Where", "Xor",
+})  # fmt: skip
+
+
+def _broadcasts(ctx: Context, node: ir.Node) -> bool:
+    """True unless every input is known to have the same shape."""
+    shapes = [ctx.facts(v).shape for v in node.inputs if v is not None]
+    return any(s is None for s in shapes) or len(set(shapes)) > 1
+
+
+def batch_axis_violations(ctx: Context) -> list[Violation]:
+    """One violation per axis-dependent node on a 4-D tensor when the graph has no anchor op."""
+    anchors = set(ctx.profile.graph.batch_anchor_ops)
+    if not anchors:
+        return []
+    nodes = list(ctx.model.graph)
+    if any(node.op_type in anchors for node in nodes):
+        return []
+    found: list[Violation] = []
+    for index, node in enumerate(nodes):
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        if node.op_type not in AXIS_OPS and not (
+            node.op_type in BROADCAST_OPS and _broadcasts(ctx, node)
+        ):
+            continue
+        if not any(ctx.facts(v).rank == 4 for v in node.inputs if v is not None):
+            continue  # measured on 4-D tensors; lower ranks often come out right (1-D Concat)
+        found.append(
+            Violation(
+                node=node.name or "",
+                op=node.op_type,
+                domain="ai.onnx",
+                opset=ctx.model_opsets.get("ai.onnx", 0),
+                rule="batch-axis-unknown",
+                message=(
+                    f"{node.op_type} '{node.name}' depends on which axis is which, and the graph "
+                    f"has no op ({', '.join(sorted(anchors)[:4])}, ...) from which "
+                    f"{ctx.profile.name}'s converter learns the batch axis: it would apply the "
+                    f"op one axis off and give wrong results without an error"
+                ),
+                fix=None,
+                index=index,
+            )
+        )
+    return found
