@@ -9,8 +9,6 @@ import typer
 from rich.text import Text
 
 from nnport.cli.common import (
-    BATCH_GEARS_OPT,
-    IMAGE_GEARS_OPT,
     INPUT_SHAPE_OPT,
     JSON_OPT,
     MODEL_ARG,
@@ -32,8 +30,18 @@ def check_cmd(
     model: Path = MODEL_ARG,
     target: str = TARGET_OPT,
     input_shape: list[str] | None = INPUT_SHAPE_OPT,
-    batch_gears: str | None = BATCH_GEARS_OPT,
-    image_gears: str | None = IMAGE_GEARS_OPT,
+    batch_gears: str | None = typer.Option(
+        None,
+        "--batch-gears",
+        help="ATC batch gears, e.g. 1,4,8: check the model at each batch size.",
+        show_default=False,
+    ),
+    image_gears: str | None = typer.Option(
+        None,
+        "--image-gears",
+        help="ATC image gears, e.g. 224x224,320x320: check at each H x W.",
+        show_default=False,
+    ),
     json_out: bool = JSON_OPT,
 ) -> None:
     """Report every node that breaks the target's rules, in graph order, with the pass that fixes it.
