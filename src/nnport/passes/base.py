@@ -26,16 +26,23 @@ def all_nodes(graph: ir.Graph) -> list[ir.Node]:
     return list(ir.traversal.RecursiveGraphIterator(graph))
 
 
+def node_subgraphs(node: ir.Node) -> list[ir.Graph]:
+    """The graphs held directly in ``node``'s attributes (If branches, Loop/Scan bodies)."""
+    found: list[ir.Graph] = []
+    for attr in node.attributes.values():
+        if attr.type == ir.AttributeType.GRAPH:
+            found.append(attr.as_graph())
+        elif attr.type == ir.AttributeType.GRAPHS:
+            found.extend(attr.as_graphs())
+    return found
+
+
 def all_graphs(graph: ir.Graph) -> Iterator[ir.Graph]:
     """``graph`` and every subgraph nested in its nodes' attributes."""
     yield graph
     for node in graph:
-        for attr in node.attributes.values():
-            if attr.type == ir.AttributeType.GRAPH:
-                yield from all_graphs(attr.as_graph())
-            elif attr.type == ir.AttributeType.GRAPHS:
-                for sub in attr.as_graphs():
-                    yield from all_graphs(sub)
+        for sub in node_subgraphs(node):
+            yield from all_graphs(sub)
 
 
 def const_array(value: ir.Value | None) -> np.ndarray | None:

@@ -11,7 +11,7 @@ import numpy as np
 import onnx_ir as ir
 from onnx_ir.passes.common import RemoveUnusedNodesPass
 
-from nnport.passes.base import Decline, const_array
+from nnport.passes.base import Decline, const_array, node_subgraphs
 from nnport.passes.fold_constants import infer_shapes
 from nnport.passes.verify import run_model
 
@@ -74,14 +74,8 @@ def _is_seed(node: ir.Node) -> bool:
 def _sub_nodes(node: ir.Node) -> list[ir.Node]:
     """Every node inside ``node``'s subgraphs (If/Loop/Scan bodies), recursively."""
     found: list[ir.Node] = []
-    for attr in node.attributes.values():
-        graphs: list[ir.Graph] = []
-        if attr.type == ir.AttributeType.GRAPH:
-            graphs = [attr.as_graph()]
-        elif attr.type == ir.AttributeType.GRAPHS:
-            graphs = list(attr.as_graphs())
-        for graph in graphs:
-            found.extend(ir.traversal.RecursiveGraphIterator(graph))
+    for graph in node_subgraphs(node):
+        found.extend(ir.traversal.RecursiveGraphIterator(graph))
     return found
 
 
@@ -144,6 +138,33 @@ def _drop_unused_inputs(graph: ir.Graph) -> None:
     graph.inputs.extend(keep)
 
 
+def _end_at(part: ir.Model, values: Mapping[str, ir.Value], cut: list[str]) -> None:
+    """Make the ``cut`` tensors ``part``'s outputs and drop what no longer feeds them."""
+    part.graph.outputs.clear()
+    part.graph.outputs.extend(values[name] for name in cut)
+    RemoveUnusedNodesPass()(part)
+    _drop_unused_inputs(part.graph)
+
+
+def _start_at(part: ir.Model, source: Mapping[str, ir.Value], cut: list[str], tag: str) -> None:
+    """Make the ``cut`` tensors ``part``'s first inputs (typed and shaped as in ``source``, the
+    other part's values) and drop the nodes that computed them; their old values get ``tag``."""
+    values = _values_by_name(part.graph)
+    fresh_inputs: list[ir.Value] = []
+    for name in cut:
+        old, shape = values[name], source[name].shape
+        fresh = ir.Value(type=source[name].type, shape=ir.Shape(list(shape)) if shape else None)
+        old.replace_all_uses_with(fresh, replace_graph_outputs=True)
+        old.name = f"{name}__{tag}"
+        fresh.name = name
+        fresh_inputs.append(fresh)
+    kept = list(part.graph.inputs)
+    part.graph.inputs.clear()
+    part.graph.inputs.extend([*fresh_inputs, *kept])
+    RemoveUnusedNodesPass()(part)  # the other part's nodes: nothing here reads them now
+    _drop_unused_inputs(part.graph)
+
+
 def _detach_subgraphs(graph: ir.Graph, indices: set[int]) -> None:
     """Drop the outer-value reads of subgraphs of the nodes at ``indices`` (they are about to
     go), so dead-code removal sees the values they captured as unused (hand-rolled: onnx-ir's
@@ -178,28 +199,11 @@ def split_model(model: ir.Model, seeds: Sequence[ir.Node], region: set[ir.Node])
     untyped = [name for name in cut if dvalues[name].dtype is None]
     if untyped:
         raise Decline(f"shape inference cannot type the tensor(s) at the cut: {untyped[:3]}")
-    device.graph.outputs.clear()
-    device.graph.outputs.extend(dvalues[name] for name in cut)
-    RemoveUnusedNodesPass()(device)
-    _drop_unused_inputs(device.graph)
+    _end_at(device, dvalues, cut)
 
     host = model.clone()
     _detach_subgraphs(host.graph, {i for i, node in enumerate(order) if node not in region})
-    hvalues = _values_by_name(host.graph)
-    new_inputs: list[ir.Value] = []
-    for name in cut:
-        old = hvalues[name]
-        shape = dvalues[name].shape
-        fresh = ir.Value(type=dvalues[name].type, shape=ir.Shape(list(shape)) if shape else None)
-        old.replace_all_uses_with(fresh, replace_graph_outputs=True)
-        old.name = f"{name}__device"
-        fresh.name = name
-        new_inputs.append(fresh)
-    kept_inputs = list(host.graph.inputs)
-    host.graph.inputs.clear()
-    host.graph.inputs.extend([*new_inputs, *kept_inputs])
-    RemoveUnusedNodesPass()(host)  # the device nodes: nothing on the host reads them now
-    _drop_unused_inputs(host.graph)
+    _start_at(host, dvalues, cut, "device")
 
     total = len(order)
     n_host = sum(1 for _ in host.graph)

@@ -6,16 +6,16 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 import onnx_ir as ir
-from onnx_ir.passes.common import RemoveUnusedNodesPass
 
 from nnport.passes.base import Decline
 from nnport.passes.fold_constants import infer_shapes
 from nnport.passes.split_postprocess import (
     HEAVY_OPS,
     _detach_subgraphs,
-    _drop_unused_inputs,
+    _end_at,
     _owners,
     _readers,
+    _start_at,
     _sub_nodes,
     _values_by_name,
 )
@@ -93,25 +93,8 @@ def split_pre(model: ir.Model, region: set[ir.Node]) -> PreSplit:
     shapes = {name: hvalues[name].shape for name in cut}
     if any(s is None or not all(isinstance(d, int) for d in s) for s in shapes.values()):
         raise Decline("the tensors at the cut have no static shape")
-    host.graph.outputs.clear()
-    host.graph.outputs.extend(hvalues[name] for name in cut)
-    RemoveUnusedNodesPass()(host)
-    _drop_unused_inputs(host.graph)
+    _end_at(host, hvalues, cut)
 
     device = model.clone()
-    dvalues = _values_by_name(device.graph)
-    fresh_inputs: list[ir.Value] = []
-    for name in cut:
-        old = dvalues[name]
-        shape = shapes[name]
-        fresh = ir.Value(type=hvalues[name].type, shape=ir.Shape(list(shape)) if shape else None)
-        old.replace_all_uses_with(fresh, replace_graph_outputs=True)
-        old.name = f"{name}__host"
-        fresh.name = name
-        fresh_inputs.append(fresh)
-    kept = list(device.graph.inputs)
-    device.graph.inputs.clear()
-    device.graph.inputs.extend([*fresh_inputs, *kept])
-    RemoveUnusedNodesPass()(device)
-    _drop_unused_inputs(device.graph)
+    _start_at(device, hvalues, cut, "host")
     return PreSplit(host, device, cut, sum(1 for _ in host.graph))
