@@ -70,9 +70,10 @@ def check_cmd(
         raise typer.Exit(0 if report.deployable else 1)
     from nnport.passes.gears import gear_shapes  # only with gears: the passes load lazily
 
-    every = gear_shapes(_gear_base(loaded, shapes), batch=batch, images=images)
-    for gear in every:  # a gear must fit the model's static dims (ATC varies only -1 dims)
+    every = [  # each gear must fit the model's static dims (ATC varies only -1 dims)
         resolve_input_shapes(loaded, [InputSpec(k, v) for k, v in gear.items()])
+        for gear in gear_shapes(_gear_base(loaded, shapes), batch=batch, images=images)
+    ]
     reports = [check(loaded, profile, input_shapes=gear) for gear in every]
     failing = [r for r in reports if not r.deployable]
     shown = failing[0] if failing else reports[0]

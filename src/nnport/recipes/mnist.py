@@ -169,8 +169,7 @@ def _train(
     # channels-last: with pool-then-ReLU, oneDNN's NHWC convolutions and pooling make a training
     # step ~15% cheaper on two cores (benchmarks/mnist_recipe.py); the weights are restored to
     # the default layout before scoring and export
-    channels_last = require_torch().channels_last
-    model = build_mnist_cnn().to(memory_format=channels_last)
+    model = build_mnist_cnn().to(memory_format=torch.channels_last)
     x_train, y_train = to_tensor(train)
     x_test, y_test = to_tensor(test)
     steps_per_epoch = (len(train) + config.batch_size - 1) // config.batch_size
@@ -212,7 +211,7 @@ def _train(
         for i in range(steps_per_epoch):
             idx = order[i * config.batch_size : (i + 1) * config.batch_size]
             xb = random_shift(x_train[idx], config.shift, generator)
-            xb, yb = xb.contiguous(memory_format=channels_last), y_train[idx]
+            xb, yb = xb.contiguous(memory_format=torch.channels_last), y_train[idx]
             optimizer.zero_grad(set_to_none=True)
             out = train_forward(model, xb)
             loss = loss_fn(out, yb)
@@ -236,7 +235,7 @@ def _train(
             test_acc = evaluate_torch(
                 model.to(memory_format=torch.contiguous_format), x_test, y_test
             )
-            model.to(memory_format=channels_last)
+            model.to(memory_format=torch.channels_last)
         stats = EpochStats(
             epoch=epoch,
             train_loss=loss_sum / max(1, seen),
