@@ -6,7 +6,11 @@ the case's own expected outputs and tolerance). Two sets of models:
 
 - node suite: every ONNX backend node case at its own opset; reality is the probe's raw outcome
   (``benchmarks/results/probe-<backend>.json.gz``: the ``raw_json`` of ``probe_backend``, gzipped). For the
-  probed profiles (openvino, ncnn) this set is in-sample: the profile was derived from it.
+  probed profiles (openvino, ncnn) this set is in-sample: the profile was derived from it. The
+  ncnn probe also ran each case whose inputs have a first axis other than 1 cut to one sample
+  (scored on its own line), and ``probe-ncnn-all.json.gz`` (``probe_profiles.py ncnn
+  --all-cases``) holds all 994 cases of pnnx's ops, a wider reality scored apart: the shipped
+  profile saw 205 of them.
 - zoo: real architectures from ``benchmarks/zoo.py``; reality is measured here, each run in a
   probe worker subprocess (a runtime crash is a "not deployable" outcome, not a crash of the
   benchmark), and cached in ``--results`` so reruns only measure what is missing.
@@ -96,12 +100,14 @@ def _verdict(path_or_model: Any, target: str, shapes: dict[str, tuple[int, ...]]
 # ----------------------------------------------------------------------------- node suite
 
 
-def suite_matrix(target: str, raw: Path) -> Matrix | None:
-    """Check every probed case (own opset) against its probe outcome."""
+def suite_matrix(target: str, raw: Path, variant: str = "") -> Matrix | None:
+    """Check every probed case (own opset) against its probe outcome; with ``variant``
+    ("batch1"), the cases the probe also ran cut to one sample (``probe_batch``)."""
     import onnx
     import onnx_ir as ir
 
     from nnport.targets.probe import freeze_integer_inputs, load_cases
+    from nnport.targets.probe_batch import BATCH_ONE, batch_one_variant
 
     if not raw.exists():
         print(f"  (no {raw.name}: run the {target} probe first)")
@@ -110,14 +116,21 @@ def suite_matrix(target: str, raw: Path) -> Matrix | None:
     real = {
         o["case"]: o["status"] == "pass"
         for o in data["outcomes"]
-        if o["opset"] == o["original_opset"] and o["status"] != "unconvertible"
+        if o["opset"] == o["original_opset"]
+        and o["status"] != "unconvertible"
+        and o.get("variant", "") == variant
     }
     matrix = Matrix()
     for case in load_cases(names=sorted(real)):
         model: onnx.ModelProto = case.model
         if target == "ncnn":  # the probe fed ncnn integer inputs as constants; check the same
             inputs = [np.asarray(x) if not isinstance(x, list) else x for x in case.data_sets[0][0]]
-            model, _ = freeze_integer_inputs(model, inputs)
+            model, inputs = freeze_integer_inputs(model, inputs)
+            if variant == BATCH_ONE:  # the case cut to one sample, as the probe ran it
+                found = batch_one_variant(model, inputs)
+                if found is None:
+                    continue
+                model = found[0]
         try:
             verdict = _verdict(ir.serde.deserialize_model(model), target, None)
         except Exception as exc:
@@ -265,6 +278,15 @@ def main(argv: list[str] | None = None) -> int:
             if m is not None:
                 print(m.line(f"  {target}"))
                 _merge(overall[target], m)
+            cut = suite_matrix(target, RESULTS / f"probe-{target}.json.gz", "batch1")
+            if cut is not None and cut.total:
+                print(cut.line(f"  {target} (cut to batch 1)"))
+                _merge(overall[target], cut)
+            wider = RESULTS / f"probe-{target}-all.json.gz"  # a wider probe, not in the overall
+            for variant, label in (("", "all cases"), ("batch1", "all, cut to batch 1")):
+                more = suite_matrix(target, wider, variant) if wider.exists() else None
+                if more is not None and more.total:
+                    print(more.line(f"  {target} ({label})"))
     models: list[ZooModel] = []
     if args.zoo or args.speed:
         opsets = tuple(int(o) for o in args.opsets.split(","))

@@ -1,16 +1,21 @@
 """Regenerate the shipped probed profiles (openvino.toml, ncnn.toml) exactly as they were made.
 
     python benchmarks/probe_profiles.py openvino --workers 8     # whole suite, opsets 17/13/11
-    python benchmarks/probe_profiles.py ncnn --workers 6         # pnnx op subset, 2 cases per op
+    python benchmarks/probe_profiles.py ncnn --workers 2         # pnnx op subset, 2 cases per op
+    python benchmarks/probe_profiles.py ncnn --all-cases         # every case of those ops (reality)
     python benchmarks/probe_profiles.py ncnn --from-raw          # rewrite from the saved outcomes
     python benchmarks/probe_profiles.py openvino --rerun-failed "no output named"  # after a fix
 
 Raw outcomes go to benchmarks/results/probe-<backend>.json.gz, a journal beside them lets an
 interrupted probe resume. The ncnn probe runs, at the cases' own opsets, at most 2 single-node
 cases per op for the ONNX ops pnnx 20261020 names in its ONNX rewrite patterns (read from the
-pnnx binary) plus the element-wise ops it maps generically; ops of that table that no probed case
-passed (the node suite's batch-2 and rank-1 cases hit ncnn's implicit batch axis) are added from
-the table, and the profile's source says so.
+pnnx binary) plus the element-wise ops it maps generically, and each case whose inputs have a
+first axis other than 1 also cut to one sample (``nnport.targets.probe_batch``); ops of that
+table that no probed case passed are added from the table, and the profile's source says so.
+``--all-cases`` probes all 994 cases of those ops instead (about 11 minutes on 2 cores) into
+probe-ncnn-all.json.gz: a wider, mostly out-of-sample reality for benchmarks/check_accuracy.py.
+Profiles derived from it were tried and are not shipped: their finer limits, learned from
+cases that test axis-0 and empty-tensor semantics, refuse zoo models that convert and match.
 """
 
 from __future__ import annotations
@@ -164,12 +169,52 @@ def _rerun(result: ProbeResult, text: str, workers: int) -> ProbeResult:
     opsets = sorted({o.opset for o in result.outcomes if o.opset != o.original_opset}, reverse=True)
     fresh = probe_backend(result.backend, cases=cases, opsets=opsets, workers=workers,
                           options=result.options)  # fmt: skip
-    new = {(o.case, o.opset): o for o in fresh.outcomes}
-    outcomes = tuple(new.get((o.case, o.opset), o) for o in result.outcomes)
-    own = [o for o in outcomes if o.opset == o.original_opset]
+    new = {(o.case, o.opset, o.variant): o for o in fresh.outcomes}
+    outcomes = tuple(new.pop((o.case, o.opset, o.variant), o) for o in result.outcomes)
+    outcomes += tuple(new.values())  # variants the saved result did not have
+    own = [o for o in outcomes if o.opset == o.original_opset and not o.variant]
     passed = sum(o.status == "pass" for o in own)
     print(f"  {sum(o.status == 'pass' for o in fresh.at_own_opset())} of {len(cases)} now pass")
     return dataclasses.replace(result, outcomes=outcomes, passed=passed)
+
+
+def _add_batch_one(result: ProbeResult, workers: int) -> ProbeResult:
+    """Record each saved outcome's input first-axis length and run the batch-one variants of
+    the failed cases that have none (results saved before the probe made variants)."""
+    import tempfile
+
+    import numpy as np
+
+    from nnport.targets.probe import _build_tasks, _normalize, freeze_integer_inputs, load_cases
+    from nnport.targets.probe_batch import leading_dim
+    from nnport.targets.probe_pool import run_tasks
+
+    cases = {c.name: c for c in load_cases(names=sorted({o.case for o in result.outcomes}))}
+    lead = {}
+    for name, case in cases.items():
+        inputs = _normalize(list(case.data_sets[0][0]))
+        if result.backend == "ncnn":
+            _, inputs = freeze_integer_inputs(case.model, inputs)
+        lead[name] = leading_dim([np.asarray(x) if not isinstance(x, list) else x for x in inputs])
+    outcomes = [o if o.variant else dataclasses.replace(o, leading_dim=lead.get(o.case, 0))
+                for o in result.outcomes]  # fmt: skip
+    have = {o.case for o in outcomes if o.variant}
+    todo = [cases[o.case] for o in outcomes
+            if not o.variant and o.status != "pass" and o.leading_dim > 1 and o.case not in have
+            and o.opset == o.original_opset and o.case in cases]  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="nnport-probe-") as tmp:
+        tasks, _ = _build_tasks(todo, (), Path(tmp), freeze=True, batch_one=True)
+        tasks = [t for t in tasks if t.variant]
+        print(f"running {len(tasks)} batch-one variants of {len(todo)} failed cases")
+        start = time.perf_counter()
+
+        def progress(done: int, total: int, outcome: CaseOutcome) -> None:
+            print(f"  {done}/{total} {outcome.case}: {outcome.status} "
+                  f"({time.perf_counter() - start:.0f} s)", flush=True)  # fmt: skip
+
+        ran = run_tasks(tasks, result.backend, result.options, workers=workers, timeout=120,
+                        progress=progress)  # fmt: skip
+    return dataclasses.replace(result, outcomes=tuple(outcomes) + tuple(ran))
 
 
 def main(argv: list[str]) -> int:
@@ -184,11 +229,26 @@ def main(argv: list[str]) -> int:
         help="rerun the saved cases whose failure message contains TEXT (after a runner fix), "
         "replace their outcomes in the raw file, then rewrite the profile",
     )
+    parser.add_argument(
+        "--add-batch-one",
+        action="store_true",
+        help="run the batch-one variants the saved outcomes lack (ncnn), then rewrite the profile",
+    )
+    parser.add_argument(
+        "--all-cases",
+        action="store_true",
+        help="ncnn: probe every case of pnnx's ops into probe-ncnn-all.json.gz, the wider reality "
+        "benchmarks/check_accuracy.py also scores check against; the profile is not rewritten",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    raw = RESULTS / f"probe-{args.backend}.json.gz"
-    if args.from_raw or args.rerun_failed:
+    suffix = "-all" if args.all_cases else ""
+    raw = RESULTS / f"probe-{args.backend}{suffix}.json.gz"
+    if args.from_raw or args.rerun_failed or args.add_batch_one:
         result = loads(ProbeResult, gzip.decompress(raw.read_bytes()).decode())
+        if args.add_batch_one:
+            result = _add_batch_one(result, args.workers)
+            raw.write_bytes(gzip.compress(dumps(result, indent=None).encode()))
         if args.rerun_failed:
             result = _rerun(result, args.rerun_failed, args.workers)
             raw.write_bytes(gzip.compress(dumps(result, indent=None).encode()))
@@ -207,14 +267,17 @@ def main(argv: list[str]) -> int:
         result = probe_backend(
             args.backend,
             ops=PNNX_TABLE + GENERIC if ncnn else None,
-            per_op=2 if ncnn else None,
             opsets=() if ncnn else (17, 13, 11),
+            per_op=2 if ncnn and not args.all_cases else None,
             workers=args.workers,
             timeout=120 if ncnn else 60,
             progress=progress,
-            journal=RESULTS / f"probe-{args.backend}.journal.jsonl",
+            journal=RESULTS / f"probe-{args.backend}{suffix}.journal.jsonl",
         )
         raw.write_bytes(gzip.compress(dumps(result, indent=None).encode()))
+        if args.all_cases:
+            print(f"{args.backend}: {result.passed} of {result.cases} cases pass -> {raw}")
+            return 0
     profile = derive_profile(result, args.backend)
     if args.backend == "ncnn":
         table = [op for op in PNNX_TABLE + GENERIC if op not in NO_NCNN_LAYER]

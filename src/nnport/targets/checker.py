@@ -14,6 +14,7 @@ from nnport.errors import InputSpecError
 from nnport.model.specs import graph_inputs
 from nnport.targets import fixes, io_rules, rules
 from nnport.targets.batch_axis import batch_axis_violations
+from nnport.targets.batch_size import batch_size_violations
 from nnport.targets.constness import Constness, classify
 from nnport.targets.infer import Inference, TensorFacts, infer
 from nnport.targets.profile import TargetProfile, canonical_domain
@@ -178,6 +179,7 @@ def check(
             index += 1
     violations += io_rules.graph_output_violations(ctx)
     violations += batch_axis_violations(ctx)
+    violations += batch_size_violations(ctx)
     notes = []
     if inference.error:
         notes.append(

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import onnx
 
 from nnport.errors import UsageError
+from nnport.targets.probe_batch import BATCH_ONE, batch_one_variant, leading_dim
 from nnport.targets.probe_nodes import NodeUse, _domain_opsets, graph_io, node_uses
 
 __all__ = ["CaseOutcome", "NodeUse", "ProbeResult", "load_cases", "node_uses", "probe_backend"]
@@ -63,6 +64,8 @@ class CaseOutcome:
     nodes: tuple[NodeUse, ...] = ()
     graph_inputs: tuple[str, ...] = ()  # element types of the graph inputs (not initializers)
     graph_outputs: tuple[str, ...] = ()
+    variant: str = ""  # "batch1": the case with its inputs cut to one sample (probe_batch)
+    leading_dim: int = 0  # first-axis length of the inputs as run (probe_batch.leading_dim)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,8 +84,8 @@ class ProbeResult:
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def at_own_opset(self) -> list[CaseOutcome]:
-        """The outcomes of the cases as written (not converted)."""
-        return [o for o in self.outcomes if o.opset == o.original_opset]
+        """The outcomes of the cases as written (not converted, not cut to batch one)."""
+        return [o for o in self.outcomes if o.opset == o.original_opset and not o.variant]
 
 
 ProgressCallback = Callable[[int, int, CaseOutcome], None]
@@ -124,6 +127,8 @@ class _Task:
     loose_dtype: bool = False  # compare values after casting to the expected dtype (zoo models)
     graph_inputs: tuple[str, ...] = ()
     graph_outputs: tuple[str, ...] = ()
+    variant: str = ""
+    leading_dim: int = 0
 
     def outcome(
         self, status: Status, stage: str = "", message: str = "", seconds: float = 0.0
@@ -131,6 +136,7 @@ class _Task:
         return CaseOutcome(
             self.case, self.op, self.domain, self.opset, self.original_opset, status, stage,
             message, seconds, self.single_node, self.nodes, self.graph_inputs, self.graph_outputs,
+            self.variant, self.leading_dim,
         )  # fmt: skip
 
 
@@ -251,12 +257,14 @@ def _build_tasks(
     workdir: Path,
     dedupe: bool = True,
     freeze: bool = False,
+    batch_one: bool = False,
 ) -> tuple[list[_Task], list[CaseOutcome]]:
     """Write each case (and each down-converted variant) to ``workdir``; unconvertible ones are outcomes.
 
     With ``dedupe``, a converted variant whose nodes (op versions, dtypes, modes) are identical
     to the case's own run, or to any run already planned, is not run again: it takes that
-    run's outcome. Every case always runs at its own opset.
+    run's outcome. Every case always runs at its own opset. With ``batch_one``, a case whose
+    inputs have a first axis other than 1 also runs cut to one sample (``probe_batch``).
     """
     from onnx import version_converter
 
@@ -306,12 +314,34 @@ def _build_tasks(
                 onnx.save(variant, str(path))
             task = _Task(task_id, case.name, op, domain, opset, own, path, data,
                          float(case.rtol), float(case.atol), single, uses, same,
-                         False, *graph_io(variant))  # fmt: skip
+                         False, *graph_io(variant), "", leading_dim(inputs))  # fmt: skip
             first = first or task
             tasks.append(task)
             if not same:
                 seen.setdefault(uses, task.id)
+        if batch_one and first is not None:
+            tasks += _batch_one_task(first, model, inputs, float(case.rtol), float(case.atol))
     return tasks, skipped
+
+
+def _batch_one_task(
+    task: _Task, model: onnx.ModelProto, inputs: list[Any], rtol: float, atol: float
+) -> list[_Task]:
+    """The case's batch-one variant (``probe_batch``) as a task, when it has one."""
+    found = batch_one_variant(model, inputs)
+    if found is None:
+        return []
+    variant, cut, expected = found
+    path, data = task.model.with_suffix(".b1.onnx"), task.data.with_suffix(".b1.pkl")
+    onnx.save(variant, str(path))
+    with data.open("wb") as fh:
+        pickle.dump((cut, _normalize(expected)), fh)
+    return [
+        dataclasses.replace(
+            task, id=f"{task.id}#{BATCH_ONE}", model=path, data=data, rtol=max(rtol, 1e-3),
+            atol=max(atol, 1e-5), same_as="", variant=BATCH_ONE, leading_dim=leading_dim(cut),
+        )
+    ]  # fmt: skip
 
 
 def _inherit(task: _Task, outcome: CaseOutcome) -> CaseOutcome:
@@ -359,7 +389,8 @@ def probe_backend(
     runtime = runtime_version(backend)
     date = dt.date.today().isoformat()
     with tempfile.TemporaryDirectory(prefix="nnport-probe-") as tmp:
-        tasks, skipped = _build_tasks(suite, opsets, Path(tmp), dedupe, freeze=backend == "ncnn")
+        ncnn = backend == "ncnn"
+        tasks, skipped = _build_tasks(suite, opsets, Path(tmp), dedupe, ncnn, batch_one=ncnn)
         from nnport.targets.probe_pool import _journaling, _read_journal, run_tasks
 
         done = _read_journal(journal)
@@ -372,7 +403,7 @@ def probe_backend(
         by_id = {**done, **{t.id: o for t, o in zip(to_run, ran, strict=True)}}
         outcomes = [by_id[t.id] if not t.same_as else _inherit(t, by_id[t.same_as]) for t in tasks]
     everything = tuple(sorted([*outcomes, *skipped], key=lambda o: (o.case, -o.opset)))
-    own = [o for o in everything if o.opset == o.original_opset]
+    own = [o for o in everything if o.opset == o.original_opset and not o.variant]
     source = f"nnport targets probe, {runtime}, {date}"
     if ops or cases or limit is not None or per_op is not None:
         source += f" (subset: {len(suite)} node-suite cases"

@@ -9,7 +9,9 @@ Evidence rules (documented in docs/probe.md):
 - a graph input/output type seen only in failing cases is refused at the graph boundary;
 - a failing single-node case nothing above explains blames finer things: integer attribute
   values, an (input 0, output 0) dtype pair, inputs fed at run time, each never seen passing;
-- an operator version with no passing case is not listed (``unlisted_ops = "unsupported"``).
+- an operator version with no passing case is not listed (``unlisted_ops = "unsupported"``);
+- ncnn: a failure with inputs whose first axis is not 1 is no evidence against its op (the
+  case's batch-one variant is); ops that passed with such inputs are ``[graph] batch_free_ops``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import onnx_ir as ir
 from nnport.model.dtypes import dtype_name, from_name
 from nnport.targets.batch_axis import PNNX_BATCH_ANCHORS
 from nnport.targets.probe import CaseOutcome, ProbeResult
+from nnport.targets.probe_batch import batch_free_ops
 from nnport.targets.probe_nodes import NodeUse
 from nnport.targets.probe_versions import (
     _next_probed,
@@ -389,6 +392,7 @@ def graph_rules(
     static_shapes: bool,
     folds_constants: bool = False,
     batch_anchor_ops: tuple[str, ...] = (),
+    batch_free_ops: tuple[str, ...] = (),
 ) -> GraphRules:
     """Graph-wide rules the outcomes support: graph I/O element types that never passed are
     refused (``[graph] input_dtypes`` / ``output_dtypes`` list every other type)."""
@@ -400,6 +404,7 @@ def graph_rules(
         int64="native",
         folds_constants=folds_constants,
         batch_anchor_ops=batch_anchor_ops,
+        batch_free_ops=batch_free_ops,
     )
 
 
@@ -418,6 +423,11 @@ def derive_profile(result: ProbeResult, name: str | None = None) -> TargetProfil
             if dom != "ai.onnx" and dom not in opsets:
                 opsets[dom] = VersionRange(1, None)
     own = result.at_own_opset()
+    ncnn = result.backend == "ncnn"
+    # a case that failed with a first axis other than 1 says nothing about its op's dtypes or
+    # attributes: the rule batch-not-one owns it (its batch-one variant speaks for the op)
+    outcomes = [o for o in result.outcomes
+                if not ncnn or o.status == "pass" or o.variant or o.leading_dim <= 1]  # fmt: skip
     counts = collections.Counter(o.status for o in own)
     notes = (
         f"Node suite at the cases' own opsets: {result.passed} of {result.cases} cases pass "
@@ -441,13 +451,14 @@ def derive_profile(result: ProbeResult, name: str | None = None) -> TargetProfil
         # pnnx converts for the given static input shapes and folds constant subgraphs
         # (Shape -> Gather -> Concat chains, Casts of constants) itself.
         graph=graph_rules(
-            result.outcomes,
-            static_shapes=result.backend == "ncnn",
-            folds_constants=result.backend == "ncnn",
+            outcomes,
+            static_shapes=ncnn,
+            folds_constants=ncnn,
             # pnnx learns the batch axis from these ops (nnport.targets.batch_axis, measured)
-            batch_anchor_ops=PNNX_BATCH_ANCHORS if result.backend == "ncnn" else (),
+            batch_anchor_ops=PNNX_BATCH_ANCHORS if ncnn else (),
+            batch_free_ops=batch_free_ops(outcomes) if ncnn else (),
         ),
-        ops=tuple(derive_rules(result.outcomes, constants=result.backend == "ncnn")),
+        ops=tuple(derive_rules(outcomes, constants=ncnn)),
         unlisted_ops="unsupported",
         expands_functions=False,
         notes=notes,

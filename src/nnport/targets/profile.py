@@ -119,6 +119,7 @@ class GraphRules:
     tensor_dtypes: tuple[str, ...] = ()
     folds_constants: bool = False
     batch_anchor_ops: tuple[str, ...] = ()  # the converter needs one of these to know the batch
+    batch_free_ops: tuple[str, ...] = ()  # ops right on a first axis != 1 (with batch anchors)
 
 
 @dataclass(frozen=True)
@@ -312,9 +313,10 @@ def _graph(table: Any, where: str) -> GraphRules:
     static, folds = table.get("static_shapes", False), table.get("folds_constants", False)
     if not isinstance(static, bool) or not isinstance(folds, bool):
         raise _bad(where, "'static_shapes' and 'folds_constants' must be true or false")
-    anchors = table.get("batch_anchor_ops", [])
-    if not isinstance(anchors, list) or not all(isinstance(a, str) and a for a in anchors):
-        raise _bad(where, "'batch_anchor_ops' must be a list of op names")
+    anchors, free = table.get("batch_anchor_ops", []), table.get("batch_free_ops", [])
+    for ops in (anchors, free):
+        if not isinstance(ops, list) or not all(isinstance(a, str) and a for a in ops):
+            raise _bad(where, "'batch_anchor_ops' and 'batch_free_ops' must be lists of op names")
     dims = table.get("variable_dims", [])
     if not isinstance(dims, list) or any(d not in VARIABLE_DIMS for d in dims):
         raise _bad(where, f"'variable_dims' must be a list of {', '.join(VARIABLE_DIMS)}")
@@ -329,6 +331,7 @@ def _graph(table: Any, where: str) -> GraphRules:
         tensor_dtypes=_dtypes(table.get("tensor_dtypes", []), f"{where}.tensor_dtypes"),
         folds_constants=folds,
         batch_anchor_ops=tuple(anchors),
+        batch_free_ops=tuple(free),
     )
 
 
@@ -440,16 +443,12 @@ def profile_to_dict(profile: TargetProfile) -> dict[str, Any]:
     """The TOML document (as a dict) for ``profile``; ``profile_from_dict`` reads it back."""
     graph = profile.graph
     graph_out: dict[str, Any] = {"static_shapes": graph.static_shapes, "int64": graph.int64}
-    lists = ("input_dtypes", "output_dtypes", "tensor_dtypes", "variable_dims", "batch_anchor_ops")
-    for key in lists:
-        if getattr(graph, key):
-            graph_out[key] = list(getattr(graph, key))
-    if graph.variable_dims_note:
-        graph_out["variable_dims_note"] = graph.variable_dims_note
-    if graph.max_rank is not None:
-        graph_out["max_rank"] = graph.max_rank
-    if graph.folds_constants:
-        graph_out["folds_constants"] = True
+    for key in ("input_dtypes", "output_dtypes", "tensor_dtypes", "variable_dims",
+                "batch_anchor_ops", "batch_free_ops", "variable_dims_note", "max_rank",
+                "folds_constants"):  # fmt: skip
+        value = getattr(graph, key)
+        if value is not None and value not in ((), "", False):
+            graph_out[key] = list(value) if isinstance(value, tuple) else value
     source = {k: v for k, v in profile.source.__dict__.items() if v}
     data: dict[str, Any] = {
         "name": profile.name,

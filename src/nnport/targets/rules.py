@@ -423,9 +423,15 @@ def _graph_wide(
 
 
 _MISSING = object()
+# Attributes that only take effect in one mode (ONNX Resize): elsewhere they are not judged.
+_MODE_ONLY = {("Resize", "nearest_mode"): "nearest", ("Resize", "cubic_coeff_a"): "cubic",
+              ("Resize", "exclude_outside"): "cubic"}  # fmt: skip
 
 
 def _attribute_value(node: ir.Node, name: str, ctx: Context) -> Any:
+    only_in = _MODE_ONLY.get((node.op_type, name))
+    if only_in is not None and _normalize(_attribute_value(node, "mode", ctx)) != only_in:
+        return _MISSING
     attr = node.attributes.get(name)
     if attr is not None:
         value = attr.value
