@@ -99,3 +99,44 @@ def test_only_the_last_epoch_is_scored_unless_asked(mnist_dir: Path) -> None:
         mnist_dir, MnistTrainConfig(epochs=2, limit=128, threads=1, eval_each_epoch=True)
     )
     assert all(e.test_accuracy >= 0 for e in full.epochs)
+
+
+def test_hard_fraction_trains_the_last_epoch_on_the_hardest_images(mnist_dir: Path) -> None:
+    seen: list[tuple[int, int]] = []  # (step, total) per progress call
+
+    def progress(step: int, total: int, *_: object) -> None:
+        seen.append((step, total))
+
+    config = MnistTrainConfig(epochs=2, limit=256, batch_size=32, threads=1, hard_fraction=0.25)
+    _, result = train_mnist(mnist_dir, config, progress)
+    # epoch 1: 256 images in 8 steps; epoch 2: the hardest 64 images in 2 steps
+    assert seen[-1] == (10, 10) and result.epochs[0].train_accuracy >= 0
+    _, again = train_mnist(mnist_dir, config)
+    assert again.test_accuracy == result.test_accuracy  # deterministic under the seed
+
+
+def test_the_first_conv_stops_training_after_its_share_of_the_steps(
+    mnist_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nnport.recipes.mnist as recipe
+
+    built: list[torch.nn.Module] = []
+    original = recipe.build_mnist_cnn
+
+    def build() -> torch.nn.Module:
+        built.append(original())
+        return built[-1]
+
+    monkeypatch.setattr(recipe, "build_mnist_cnn", build)
+    snapshots: dict[int, list[torch.Tensor]] = {}  # epoch -> first-conv weights after each step
+
+    def progress(step: int, total: int, epoch: int, *_: object) -> None:
+        snapshots.setdefault(epoch, []).append(built[0][0].weight.detach().clone())
+
+    # 3 epochs of 6 steps; frozen from step 12 (2/3 of 18) on: trained in epochs 1-2 only
+    config = MnistTrainConfig(epochs=3, limit=192, batch_size=32, threads=1,
+                              freeze_first_conv_at=2 / 3)  # fmt: skip
+    model, _ = train_mnist(mnist_dir, config, progress)
+    assert not torch.equal(snapshots[2][0], snapshots[2][-1])  # trained in epoch 2
+    assert all(torch.equal(w, snapshots[2][-1]) for w in snapshots[3])  # frozen in epoch 3
+    assert all(p.requires_grad for p in model.parameters())  # the returned model is whole again

@@ -48,6 +48,22 @@ def train_mnist_cmd(
     eval_each_epoch: bool = typer.Option(
         False, "--eval-each-epoch", help="Score the test set after every epoch (default: last)."
     ),
+    hard_fraction: float = typer.Option(
+        1.0,
+        "--hard-fraction",
+        min=0.01,
+        max=1.0,
+        help="The last epoch trains on this share of the training images, those with the highest "
+        "loss when last seen (1: every image).",
+    ),
+    freeze_first_conv_at: float = typer.Option(
+        0.5,
+        "--freeze-first-conv-at",
+        min=0.0,
+        max=1.0,
+        help="Stop training the first convolution after this share of the steps (1: never); "
+        "each later step is about a fifth cheaper.",
+    ),
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="Use only the first N training and N test images (quick runs)."
     ),
@@ -70,6 +86,8 @@ def train_mnist_cmd(
         shift=shift,
         label_smoothing=label_smoothing,
         eval_each_epoch=eval_each_epoch,
+        hard_fraction=hard_fraction,
+        freeze_first_conv_at=freeze_first_conv_at,
     )
     with training_progress("train mnist") as progress:
         model, result = train_mnist(data, config, progress)

@@ -1,4 +1,4 @@
-"""The classic PyTorch MNIST CNN and a fast CPU schedule for it (OneCycle AdamW, shifts, 3 epochs)."""
+"""The classic PyTorch MNIST CNN and a fast CPU schedule for it (OneCycle AdamW, shifts, FreezeOut)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def build_mnist_cnn() -> Any:
 
 @dataclass(frozen=True)
 class MnistTrainConfig:
-    """Training settings; the defaults reach ~99.2% test accuracy in ~6 single-core CPU minutes."""
+    """Training settings; the defaults reach ~99.25% test accuracy in under 3 minutes on 2 cores."""
 
     epochs: int = 3
     batch_size: int = 64
@@ -59,6 +59,12 @@ class MnistTrainConfig:
     ema_decay: float = 0.0  # > 0: return an exponential moving average of the weights
     label_smoothing: float = 0.1
     eval_each_epoch: bool = False  # score the test set after every epoch, not only the last
+    # the last epoch (of 2 or more) trains on this fraction of the training set: the images
+    # with the highest loss when last seen (1.0: the whole set)
+    hard_fraction: float = 1.0
+    # the first convolution stops training after this share of the steps (FreezeOut): the
+    # backward pass then skips Conv 32->64's input gradient, about a fifth of a step (1: never)
+    freeze_first_conv_at: float = 0.5
 
 
 def to_tensor(split: MnistSplit) -> tuple[Any, Any]:
@@ -84,10 +90,24 @@ def random_shift(images: Any, pixels: int, generator: Any) -> Any:
 
 
 def dropout_fast(x: Any, p: float) -> Any:
-    """Inverted dropout with a mask drawn by ``torch.rand`` (about twice as fast as ``bernoulli_``)."""
+    """Inverted dropout with a cheaply drawn mask, laid out like ``x``.
+
+    For p = 1/4, 1/2 or 3/4 (the classic net's 0.25 and 0.5) each element's keep draw is two bits
+    of a random int64 word, exactly Bernoulli(1 - p) and ~40% cheaper than ``torch.rand`` per
+    element; other rates use ``torch.rand``, itself about twice as fast as ``bernoulli_``.
+    """
     torch = require_torch()
-    keep = torch.rand(x.shape) >= p
-    return x * (keep.to(x.dtype) * (1.0 / (1.0 - p)))
+    dense = x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last)
+    quarters = round(4 * p)
+    if dense and abs(4 * p - quarters) < 1e-9 and 0 < quarters < 4:
+        n = x.numel()
+        words = torch.randint(-(2**63), 2**63 - 1, ((n + 31) // 32,), dtype=torch.int64)
+        shifts = torch.arange(0, 64, 2, dtype=torch.int64)
+        draws = ((words[:, None] >> shifts) & 3).view(-1)[:n]  # uniform on 0..3
+        keep = torch.as_strided(draws >= quarters, x.size(), x.stride())  # x's own layout
+    else:
+        keep = torch.empty_like(x).uniform_() >= p
+    return x * keep * (1.0 / (1.0 - p))
 
 
 def train_forward(model: Any, x: Any) -> Any:
@@ -110,6 +130,7 @@ def train_forward(model: Any, x: Any) -> Any:
             continue
         if isinstance(layer, nn.Dropout) and layer.training and layer.p > 0:
             x = dropout_fast(x, float(layer.p))
+
         else:
             x = layer(x)
         i += 1
@@ -168,11 +189,15 @@ def _train(
     generator = seed_everything(config.seed)
     # channels-last: with pool-then-ReLU, oneDNN's NHWC convolutions and pooling make a training
     # step ~15% cheaper on two cores (benchmarks/mnist_recipe.py); the weights are restored to
-    # the default layout before scoring and export
+    # the default layout before export
     model = build_mnist_cnn().to(memory_format=torch.channels_last)
     x_train, y_train = to_tensor(train)
     x_test, y_test = to_tensor(test)
-    steps_per_epoch = (len(train) + config.batch_size - 1) // config.batch_size
+    sizes = [len(train)] * config.epochs
+    if config.epochs > 1 and config.hard_fraction < 1.0:
+        sizes[-1] = max(1, round(len(train) * config.hard_fraction))
+    steps = [(n + config.batch_size - 1) // config.batch_size for n in sizes]
+    losses = torch.zeros(len(train))  # each image's loss when last seen (for hard_fraction)
     if config.optimizer == "sgd":
         optimizer: Any = torch.optim.SGD(
             model.parameters(),
@@ -185,13 +210,10 @@ def _train(
         optimizer = torch.optim.AdamW(  # fused: one kernel per step instead of ~20 small ones
             model.parameters(), lr=config.max_lr, weight_decay=config.weight_decay, fused=True
         )
-    if steps_per_epoch * config.epochs >= 20:
+    total_steps = sum(steps)
+    if total_steps >= 20:
         scheduler: Any = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer,
-            max_lr=config.max_lr,
-            epochs=config.epochs,
-            steps_per_epoch=steps_per_epoch,
-            pct_start=0.25,
+            optimizer, max_lr=config.max_lr, total_steps=total_steps, pct_start=0.25
         )
     else:  # too few steps for a warm-up and an annealing phase: constant rate
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
@@ -201,14 +223,22 @@ def _train(
     history: list[EpochStats] = []
     start_time = time.perf_counter()
     start_cpu = time.process_time()
-    total_steps = steps_per_epoch * config.epochs
     step = 0
+    freeze_step = round(total_steps * config.freeze_first_conv_at)
+    if config.freeze_first_conv_at >= 1.0:
+        freeze_step = -1
     for epoch in range(1, config.epochs + 1):
         model.train()
         order = torch.randperm(len(train), generator=generator)
+        if sizes[epoch - 1] < len(train):  # the hardest images, in random order
+            hardest = torch.topk(losses, sizes[epoch - 1]).indices
+            order = hardest[torch.randperm(len(hardest), generator=generator)]
         seen = correct = 0
         loss_sum = 0.0
-        for i in range(steps_per_epoch):
+        for i in range(steps[epoch - 1]):
+            if step == freeze_step:
+                for param in model[0].parameters():  # its grad stays None: AdamW skips it
+                    param.requires_grad_(False)
             idx = order[i * config.batch_size : (i + 1) * config.batch_size]
             xb = random_shift(x_train[idx], config.shift, generator)
             xb, yb = xb.contiguous(memory_format=torch.channels_last), y_train[idx]
@@ -217,6 +247,7 @@ def _train(
             loss = loss_fn(out, yb)
             if smoothing > 0:  # the output is log-probabilities: smooth towards uniform by hand
                 loss = (1 - smoothing) * loss - smoothing * out.mean(1).mean()
+            losses[idx] = -out.detach().gather(1, yb[:, None])[:, 0]
             loss.backward()
             optimizer.step()
             scheduler.step()
@@ -232,10 +263,8 @@ def _train(
         last = epoch == config.epochs
         test_acc = -1.0
         if last or config.eval_each_epoch:
-            test_acc = evaluate_torch(
-                model.to(memory_format=torch.contiguous_format), x_test, y_test
-            )
-            model.to(memory_format=torch.channels_last)
+            # scored in channels-last too: oneDNN's NHWC forward is ~40% cheaper here
+            test_acc = evaluate_torch(model, x_test, y_test)
         stats = EpochStats(
             epoch=epoch,
             train_loss=loss_sum / max(1, seen),
@@ -261,6 +290,8 @@ def _train(
         final_accuracy = evaluate_torch(model, x_test, y_test)
         final_weights = f"EMA of the weights (decay {config.ema_decay:g})"
         logger.info("EMA weights: %.4f held-out accuracy", final_accuracy)
+    for param in model.parameters():
+        param.requires_grad_(True)
     model.to(memory_format=torch.contiguous_format).eval()
     result = TrainResult(
         recipe="mnist",
