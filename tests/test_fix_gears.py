@@ -127,3 +127,20 @@ def test_check_with_gears_checks_every_gear_shape(cli: Any, tmp_path: Path) -> N
     images = cli("check", out, "-t", "ascend310", "--image-gears", "20x20,32x32")
     assert images.code == 2 and "32" in images.err
     assert cli("check", out, "-t", "ascend310", "--batch-gears", "4").code == 2
+
+
+def test_check_image_gears_says_when_a_dynamic_batch_was_checked_as_one(
+    cli: Any, tmp_path: Path
+) -> None:
+    src = tmp_path / "net.onnx"
+    onnx.save(_net(), src)  # x[N, 3, H, W]: the batch is dynamic too
+    result = cli("check", src, "-t", "ascend310", "--image-gears", "16x16,32x32", "--json")
+    assert result.code == 0, result.out
+    data = json.loads(result.out)
+    assert data["gears"][1]["input_shapes"] == {"x": [1, 3, 32, 32]}
+    assert any("batch of 'x' is dynamic and was checked as 1" in n for n in data["notes"])
+    text = cli("check", src, "-t", "ascend310", "--image-gears", "16x16,32x32")
+    assert "note: the batch of 'x' is dynamic" in text.out
+    given = cli("check", src, "-t", "ascend310", "--image-gears", "16x16,32x32",
+                "--input-shape", "x:4x3x16x16", "--json")  # fmt: skip
+    assert not any("dynamic" in n for n in json.loads(given.out)["notes"])

@@ -76,6 +76,13 @@ def check_cmd(
     ]
     reports = [check(loaded, profile, input_shapes=gear) for gear in every]
     failing = [r for r in reports if not r.deployable]
+    unset = [] if batch else _dynamic_batch(loaded, shapes)
+    note = (
+        f"the batch of {', '.join(repr(n) for n in unset)} is dynamic and was checked as 1 "
+        "(ATC varies either the batch or the image size; give another batch with --input-shape)"
+        if unset
+        else ""
+    )
     shown = failing[0] if failing else reports[0]
     labels = [str(b) for b in batch] or [f"{h}x{w}" for h, w in images]
     if json_out:
@@ -86,10 +93,14 @@ def check_cmd(
             for label, gear, r in zip(labels, every, reports, strict=True)
         ]  # fmt: skip
         data["deployable"] = not failing
+        if note:
+            data["notes"] = [*data.get("notes", []), note]
         emit_json(data)
     else:
         console.print(render_check(shown))
         console.print(Text(_gear_line(profile.name, labels, reports)))
+        if note:
+            console.print(Text(f"note: {note}"))
     raise typer.Exit(1 if failing else 0)
 
 
@@ -106,6 +117,16 @@ def _gear_base(model: ir.Model, shapes: dict[str, tuple[int, ...]]) -> dict[str,
         if all(d is not None or i in gear_dims for i, d in enumerate(dims)):
             base[name] = tuple(1 if d is None else d for d in dims)
     return base
+
+
+def _dynamic_batch(model: ir.Model, shapes: dict[str, tuple[int, ...]]) -> list[str]:
+    """Inputs whose first dim is symbolic and not given a size by --input-shape."""
+    return [
+        v.name or ""
+        for v in graph_inputs(model)
+        if (v.name or "") not in shapes and v.shape is not None and len(v.shape) >= 1
+        and not isinstance(v.shape[0], int)
+    ]  # fmt: skip
 
 
 def _gear_line(target: str, labels: list[str], reports: list[CheckReport]) -> str:
