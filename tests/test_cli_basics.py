@@ -36,3 +36,14 @@ def test_console_script_runs_without_optional_runtimes() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_command_line_starts_without_loading_onnx() -> None:
+    """`nnport --help` and argument errors must not pay for onnx / onnx-ir (sympy): the verbs
+    import them on first use."""
+    code = (
+        "import sys, nnport, nnport.cli.app; "
+        "print(sorted(m for m in ('onnx', 'onnx_ir', 'onnxruntime', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

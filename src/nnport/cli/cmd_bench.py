@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -18,7 +18,9 @@ from nnport.cli.common import (
     input_specs,
     split_names,
 )
-from nnport.model import load, resolve_input_shapes
+
+if TYPE_CHECKING:  # loaded on first use: `nnport --help` stays fast
+    pass
 
 BACKEND_OPT = typer.Option(
     "onnxruntime", "--backend", "-b", help="Backends, comma-separated (onnxruntime,openvino,ncnn)."
@@ -56,6 +58,7 @@ def bench_cmd(
 ) -> None:
     """Time MODEL on each backend: latency mean/p50/p90/p99 and throughput, in one table."""
     from nnport.bench import BenchOptions, bench
+    from nnport.model import load, resolve_input_shapes
     from nnport.report.bench import render_bench
 
     source = load(model)

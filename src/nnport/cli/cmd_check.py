@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import onnx_ir as ir
 import typer
 from rich.text import Text
 
@@ -18,12 +18,12 @@ from nnport.cli.common import (
     input_specs,
     parse_gears,
 )
-from nnport.model import load
-from nnport.model.specs import InputSpec, graph_inputs, resolve_input_shapes
-from nnport.report.check import render_check
 from nnport.results import to_jsonable
-from nnport.targets import CheckReport, check, load_target
-from nnport.targets.infer import validate_graph
+
+if TYPE_CHECKING:  # loaded on first use: `nnport --help` stays fast
+    import onnx_ir as ir
+
+    from nnport.targets import CheckReport
 
 
 def check_cmd(
@@ -55,6 +55,12 @@ def check_cmd(
 
     Example: nnport check model.onnx --target ascend310 --input-shape input:1x3x224x224
     """
+    from nnport.model import load
+    from nnport.model.specs import InputSpec, resolve_input_shapes
+    from nnport.report.check import render_check
+    from nnport.targets import check, load_target
+    from nnport.targets.infer import validate_graph
+
     profile = load_target(target)
     # Structural validation runs on check's weight-free copy: same checks, a fraction of the time.
     loaded = load(model, validate=False)
@@ -107,6 +113,8 @@ def check_cmd(
 def _gear_base(model: ir.Model, shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
     """Each input's shape for gear expansion: the given one, else its static dims with the gear
     dims (batch, or H and W of 4-D inputs) set to 1 until a gear replaces them."""
+    from nnport.model.specs import graph_inputs
+
     base = dict(shapes)
     for value in graph_inputs(model):
         name = value.name or ""
@@ -121,6 +129,8 @@ def _gear_base(model: ir.Model, shapes: dict[str, tuple[int, ...]]) -> dict[str,
 
 def _dynamic_batch(model: ir.Model, shapes: dict[str, tuple[int, ...]]) -> list[str]:
     """Inputs whose first dim is symbolic and not given a size by --input-shape."""
+    from nnport.model.specs import graph_inputs
+
     return [
         v.name or ""
         for v in graph_inputs(model)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from nnport.cli.common import INPUT_SHAPE_OPT, JSON_OPT, MODEL_ARG, console, emit_json, input_specs
 from nnport.errors import UsageError
-from nnport.model import load, resolve_input_shapes
+
+if TYPE_CHECKING:  # loaded on first use: `nnport --help` stays fast
+    pass
 
 BACKEND_OPTION_OPT = typer.Option(
     None,
@@ -87,6 +89,7 @@ def compare_cmd(
     tolerance, NaN/Inf counts, and top-1/top-5 agreement for classifier outputs. Exit code 0
     when every output agrees within |cand - ref| <= atol + rtol * |ref|, 1 otherwise.
     """
+    from nnport.model import load, resolve_input_shapes
     from nnport.report.compare import render_compare
     from nnport.verify.compare import CompareOptions, compare
 

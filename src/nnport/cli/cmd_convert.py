@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from nnport.cli.common import INPUT_SHAPE_OPT, JSON_OPT, MODEL_ARG, console, emit_json, input_specs
-from nnport.model import load, resolve_input_shapes
+
+if TYPE_CHECKING:  # loaded on first use: `nnport --help` stays fast
+    pass
 
 TO_OPT = typer.Option(..., "--to", "-t", help="Runtime to convert for: openvino or ncnn.")
 OUT_OPT = typer.Option(
@@ -33,6 +36,7 @@ def convert_cmd(
     and op the converter rejected and leaves nothing behind.
     """
     from nnport.backends.convert import convert
+    from nnport.model import load, resolve_input_shapes
     from nnport.report.convert import render_convert
 
     source = load(model)

@@ -20,17 +20,7 @@ from nnport.cli.common import (
     parse_gears,
 )
 from nnport.errors import UsageError
-from nnport.model import load
-from nnport.model.io import check_output_path, save
-from nnport.model.specs import resolve_input_shapes
-from nnport.passes import FixOptions, atc_command, fix
-from nnport.passes.atc import is_atc_target
-from nnport.passes.split_postprocess import HOST_SUFFIX
-from nnport.passes.split_preprocess import PRE_SUFFIX
-from nnport.report.fix import render_fix
 from nnport.results import to_jsonable
-from nnport.targets import load_target
-from nnport.verify.inputs import load_npz
 
 OUTPUT_OPT = typer.Option(
     ..., "--output", "-o", help="Where to write the fixed model (never the input).",
@@ -56,10 +46,12 @@ SPLIT_OPT = typer.Option(
 )
 
 
-def host_path(output: Path, suffix: str = HOST_SUFFIX) -> Path:
-    """Where the host part of a split model goes: OUT's stem + ``.post.onnx`` (post-processing)
-    or ``.pre.onnx`` (input pre-processing)."""
-    return output.with_name(output.stem + suffix)
+def host_path(output: Path, suffix: str | None = None) -> Path:
+    """Where the host part of a split model goes: OUT's stem + ``.post.onnx`` (post-processing,
+    the default) or ``.pre.onnx`` (input pre-processing)."""
+    from nnport.passes.split_postprocess import HOST_SUFFIX
+
+    return output.with_name(output.stem + (HOST_SUFFIX if suffix is None else suffix))
 
 
 def fix_cmd(
@@ -90,6 +82,16 @@ def fix_cmd(
     OUT.post.onnx for the host, and input pre-processing the target lacks (normalize, resize,
     pad before the first Conv) to OUT.pre.onnx, unless --no-split-postprocess.
     """
+    from nnport.model import load
+    from nnport.model.io import check_output_path, save
+    from nnport.model.specs import resolve_input_shapes
+    from nnport.passes import FixOptions, atc_command, fix
+    from nnport.passes.atc import is_atc_target
+    from nnport.passes.split_preprocess import PRE_SUFFIX
+    from nnport.report.fix import render_fix
+    from nnport.targets import load_target
+    from nnport.verify.inputs import load_npz
+
     if rtol < 0 or atol < 0:
         raise UsageError("--rtol and --atol must be >= 0")
     output = output.expanduser()

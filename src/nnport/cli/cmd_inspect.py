@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from nnport.cli.common import JSON_OPT, MODEL_ARG, console, emit_json
-from nnport.model import inspect, load
-from nnport.report.summary import render_summary
+
+if TYPE_CHECKING:  # loaded on first use: `nnport --help` stays fast
+    pass
 
 
 def inspect_cmd(model: Path = MODEL_ARG, json_out: bool = JSON_OPT) -> None:
     """Show inputs and outputs (dynamic dims flagged), opsets, op histogram and parameters."""
+    from nnport.model import inspect, load
+    from nnport.report.summary import render_summary
+
     summary = inspect(load(model))
     if json_out:
         emit_json(summary)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.status import Status
@@ -19,13 +20,10 @@ from nnport.cli.common import (
     split_names,
 )
 from nnport.errors import ModelSaveError, UsageError
-from nnport.model import load, resolve_input_shapes
-from nnport.model.io import atomic_path, check_output_path
-from nnport.pipeline import PortOptions, PortResult, port
-from nnport.report.html import render_html
-from nnport.report.port import render_port
 from nnport.results import dumps
-from nnport.targets import load_target
+
+if TYPE_CHECKING:  # loaded on first use: `nnport --help` stays fast
+    from nnport.pipeline import PortResult
 
 
 def port_cmd(
@@ -73,6 +71,12 @@ def port_cmd(
     the matching `atc` command. Exit 0 when the fixed model is deployable and matches the
     original, 1 when not, 2 on bad input.
     """
+    from nnport.model import load, resolve_input_shapes
+    from nnport.model.io import check_output_path
+    from nnport.pipeline import PortOptions, port
+    from nnport.report.port import render_port
+    from nnport.targets import load_target
+
     if min(rtol, atol, runtime_rtol, runtime_atol) < 0:
         raise UsageError("tolerances must be >= 0")
     if samples < 1:
@@ -112,6 +116,9 @@ def port_cmd(
 
 
 def _write_reports(result: PortResult, output: Path) -> None:
+    from nnport.model.io import atomic_path
+    from nnport.report.html import render_html
+
     for name, text in (("report.json", dumps(result) + "\n"), ("report.html", render_html(result))):
         with atomic_path(output / name) as tmp:
             tmp.write_text(text, encoding="utf-8")

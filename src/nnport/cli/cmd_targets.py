@@ -5,14 +5,15 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from nnport.cli.common import JSON_OPT, console, emit_json, err_console
 from nnport.errors import BackendUnavailableError, UsageError
-from nnport.report.targets import render_profile, render_targets
-from nnport.targets import list_targets, load_target, profile_to_dict
+
+if TYPE_CHECKING:  # loaded on first use: `nnport --help` stays fast
+    pass
 
 targets_app = typer.Typer(
     name="targets",
@@ -26,6 +27,9 @@ targets_app = typer.Typer(
 @targets_app.callback()
 def targets_cmd(ctx: typer.Context, json_out: bool = JSON_OPT) -> None:
     """List the shipped target profiles: name, opset range, op count, date, source."""
+    from nnport.report.targets import render_targets
+    from nnport.targets import list_targets
+
     if ctx.invoked_subcommand is not None:
         return
     infos = list_targets()
@@ -45,6 +49,9 @@ def show_cmd(
     json_out: bool = JSON_OPT,
 ) -> None:
     """Print one profile: source, opsets, graph-wide rules and every op with its limits."""
+    from nnport.report.targets import render_profile
+    from nnport.targets import load_target, profile_to_dict
+
     profile = load_target(name)
     if op:
         wanted = {o.lower() for o in op}

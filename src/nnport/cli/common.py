@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
 from nnport.errors import UsageError
-from nnport.model.specs import InputSpec, parse_input_shapes
 from nnport.results import dumps
+
+if TYPE_CHECKING:  # onnx-ir loads on first use: `nnport --help` stays fast
+    from nnport.model.specs import InputSpec
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -36,6 +38,8 @@ INPUT_SHAPE_OPT = typer.Option(
 
 def input_specs(values: list[str] | None) -> list[InputSpec]:
     """Parse the repeated ``--input-shape`` option."""
+    from nnport.model.specs import parse_input_shapes
+
     return parse_input_shapes(values or [])
 
 
