@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import onnx_ir as ir
 
+from nnport.model.graphs import all_graphs
 from nnport.model.io import SOURCE_PATH_KEY
 from nnport.model.specs import TensorInfo, describe_value, graph_inputs
 
@@ -43,17 +44,6 @@ class Summary:
     schema: str = field(default="nnport.summary/1")
 
 
-def _all_graphs(model: ir.Model) -> list[ir.Graph]:
-    graphs: list[ir.Graph] = [model.graph]
-    for node in ir.traversal.RecursiveGraphIterator(model.graph):
-        for attr in node.attributes.values():
-            if attr.type == ir.AttributeType.GRAPH:
-                graphs.append(attr.as_graph())
-            elif attr.type == ir.AttributeType.GRAPHS:
-                graphs.extend(attr.as_graphs())
-    return graphs
-
-
 def inspect(model: ir.Model) -> Summary:
     """Summarize ``model``: I/O with dynamic dims, opsets, op histogram, parameters, domains."""
     histogram: Counter[str] = Counter()
@@ -70,7 +60,7 @@ def inspect(model: ir.Model) -> Summary:
     params = 0
     nbytes = 0
     external: set[str] = set()
-    for graph in _all_graphs(model):
+    for graph in all_graphs(model.graph):
         for value in graph.initializers.values():
             tensor = value.const_value
             if tensor is None:

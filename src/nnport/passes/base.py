@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,25 +24,6 @@ def default_opset(model: ir.Model) -> int:
 def all_nodes(graph: ir.Graph) -> list[ir.Node]:
     """Every node of ``graph`` and of its subgraphs (If/Loop/Scan bodies), outer nodes first."""
     return list(ir.traversal.RecursiveGraphIterator(graph))
-
-
-def node_subgraphs(node: ir.Node) -> list[ir.Graph]:
-    """The graphs held directly in ``node``'s attributes (If branches, Loop/Scan bodies)."""
-    found: list[ir.Graph] = []
-    for attr in node.attributes.values():
-        if attr.type == ir.AttributeType.GRAPH:
-            found.append(attr.as_graph())
-        elif attr.type == ir.AttributeType.GRAPHS:
-            found.extend(attr.as_graphs())
-    return found
-
-
-def all_graphs(graph: ir.Graph) -> Iterator[ir.Graph]:
-    """``graph`` and every subgraph nested in its nodes' attributes."""
-    yield graph
-    for node in graph:
-        for sub in node_subgraphs(node):
-            yield from all_graphs(sub)
 
 
 def const_array(value: ir.Value | None) -> np.ndarray | None:

@@ -7,11 +7,11 @@ from collections.abc import Collection
 import numpy as np
 import onnx_ir as ir
 
+from nnport.model.graphs import all_graphs
 from nnport.passes.base import (
     Builder,
     Decline,
     FixPass,
-    all_graphs,
     all_nodes,
     default_opset,
     set_dtype,

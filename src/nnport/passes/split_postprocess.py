@@ -11,7 +11,8 @@ import numpy as np
 import onnx_ir as ir
 from onnx_ir.passes.common import RemoveUnusedNodesPass
 
-from nnport.passes.base import Decline, const_array, node_subgraphs
+from nnport.model.graphs import node_subgraphs
+from nnport.passes.base import Decline, const_array
 from nnport.passes.fold_constants import infer_shapes
 from nnport.passes.verify import run_model
 

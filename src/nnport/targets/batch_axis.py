@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import onnx_ir as ir
 
+from nnport.targets.profile import canonical_domain
 from nnport.targets.violations import Violation
 
 if TYPE_CHECKING:
@@ -45,6 +46,20 @@ def _broadcasts(ctx: Context, node: ir.Node) -> bool:
     return any(s is None for s in shapes) or len(set(shapes)) > 1
 
 
+def node_violation(ctx: Context, node: ir.Node, index: int, rule: str, message: str) -> Violation:
+    """A violation at ``node`` of a rule about the converter's batch axis (no pass fixes it)."""
+    return Violation(
+        node=node.name or "",
+        op=node.op_type,
+        domain=canonical_domain(node.domain),
+        opset=ctx.model_opsets.get("ai.onnx", 0),
+        rule=rule,
+        message=message,
+        fix=None,
+        index=index,
+    )
+
+
 def batch_axis_violations(ctx: Context) -> list[Violation]:
     """One violation per axis-dependent node on a 4-D tensor when the graph has no anchor op."""
     anchors = set(ctx.profile.graph.batch_anchor_ops)
@@ -63,21 +78,11 @@ def batch_axis_violations(ctx: Context) -> list[Violation]:
             continue
         if not any(ctx.facts(v).rank == 4 for v in node.inputs if v is not None):
             continue  # measured on 4-D tensors; lower ranks often come out right (1-D Concat)
-        found.append(
-            Violation(
-                node=node.name or "",
-                op=node.op_type,
-                domain="ai.onnx",
-                opset=ctx.model_opsets.get("ai.onnx", 0),
-                rule="batch-axis-unknown",
-                message=(
-                    f"{node.op_type} '{node.name}' depends on which axis is which, and the graph "
-                    f"has no op ({', '.join(sorted(anchors)[:4])}, ...) from which "
-                    f"{ctx.profile.name}'s converter learns the batch axis: it would apply the "
-                    f"op one axis off and give wrong results without an error"
-                ),
-                fix=None,
-                index=index,
-            )
+        message = (
+            f"{node.op_type} '{node.name}' depends on which axis is which, and the graph has no "
+            f"op ({', '.join(sorted(anchors)[:4])}, ...) from which {ctx.profile.name}'s "
+            f"converter learns the batch axis: it would apply the op one axis off and give wrong "
+            f"results without an error"
         )
+        found.append(node_violation(ctx, node, index, "batch-axis-unknown", message))
     return found

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 import onnx_ir as ir
 
 from nnport.model.specs import graph_inputs
-from nnport.targets.violations import Violation
+from nnport.targets.batch_axis import node_violation
 
 if TYPE_CHECKING:
     from nnport.targets.checker import Context
+    from nnport.targets.violations import Violation
 
 
 def _batched_inputs(model: ir.Model) -> dict[str, int]:
@@ -53,21 +54,11 @@ def batch_size_violations(ctx: Context) -> list[Violation]:
         origin.update({out.name: fed[0] for out in node.outputs if out.name})
         if node.op_type in free and node.domain in ("", "ai.onnx"):
             continue
-        found.append(
-            Violation(
-                node=node.name or "",
-                op=node.op_type,
-                domain="ai.onnx" if node.domain in ("", "ai.onnx") else node.domain,
-                opset=ctx.model_opsets.get("ai.onnx", 0),
-                rule="batch-not-one",
-                message=(
-                    f"{node.op_type} '{node.name}' runs on input '{source}' whose first axis is fixed at "
-                    f"{size}; {ctx.profile.name} has no batch axis (its converter takes the first "
-                    f"axis as the batch and drops it), so the op would see the wrong axes: "
-                    f"export with batch 1 or a dynamic batch"
-                ),
-                fix=None,
-                index=index,
-            )
+        message = (
+            f"{node.op_type} '{node.name}' runs on input '{source}' whose first axis is fixed at "
+            f"{size}; {ctx.profile.name} has no batch axis (its converter takes the first axis as "
+            f"the batch and drops it), so the op would see the wrong axes: export with batch 1 "
+            f"or a dynamic batch"
         )
+        found.append(node_violation(ctx, node, index, "batch-not-one", message))
     return found
