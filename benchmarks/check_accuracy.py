@@ -103,10 +103,9 @@ def _verdict(path_or_model: Any, target: str, shapes: dict[str, tuple[int, ...]]
 def suite_matrix(target: str, raw: Path, variant: str = "") -> Matrix | None:
     """Check every probed case (own opset) against its probe outcome; with ``variant``
     ("batch1"), the cases the probe also ran cut to one sample (``probe_batch``)."""
-    import onnx
     import onnx_ir as ir
 
-    from nnport.targets.probe import freeze_integer_inputs, load_cases
+    from nnport.targets.probe import case_inputs, load_cases
     from nnport.targets.probe_batch import BATCH_ONE, batch_one_variant
 
     if not raw.exists():
@@ -122,15 +121,13 @@ def suite_matrix(target: str, raw: Path, variant: str = "") -> Matrix | None:
     }
     matrix = Matrix()
     for case in load_cases(names=sorted(real)):
-        model: onnx.ModelProto = case.model
-        if target == "ncnn":  # the probe fed ncnn integer inputs as constants; check the same
-            inputs = [np.asarray(x) if not isinstance(x, list) else x for x in case.data_sets[0][0]]
-            model, inputs = freeze_integer_inputs(model, inputs)
-            if variant == BATCH_ONE:  # the case cut to one sample, as the probe ran it
-                found = batch_one_variant(model, inputs)
-                if found is None:
-                    continue
-                model = found[0]
+        # the probe fed ncnn integer inputs as constants; check the same
+        model, inputs = case_inputs(case, freeze=target == "ncnn")
+        if target == "ncnn" and variant == BATCH_ONE:  # cut to one sample, as the probe ran it
+            found = batch_one_variant(model, inputs)
+            if found is None:
+                continue
+            model = found[0]
         try:
             verdict = _verdict(ir.serde.deserialize_model(model), target, None)
         except Exception as exc:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from nnport.results import dumps, loads
 from nnport.targets import dump_profile
-from nnport.targets.probe import CaseOutcome, ProbeResult, probe_backend
+from nnport.targets.probe import CaseOutcome, ProbeResult, as_written, probe_backend
 from nnport.targets.probe_nodes import annotate
 from nnport.targets.probe_profile import derive_profile, supplement
 
@@ -172,7 +172,7 @@ def _rerun(result: ProbeResult, text: str, workers: int) -> ProbeResult:
     new = {(o.case, o.opset, o.variant): o for o in fresh.outcomes}
     outcomes = tuple(new.pop((o.case, o.opset, o.variant), o) for o in result.outcomes)
     outcomes += tuple(new.values())  # variants the saved result did not have
-    own = [o for o in outcomes if o.opset == o.original_opset and not o.variant]
+    own = as_written(outcomes)
     passed = sum(o.status == "pass" for o in own)
     print(f"  {sum(o.status == 'pass' for o in fresh.at_own_opset())} of {len(cases)} now pass")
     return dataclasses.replace(result, outcomes=outcomes, passed=passed)
@@ -183,19 +183,13 @@ def _add_batch_one(result: ProbeResult, workers: int) -> ProbeResult:
     the failed cases that have none (results saved before the probe made variants)."""
     import tempfile
 
-    import numpy as np
-
-    from nnport.targets.probe import _build_tasks, _normalize, freeze_integer_inputs, load_cases
+    from nnport.targets.probe import _build_tasks, case_inputs, load_cases
     from nnport.targets.probe_batch import leading_dim
     from nnport.targets.probe_pool import run_tasks
 
     cases = {c.name: c for c in load_cases(names=sorted({o.case for o in result.outcomes}))}
-    lead = {}
-    for name, case in cases.items():
-        inputs = _normalize(list(case.data_sets[0][0]))
-        if result.backend == "ncnn":
-            _, inputs = freeze_integer_inputs(case.model, inputs)
-        lead[name] = leading_dim([np.asarray(x) if not isinstance(x, list) else x for x in inputs])
+    ncnn = result.backend == "ncnn"
+    lead = {name: leading_dim(case_inputs(case, ncnn)[1]) for name, case in cases.items()}
     outcomes = [o if o.variant else dataclasses.replace(o, leading_dim=lead.get(o.case, 0))
                 for o in result.outcomes]  # fmt: skip
     have = {o.case for o in outcomes if o.variant}

@@ -130,7 +130,6 @@ def train_forward(model: Any, x: Any) -> Any:
             continue
         if isinstance(layer, nn.Dropout) and layer.training and layer.p > 0:
             x = dropout_fast(x, float(layer.p))
-
         else:
             x = layer(x)
         i += 1
@@ -197,7 +196,8 @@ def _train(
     if config.epochs > 1 and config.hard_fraction < 1.0:
         sizes[-1] = max(1, round(len(train) * config.hard_fraction))
     steps = [(n + config.batch_size - 1) // config.batch_size for n in sizes]
-    losses = torch.zeros(len(train))  # each image's loss when last seen (for hard_fraction)
+    # each image's loss when last seen, kept only when an epoch picks the hardest images
+    losses = torch.zeros(len(train)) if min(sizes) < len(train) else None
     if config.optimizer == "sgd":
         optimizer: Any = torch.optim.SGD(
             model.parameters(),
@@ -224,13 +224,12 @@ def _train(
     start_time = time.perf_counter()
     start_cpu = time.process_time()
     step = 0
-    freeze_step = round(total_steps * config.freeze_first_conv_at)
-    if config.freeze_first_conv_at >= 1.0:
-        freeze_step = -1
+    at = config.freeze_first_conv_at
+    freeze_step = round(total_steps * at) if at < 1.0 else -1  # -1: never
     for epoch in range(1, config.epochs + 1):
         model.train()
         order = torch.randperm(len(train), generator=generator)
-        if sizes[epoch - 1] < len(train):  # the hardest images, in random order
+        if losses is not None and sizes[epoch - 1] < len(train):  # the hardest, shuffled
             hardest = torch.topk(losses, sizes[epoch - 1]).indices
             order = hardest[torch.randperm(len(hardest), generator=generator)]
         seen = correct = 0
@@ -247,7 +246,8 @@ def _train(
             loss = loss_fn(out, yb)
             if smoothing > 0:  # the output is log-probabilities: smooth towards uniform by hand
                 loss = (1 - smoothing) * loss - smoothing * out.mean(1).mean()
-            losses[idx] = -out.detach().gather(1, yb[:, None])[:, 0]
+            if losses is not None:
+                losses[idx] = -out.detach().gather(1, yb[:, None])[:, 0]
             loss.backward()
             optimizer.step()
             scheduler.step()

@@ -16,7 +16,7 @@ import logging
 import pickle
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -85,7 +85,7 @@ class ProbeResult:
 
     def at_own_opset(self) -> list[CaseOutcome]:
         """The outcomes of the cases as written (not converted, not cut to batch one)."""
-        return [o for o in self.outcomes if o.opset == o.original_opset and not o.variant]
+        return as_written(self.outcomes)
 
 
 ProgressCallback = Callable[[int, int, CaseOutcome], None]
@@ -251,6 +251,18 @@ def freeze_integer_inputs(
     return frozen, keep_values
 
 
+def case_inputs(case: Any, freeze: bool = False) -> tuple[onnx.ModelProto, list[Any]]:
+    """A node-suite case's model and its first data set's inputs as arrays; with ``freeze``
+    (ncnn), the inputs ``freeze_integer_inputs`` makes initializers are in the model instead."""
+    inputs = _normalize(list(case.data_sets[0][0]))
+    return freeze_integer_inputs(case.model, inputs) if freeze else (case.model, inputs)
+
+
+def as_written(outcomes: Iterable[CaseOutcome]) -> list[CaseOutcome]:
+    """The outcomes of the cases as written (not converted, not cut to batch one)."""
+    return [o for o in outcomes if o.opset == o.original_opset and not o.variant]
+
+
 def _build_tasks(
     cases: Sequence[Any],
     opsets: Sequence[int],
@@ -272,15 +284,10 @@ def _build_tasks(
     skipped: list[CaseOutcome] = []
     seen: dict[tuple[NodeUse, ...], str] = {}
     for index, case in enumerate(cases):
-        model: onnx.ModelProto = case.model
-        op, domain = _primary_op(model, case.name)
-        own = _default_opset(model)
-        inputs, expected = (
-            _normalize(list(case.data_sets[0][0])),
-            _normalize(list(case.data_sets[0][1])),
-        )
-        if freeze:
-            model, inputs = freeze_integer_inputs(model, inputs)
+        op, domain = _primary_op(case.model, case.name)
+        own = _default_opset(case.model)
+        model, inputs = case_inputs(case, freeze)
+        expected = _normalize(list(case.data_sets[0][1]))
         data = workdir / f"{index:04d}.pkl"
         with data.open("wb") as fh:
             pickle.dump((inputs, expected), fh)
@@ -403,7 +410,7 @@ def probe_backend(
         by_id = {**done, **{t.id: o for t, o in zip(to_run, ran, strict=True)}}
         outcomes = [by_id[t.id] if not t.same_as else _inherit(t, by_id[t.same_as]) for t in tasks]
     everything = tuple(sorted([*outcomes, *skipped], key=lambda o: (o.case, -o.opset)))
-    own = [o for o in everything if o.opset == o.original_opset and not o.variant]
+    own = as_written(everything)
     source = f"nnport targets probe, {runtime}, {date}"
     if ops or cases or limit is not None or per_op is not None:
         source += f" (subset: {len(suite)} node-suite cases"

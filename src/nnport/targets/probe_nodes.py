@@ -149,17 +149,13 @@ def annotate(result: ProbeResult) -> ProbeResult:
 
     from onnx import version_converter
 
-    from nnport.targets.probe import freeze_integer_inputs, load_cases
+    from nnport.targets.probe import case_inputs, load_cases
 
     wanted = {o.case for o in result.outcomes}
-    models: dict[str, onnx.ModelProto] = {}
-    for case in load_cases(names=sorted(wanted)):
-        model = case.model
-        if result.backend == "ncnn":
-            inputs = [v if not isinstance(v, onnx.TensorProto) else onnx.numpy_helper.to_array(v)
-                      for v in case.data_sets[0][0]]  # fmt: skip
-            model, _ = freeze_integer_inputs(model, list(inputs))
-        models[case.name] = model
+    models: dict[str, onnx.ModelProto] = {
+        case.name: case_inputs(case, freeze=result.backend == "ncnn")[0]
+        for case in load_cases(names=sorted(wanted))
+    }
     outcomes = []
     cache: dict[tuple[str, int], tuple[Any, ...] | None] = {}
     for outcome in result.outcomes:

@@ -447,7 +447,7 @@ def profile_to_dict(profile: TargetProfile) -> dict[str, Any]:
                 "batch_anchor_ops", "batch_free_ops", "variable_dims_note", "max_rank",
                 "folds_constants"):  # fmt: skip
         value = getattr(graph, key)
-        if value is not None and value not in ((), "", False):
+        if value not in ((), "", None) and value is not False:  # max_rank 0 is kept
             graph_out[key] = list(value) if isinstance(value, tuple) else value
     source = {k: v for k, v in profile.source.__dict__.items() if v}
     data: dict[str, Any] = {
