@@ -11,7 +11,8 @@ the case's own expected outputs and tolerance). Two sets of models:
   (scored on its own line), and ``probe-ncnn-all.json.gz`` (``probe_profiles.py ncnn
   --all-cases``) holds all 994 cases of pnnx's ops, a wider reality scored apart: the shipped
   profile saw 205 of them.
-- zoo: real architectures from ``benchmarks/zoo.py``; reality is measured here, each run in a
+- zoo: real architectures from ``benchmarks/zoo.py``; reality is measured here (detectors on
+  the seeded random input and on a blank image, where nothing is detected), each run in a
   probe worker subprocess (a runtime crash is a "not deployable" outcome, not a crash of the
   benchmark), and cached in ``--results`` so reruns only measure what is missing.
 
@@ -120,6 +121,8 @@ def suite_matrix(target: str, raw: Path, variant: str = "") -> Matrix | None:
         and o.get("variant", "") == variant
     }
     matrix = Matrix()
+    if not real:  # load_cases(names=[]) would mean every case
+        return matrix
     for case in load_cases(names=sorted(real)):
         # the probe fed ncnn integer inputs as constants; check the same
         model, inputs = case_inputs(case, freeze=target == "ncnn")
@@ -140,14 +143,17 @@ def suite_matrix(target: str, raw: Path, variant: str = "") -> Matrix | None:
 # ----------------------------------------------------------------------------- zoo
 
 
-def _reference(model: ZooModel, workdir: Path) -> tuple[Path, float] | str:
-    """Inputs and ONNX Runtime outputs of the original, pickled for the probe worker."""
+def _reference(model: ZooModel, workdir: Path, blank: bool = False) -> tuple[Path, float] | str:
+    """Inputs and ONNX Runtime outputs of the original, pickled for the probe worker; with
+    ``blank``, float inputs are all zeros (an empty frame: a detector's no-detection path)."""
     from nnport.backends import make_runner
     from nnport.verify.inputs import generate_inputs
 
     try:
         ir_model = load(model.path)
         feeds = generate_inputs(ir_model, model.input_shapes, samples=1, seed=0)[0]
+        if blank:
+            feeds = {k: np.zeros_like(v) if v.dtype.kind == "f" else v for k, v in feeds.items()}
         with make_runner("onnxruntime", model.path) as runner:
             outputs = runner.infer(feeds)
             names = runner.output_names()  # type: ignore[attr-defined]
@@ -157,7 +163,7 @@ def _reference(model: ZooModel, workdir: Path) -> tuple[Path, float] | str:
     scale = max(
         (float(np.max(np.abs(o))) for o in expected if o.size and o.dtype.kind == "f"), default=1.0
     )
-    data = workdir / f"{model.name}-op{model.opset}.pkl"
+    data = workdir / f"{model.name}-op{model.opset}{'-blank' if blank else ''}.pkl"
     with data.open("wb") as fh:
         pickle.dump(([feeds[k] for k in feeds], expected), fh)
     return data, ATOL_SCALE * max(scale, 1.0)
@@ -174,28 +180,42 @@ def measure_zoo(
             todo = [t for t in targets if f"{key}|{t}" not in done]
             if not todo:
                 continue
-            ref = _reference(model, Path(tmp))
+            # a detector also sees an empty frame: its no-detection path is other code
+            refs = [_reference(model, Path(tmp))]
+            if model.family == "detection":
+                refs.append(_reference(model, Path(tmp), blank=True))
             for target in todo:
-                if isinstance(ref, str):
-                    outcome = {"status": "error", "stage": "reference", "message": ref}
-                else:
-                    data, atol = ref
-                    task = _Task(key, model.name, "", "", model.opset, model.opset, model.path,
-                                 data, RTOL, atol, False, (), loose_dtype=True)  # fmt: skip
-                    options = dict(DEFAULT_OPTIONS[target])
-                    if target == "ncnn":
-                        options["input_shapes"] = model.input_shapes
-                    start = time.perf_counter()
-                    result: CaseOutcome = run_tasks([task], target, options, timeout=timeout)[0]
-                    outcome = {"status": result.status, "stage": result.stage,
-                               "message": result.message[:300],
-                               "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+                outcome = {}
+                start = time.perf_counter()
+                for ref, label in zip(refs, ("", " (blank image)"), strict=False):
+                    if isinstance(ref, str):
+                        outcome = {"status": "error", "stage": "reference", "message": ref}
+                        break
+                    result = _run_reference(model, key, ref, target, timeout)
+                    outcome = {"status": result.status, "stage": result.stage + label,
+                               "message": result.message[:300]}  # fmt: skip
+                    if result.status != "pass":
+                        break
+                outcome["seconds"] = round(time.perf_counter() - start, 1)
                 line = {"model": key, "target": target, **outcome}
                 print(
                     f"  {key:45s} {target:12s} {outcome['status']:8s} {outcome.get('message', '')[:90]}"
                 )
                 with cache.open("a") as fh:
                     fh.write(json.dumps(line) + "\n")
+
+
+def _run_reference(
+    model: ZooModel, key: str, ref: tuple[Path, float], target: str, timeout: float
+) -> CaseOutcome:
+    """Convert and run ``model`` on ``target`` in a probe worker against one reference."""
+    data, atol = ref
+    task = _Task(key, model.name, "", "", model.opset, model.opset, model.path,
+                 data, RTOL, atol, False, (), loose_dtype=True)  # fmt: skip
+    options = dict(DEFAULT_OPTIONS[target])
+    if target == "ncnn":
+        options["input_shapes"] = model.input_shapes
+    return run_tasks([task], target, options, timeout=timeout)[0]
 
 
 def _read_reality(cache: Path) -> dict[str, dict[str, Any]]:

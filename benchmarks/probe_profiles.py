@@ -30,6 +30,7 @@ from pathlib import Path
 
 from nnport.results import dumps, loads
 from nnport.targets import dump_profile
+from nnport.targets.defects import add_defects
 from nnport.targets.probe import CaseOutcome, ProbeResult, as_written, probe_backend
 from nnport.targets.probe_nodes import annotate
 from nnport.targets.probe_profile import derive_profile, supplement
@@ -272,7 +273,7 @@ def main(argv: list[str]) -> int:
         if args.all_cases:
             print(f"{args.backend}: {result.passed} of {result.cases} cases pass -> {raw}")
             return 0
-    profile = derive_profile(result, args.backend)
+    profile = add_defects(derive_profile(result, args.backend), args.backend)
     if args.backend == "ncnn":
         table = [op for op in PNNX_TABLE + GENERIC if op not in NO_NCNN_LAYER]
         profile = supplement(profile, table, "pnnx 20261020's ONNX op table")

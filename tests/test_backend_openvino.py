@@ -84,3 +84,40 @@ def test_conversion_leaves_the_host_programs_logging_alone(
     assert (root.level, list(root.filters), list(root.handlers)) == before
     logging.getLogger("nnport.test").warning("still heard")
     assert "still heard" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("graph", "feeds"),
+    [
+        # CastLike's second input only gives the type: OpenVINO drops it from the compiled model
+        (
+            "(float[3,4] x, float16[1] like) => (float16[3,4] y) { y = CastLike(x, like) }",
+            {
+                "x": np.linspace(-2, 2, 12, dtype=np.float32).reshape(3, 4),
+                "like": np.zeros(1, np.float16),
+            },
+        ),
+        # Max of one input folds to the input itself; its port carries only the output's name
+        ("(float[3] x) => (float[3] y) { y = Max(x) }", {"x": np.array([1, -2, 3], np.float32)}),
+        # an axes input declared empty is folded to a constant (reduce over every axis)
+        (
+            "(float[2,3] x, int64[0] axes) => (float[1,1] y) { y = ReduceSum<keepdims=1>(x, axes) }",
+            {"x": np.arange(6, dtype=np.float32).reshape(2, 3), "axes": np.zeros(0, np.int64)},
+        ),
+    ],
+    ids=["castlike-unused-input", "max-one-input", "reduce-empty-axes"],
+)
+def test_openvino_feeds_inputs_the_compiled_model_renamed_or_dropped(
+    graph: str, feeds: dict[str, np.ndarray], tmp_path: Path
+) -> None:
+    import onnx
+
+    proto = onnx.parser.parse_model(f'<ir_version: 10, opset_import: ["" : 21]>\ng {graph}')
+    path = tmp_path / "m.onnx"
+    onnx.save(proto, path)
+    with make_runner("onnxruntime", path) as ref, make_runner("openvino", path) as runner:
+        expected = ref.infer(feeds)
+        got = runner.infer(feeds)
+        assert {s.name for s in runner.input_specs()} <= set(feeds)
+    assert got.keys() == expected.keys() == {"y"}
+    np.testing.assert_array_equal(got["y"], expected["y"])

@@ -307,4 +307,27 @@ def test_targets_show_prints_the_finer_limits(cli) -> None:  # type: ignore[no-u
     assert "folded by the converter" in result.out
     assert "in[4] values in [1]" in result.out  # Slice steps
     result = cli("targets", "show", "openvino")
-    assert "not float32 -> float64" in " ".join(result.out.split())  # Cast's refused pair
+    assert "not float16 -> float64" in " ".join(result.out.split())  # Cast's refused pair
+
+
+def test_an_attribute_no_pass_ever_set_is_refused_with_any_value(tmp_path: Path) -> None:
+    """OpenVINO converts NegativeLogLikelihoodLoss without ignore_index and fails with it set,
+    whatever its value: the attribute (no default) is refused outright, not value by value."""
+
+    def nll(*ints: tuple[str, str]) -> tuple[NodeUse, ...]:
+        return (NodeUse("NegativeLogLikelihoodLoss", "", 13, ("float32", "int64"), ("float32",),
+                        (("reduction", "mean"),), (), ints),)  # fmt: skip
+
+    outcomes = [_outcome("pass", nll()), _outcome("fail", nll(("ignore_index", "1")))]
+    (rule,) = [r for r in derive_rules(outcomes) if r.versions_text() == "13-21"]
+    assert rule.forbidden_attributes == {"ignore_index": ("*",)}
+    text = PROFILE + '[[ops]]\nop = "NegativeLogLikelihoodLoss"\n[ops.forbidden_attributes]\n'
+    path = tmp_path / "nll.toml"
+    path.write_text(text + 'ignore_index = ["*"]\n')
+    graph = """
+        <ir_version: 8, opset_import: ["" : 13]>
+        g (float[2, 3] x, int64[2] t) => (float y) {{ y = NegativeLogLikelihoodLoss{a}(x, t) }}
+    """
+    (v,) = check(_model(graph.format(a="<ignore_index=7>")), str(path)).violations
+    assert v.rule == "attribute-unsupported" and "ignore_index set at all" in v.message
+    assert check(_model(graph.format(a="")), str(path)).deployable

@@ -121,6 +121,7 @@ def test_dump_profile_builds_from_data(tmp_path: Path) -> None:
         (("constant_inputs = [1]", "constant_inputz = [1]"), "unknown key 'constant_inputz'"),
         (('document = "my notes"\nversion = "1"', ""), "[source] needs"),
         (("static_shapes = true", 'static_shapes = "yes"'), "true or false"),
+        (("static_shapes = true", 'static_shapes = true\ndefects = ["slow"]'), "'defects' must"),
         (('name = "mini"', 'name = "Mini Target"'), "must be lowercase"),
         (('[opsets]\n"ai.onnx" = "9-13"', ""), "missing [opsets]"),
         (("date = 2026-11-28", "date = [1"), "not TOML"),

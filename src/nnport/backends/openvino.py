@@ -155,6 +155,7 @@ class OpenVinoRunner(Runner):
         self._compiled: Any = None
         self._request: Any = None
         self._outputs: list[str] = []
+        self._inputs: list[str] = []
         self._config: dict[str, str] = {}
 
     def _activate(self) -> None:
@@ -174,8 +175,12 @@ class OpenVinoRunner(Runner):
                 f"OpenVINO could not compile the model: {conversion_reason(exc)}"
             ) from exc
         self._request = self._compiled.create_infer_request()
-        onnx_names = _onnx_output_names(self._source)
-        self._outputs = [_port_name(o, onnx_names) for o in self._compiled.outputs]
+        onnx_inputs, onnx_outputs = _onnx_io_names(self._source)
+        # Inputs are fed by port index under their ONNX names: OpenVINO drops inputs no output
+        # depends on (CastLike's type-only input, an empty constant-shaped axes) and may give an
+        # input port the output's name too (Max of one input), so feeding by name can fail.
+        self._inputs = _input_names(self._compiled.inputs, onnx_inputs)
+        self._outputs = [_port_name(o, set(onnx_outputs)) for o in self._compiled.outputs]
         self._config = self._read_config(ov.__version__)
         if self._config["precision"] != self._precision:
             logger.info(
@@ -209,11 +214,11 @@ class OpenVinoRunner(Runner):
 
     def input_specs(self) -> list[TensorInfo]:
         specs = []
-        for port in self._compiled.inputs:
+        for name, port in zip(self._inputs, self._compiled.inputs, strict=True):
             pshape = port.get_partial_shape()
             dims = tuple(d.get_length() if d.is_static else None for d in pshape)
             dtype = np.dtype(port.get_element_type().to_dtype()).name
-            specs.append(TensorInfo(_port_name(port), dtype, dims, pshape.is_dynamic))
+            specs.append(TensorInfo(name, dtype, dims, pshape.is_dynamic))
         return specs
 
     def output_names(self) -> list[str]:
@@ -221,8 +226,13 @@ class OpenVinoRunner(Runner):
         return list(self._outputs)
 
     def _infer(self, feeds: Feeds) -> dict[str, np.ndarray]:
+        missing = [name for name in self._inputs if name not in feeds]
+        if missing:
+            raise BackendError(f"OpenVINO needs input(s) {', '.join(missing)}, which were not fed")
+        # feeds the compiled model no longer has (inputs no output depends on) are not needed
+        by_port = {i: feeds[name] for i, name in enumerate(self._inputs)}
         try:
-            results = self._request.infer(dict(feeds), share_inputs=True, share_outputs=True)
+            results = self._request.infer(by_port, share_inputs=True, share_outputs=True)
         except Exception as exc:
             raise BackendError(
                 f"OpenVINO failed to run the model: {conversion_reason(exc)}"
@@ -241,15 +251,35 @@ class OpenVinoRunner(Runner):
         }
 
 
-def _onnx_output_names(source: ModelSource) -> set[str]:
-    """The ONNX graph's output names, when the source is an ONNX model (else empty)."""
+def _onnx_io_names(source: ModelSource) -> tuple[list[str], list[str]]:
+    """The ONNX graph's input (initializers excluded) and output names, in graph order, when
+    the source is an ONNX model (else empty)."""
     if isinstance(source, ir.Model):
-        return {v.name for v in source.graph.outputs if v.name}
+        graph = source.graph
+        inits = set(graph.initializers)
+        return (
+            [v.name for v in graph.inputs if v.name and v.name not in inits],
+            [v.name for v in graph.outputs if v.name],
+        )
     if Path(source).suffix == ".onnx":
         from nnport.model.io import load_proto
 
-        return {o.name for o in load_proto(source).graph.output}
-    return set()
+        proto = load_proto(source).graph
+        inits = {t.name for t in proto.initializer}
+        return [i.name for i in proto.input if i.name not in inits], [o.name for o in proto.output]
+    return [], []
+
+
+def _input_names(ports: Any, onnx_inputs: list[str]) -> list[str]:
+    """The ONNX input name of each compiled input port: the one among its aliases, else the
+    unmatched ONNX inputs in graph order (a port of Max(x) may carry only the output's name)."""
+    names = [_port_name(port, set(onnx_inputs)) for port in ports]
+    left = [n for n in onnx_inputs if n not in names]
+    unmatched = [i for i, n in enumerate(names) if n not in onnx_inputs]
+    if onnx_inputs and len(unmatched) == len(left):
+        for i, name in zip(unmatched, left, strict=True):
+            names[i] = name
+    return names
 
 
 def _port_name(port: Any, preferred: set[str] | frozenset[str] = frozenset()) -> str:

@@ -18,6 +18,7 @@ from nnport.passes.fold_constants import FoldConstantsPass
 from nnport.passes.freeze_shapes import FreezeShapesPass
 from nnport.passes.fuse_lpnorm import FuseLpNormPass
 from nnport.passes.materialize_broadcast import MaterializeBroadcastPass
+from nnport.passes.materialize_empty_branch import MaterializeEmptyBranchPass
 from nnport.passes.replace_reduce_mean import ReplaceReduceMeanPass
 from nnport.passes.retype_int64 import RetypeInt64Pass
 from nnport.passes.rewrite_channel_shuffle import RewriteChannelShufflePass
@@ -44,6 +45,7 @@ CATALOG: list[type[FixPass]] = [
     RewriteTilePass,
     RewriteStridedSlicePass,
     MaterializeBroadcastPass,
+    MaterializeEmptyBranchPass,
     ConvertOpsetPass,
     CastGraphIOPass,
     RetypeInt64Pass,

@@ -16,6 +16,7 @@ from nnport.targets import fixes, io_rules, rules
 from nnport.targets.batch_axis import batch_axis_violations
 from nnport.targets.batch_size import batch_size_violations
 from nnport.targets.constness import Constness, classify
+from nnport.targets.defects import defect_violations
 from nnport.targets.infer import Inference, TensorFacts, infer
 from nnport.targets.profile import TargetProfile, canonical_domain
 from nnport.targets.registry import PROFILES_DIR, load_target
@@ -171,6 +172,7 @@ def check(
         if (canonical_domain(node.domain), node.op_type) in local_functions:
             continue  # model-local function call: its body is checked below
         violations += rules.node_violations(node_ctx, node, graph_name, index)
+        violations += defect_violations(node_ctx, node, graph_name, index)
         index += 1
     for function in model.functions.values():
         fctx = Context(model, profile, Inference(), {}, model_opsets, effective)

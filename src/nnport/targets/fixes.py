@@ -40,6 +40,7 @@ DESCRIPTIONS: dict[str, str] = {
     "decompose-mish": "Mish -> x * Tanh(Softplus(x))",
     "decompose-layernorm": "LayerNormalization -> ReduceMean/Sub/Pow/Sqrt/Div arithmetic",
     "decompose-clip": "Clip -> Max/Min (or Relu) arithmetic",
+    "materialize-empty-branch": "compute the zero-size constant an If branch returns at run time",
 }
 
 

@@ -353,7 +353,7 @@ def _batch_one_task(
 
 def _inherit(task: _Task, outcome: CaseOutcome) -> CaseOutcome:
     """The outcome of an identical run at another opset, relabelled for ``task``."""
-    note = f"same nodes as opset {outcome.opset}, not rerun"
+    note = f"same nodes as {outcome.case} at opset {outcome.opset}, not rerun"
     return task.outcome(
         outcome.status, outcome.stage, "; ".join(filter(None, [note, outcome.message]))
     )

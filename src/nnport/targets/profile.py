@@ -120,6 +120,7 @@ class GraphRules:
     folds_constants: bool = False
     batch_anchor_ops: tuple[str, ...] = ()  # the converter needs one of these to know the batch
     batch_free_ops: tuple[str, ...] = ()  # ops right on a first axis != 1 (with batch anchors)
+    defects: tuple[str, ...] = ()  # measured runtime defects (nnport.targets.defects.DEFECTS)
 
 
 @dataclass(frozen=True)
@@ -317,9 +318,12 @@ def _graph(table: Any, where: str) -> GraphRules:
     for ops in (anchors, free):
         if not isinstance(ops, list) or not all(isinstance(a, str) and a for a in ops):
             raise _bad(where, "'batch_anchor_ops' and 'batch_free_ops' must be lists of op names")
-    dims = table.get("variable_dims", [])
-    if not isinstance(dims, list) or any(d not in VARIABLE_DIMS for d in dims):
-        raise _bad(where, f"'variable_dims' must be a list of {', '.join(VARIABLE_DIMS)}")
+    from nnport.targets.defects import DEFECTS  # defects imports this module
+
+    dims, defects = table.get("variable_dims", []), table.get("defects", [])
+    for key, got, known in (("variable_dims", dims, VARIABLE_DIMS), ("defects", defects, DEFECTS)):
+        if not isinstance(got, list) or any(d not in known for d in got):
+            raise _bad(where, f"'{key}' must be a list of {', '.join(known)}")
     return GraphRules(
         input_dtypes=_dtypes(table.get("input_dtypes", []), f"{where}.input_dtypes"),
         output_dtypes=_dtypes(table.get("output_dtypes", []), f"{where}.output_dtypes"),
@@ -332,6 +336,7 @@ def _graph(table: Any, where: str) -> GraphRules:
         folds_constants=folds,
         batch_anchor_ops=tuple(anchors),
         batch_free_ops=tuple(free),
+        defects=tuple(defects),
     )
 
 
@@ -428,14 +433,11 @@ def _op_dict(rule: OpRule) -> dict[str, Any]:
         out["integer_scales"] = True
     if rule.note:
         out["note"] = rule.note
-    if rule.attributes:
-        out["attributes"] = {k: list(v) for k, v in rule.attributes.items()}
     if rule.forbidden_dtype_pairs:
         out["forbidden_dtype_pairs"] = [list(p) for p in rule.forbidden_dtype_pairs]
-    if rule.input_values:
-        out["input_values"] = {k: list(v) for k, v in rule.input_values.items()}
-    if rule.forbidden_attributes:
-        out["forbidden_attributes"] = {k: list(v) for k, v in rule.forbidden_attributes.items()}
+    for key in ("attributes", "input_values", "forbidden_attributes"):  # name -> values tables
+        if getattr(rule, key):
+            out[key] = {k: list(v) for k, v in getattr(rule, key).items()}
     return out
 
 
@@ -445,7 +447,7 @@ def profile_to_dict(profile: TargetProfile) -> dict[str, Any]:
     graph_out: dict[str, Any] = {"static_shapes": graph.static_shapes, "int64": graph.int64}
     for key in ("input_dtypes", "output_dtypes", "tensor_dtypes", "variable_dims",
                 "batch_anchor_ops", "batch_free_ops", "variable_dims_note", "max_rank",
-                "folds_constants"):  # fmt: skip
+                "folds_constants", "defects"):  # fmt: skip
         value = getattr(graph, key)
         if value not in ((), "", None) and value is not False:  # max_rank 0 is kept
             graph_out[key] = list(value) if isinstance(value, tuple) else value

@@ -309,14 +309,17 @@ def _rule_violations(
         )
     for attr_name, refused in rule.forbidden_attributes.items():
         value = _attribute_value(node, attr_name, ctx)
-        if value is _MISSING or _normalize(value) not in [_normalize(a) for a in refused]:
+        anything = "*" in refused  # the attribute set at all, with any value
+        if value is _MISSING or (
+            not anything and _normalize(value) not in map(_normalize, refused)
+        ):
             continue
         found.append(
             make(
                 rule="attribute-unsupported",
                 message=(
                     f"{op} '{label}' has {attr_name}={_normalize(value)!r}; {name}'s {op} "
-                    f"fails with that value{note}"
+                    f"fails with {f'{attr_name} set at all' if anything else 'that value'}{note}"
                 ),
                 fix=None,
             )
