@@ -87,11 +87,14 @@ def test_bisect_across_backends_openvino_candidate(resnet18_export: Path) -> Non
 def test_bisect_respects_the_byte_budget_and_reports_no_divergence(examples_dir: Path) -> None:
     model = load(examples_dir / "opset17.onnx")
     options = CompareOptions(bisect=True, bisect_budget_bytes=1, samples=2)
-    result = compare(model, backend="reference", options=options)
+    seen: list[str] = []
+    result = compare(model, backend="reference", options=options, progress=seen.append)
     assert result.passed and result.bisect is not None
     assert not result.bisect.found and result.bisect.node is None
     # a 1-byte budget allows one tensor per run: never more than one extra output at once
     assert result.bisect.runs == result.bisect.compared == result.bisect.total > 1
+    total = result.bisect.total  # progress after every run, ending at the whole graph
+    assert seen == [f"bisect: {n} of {total} tensors compared" for n in range(1, total + 1)]
 
 
 @pytest.mark.slow

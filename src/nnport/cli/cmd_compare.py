@@ -6,8 +6,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.status import Status
 
-from nnport.cli.common import INPUT_SHAPE_OPT, JSON_OPT, MODEL_ARG, console, emit_json, input_specs
+from nnport.cli.common import (
+    INPUT_SHAPE_OPT,
+    JSON_OPT,
+    MODEL_ARG,
+    console,
+    emit_json,
+    err_console,
+    input_specs,
+)
 from nnport.errors import UsageError
 
 if TYPE_CHECKING:  # loaded on first use: `nnport --help` stays fast
@@ -106,23 +115,26 @@ def compare_cmd(
         options["threads"] = threads
     if shapes and backend in ("ncnn", "openvino"):
         options.setdefault("input_shapes", shapes)
-    result = compare(
-        source,
-        against=against,
-        backend=backend,
-        reference=reference,
-        options=CompareOptions(
-            rtol=rtol,
-            atol=atol,
-            samples=samples,
-            seed=seed,
-            inputs=str(inputs) if inputs is not None else None,
-            input_shapes=shapes or None,
-            backend_options=options,
-            reference_options=parse_options(reference_option),
-            bisect=bisect,
-        ),
+    compare_options = CompareOptions(
+        rtol=rtol,
+        atol=atol,
+        samples=samples,
+        seed=seed,
+        inputs=str(inputs) if inputs is not None else None,
+        input_shapes=shapes or None,
+        backend_options=options,
+        reference_options=parse_options(reference_option),
+        bisect=bisect,
     )
+    with Status(f"comparing on {backend}", console=err_console) as status:
+        result = compare(
+            source,
+            against=against,
+            backend=backend,
+            reference=reference,
+            options=compare_options,
+            progress=status.update,
+        )
     if json_out:
         emit_json(result)
     else:

@@ -177,10 +177,12 @@ def bisect_models(
     tolerance: Tolerance,
     *,
     budget_bytes: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> BisectResult:
     """Scan the reference's tensors in topological order; stop at the first out of tolerance.
 
-    ``make(side, model_path)`` builds the runner for ``"reference"`` or ``"candidate"``.
+    ``make(side, model_path)`` builds the runner for ``"reference"`` or ``"candidate"``;
+    ``progress(compared, total)`` is called after each chunk run.
     """
     budget = budget_bytes or max(MIN_BUDGET_BYTES, int(0.15 * weight_bytes(reference_model)))
     work = Path(tempfile.mkdtemp(prefix="nnport-bisect-"))
@@ -208,6 +210,8 @@ def bisect_models(
             )
             measured = max(measured, biggest)
             runs += 1
+            if progress is not None:
+                progress(len(compared) + len(results), len(tensors))
             for tensor_metrics in results:
                 compared.append(tensor_metrics)
                 if not tensor_metrics.passed:

@@ -163,11 +163,13 @@ def compare(
     reference: str = "onnxruntime",
     options: CompareOptions | None = None,
     feeds: list[Feed] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> CompareResult:
     """Run ``model`` on ``reference`` and ``against`` (default: ``model``) on ``backend``.
 
     Every output is compared on every sample; with ``options.bisect`` and a mismatch (or
-    always, when asked) the first divergent node is searched for.
+    always, when asked) the first divergent node is searched for, reporting each chunk of
+    tensors compared to ``progress``.
     """
     options = options or CompareOptions()
     candidate_model: ModelSource = model if against is None else against
@@ -211,6 +213,9 @@ def compare(
             _factory(backend, reference, options),
             options.tolerance,
             budget_bytes=options.bisect_budget_bytes,
+            progress=None
+            if progress is None
+            else lambda done, total: progress(f"bisect: {done} of {total} tensors compared"),
         )
     return CompareResult(
         model=_model_label(model),
