@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -18,9 +18,6 @@ from nnport.cli.common import (
     input_specs,
     split_names,
 )
-
-if TYPE_CHECKING:  # loaded on first use: `nnport --help` stays fast
-    pass
 
 BACKEND_OPT = typer.Option(
     "onnxruntime", "--backend", "-b", help="Backends, comma-separated (onnxruntime,openvino,ncnn)."

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 from rich.status import Status
@@ -18,9 +18,6 @@ from nnport.cli.common import (
     input_specs,
 )
 from nnport.errors import UsageError
-
-if TYPE_CHECKING:  # loaded on first use: `nnport --help` stays fast
-    pass
 
 BACKEND_OPTION_OPT = typer.Option(
     None,

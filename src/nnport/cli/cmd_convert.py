@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
 from nnport.cli.common import INPUT_SHAPE_OPT, JSON_OPT, MODEL_ARG, console, emit_json, input_specs
-
-if TYPE_CHECKING:  # loaded on first use: `nnport --help` stays fast
-    pass
 
 TO_OPT = typer.Option(..., "--to", "-t", help="Runtime to convert for: openvino or ncnn.")
 OUT_OPT = typer.Option(

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
 from nnport.cli.common import JSON_OPT, MODEL_ARG, console, emit_json
-
-if TYPE_CHECKING:  # loaded on first use: `nnport --help` stays fast
-    pass
 
 
 def inspect_cmd(model: Path = MODEL_ARG, json_out: bool = JSON_OPT) -> None:

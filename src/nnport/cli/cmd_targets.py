@@ -5,15 +5,12 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 
 from nnport.cli.common import JSON_OPT, console, emit_json, err_console
 from nnport.errors import BackendUnavailableError, UsageError
-
-if TYPE_CHECKING:  # loaded on first use: `nnport --help` stays fast
-    pass
 
 targets_app = typer.Typer(
     name="targets",

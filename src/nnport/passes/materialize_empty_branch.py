@@ -35,8 +35,8 @@ class MaterializeEmptyBranchPass(FixPass):
                 self.declined.append(f"{node.name or 'If'}: its condition is a constant")
                 continue
             try:
-                for branch, position in hits:
-                    _materialize(node.attributes[branch].as_graph(), position, cond)
+                for branch, position, tensor in hits:
+                    _materialize(node.attributes[branch].as_graph(), position, tensor, cond)
             except Decline as reason:
                 self.declined.append(f"{node.name or 'If'}: {reason}")
                 continue
@@ -44,20 +44,14 @@ class MaterializeEmptyBranchPass(FixPass):
         return ir.passes.PassResult(model, self.rewritten > 0)
 
 
-def _materialize(graph: ir.Graph, position: int, cond: ir.Value) -> None:
-    """Make output ``position`` of ``graph`` an empty tensor computed from ``cond``."""
+def _materialize(graph: ir.Graph, position: int, tensor: ir.TensorProtocol, cond: ir.Value) -> None:
+    """Make output ``position`` of ``graph`` (the zero-size constant ``tensor``, as
+    ``empty_branch_outputs`` found it) an empty tensor computed from ``cond``."""
     old = graph.outputs[position]
-    source: ir.Value | None = old
-    while source is not None and source.producer() is not None and \
-            source.producer().op_type == "Identity":  # type: ignore[union-attr]  # fmt: skip
-        source = source.producer().inputs[0]  # type: ignore[union-attr]
-    data = const_array(source)
-    if data is None or data.size:
-        raise Decline("the branch output is not a zero-size constant")
-    shape = list(data.shape)
+    shape = list(tensor.shape.numpy())  # a tensor's shape is static
     if shape.count(0) > 1:
         raise Decline(f"shape {tuple(shape)} has more than one zero dim")
-    dtype = ir.DataType.from_numpy(data.dtype)
+    dtype = tensor.dtype
     prefix = f"{graph.name or 'branch'}/empty_{position}"
 
     def add(op: str, inputs: list[ir.Value], **attrs: Any) -> ir.Value:

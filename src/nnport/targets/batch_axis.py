@@ -46,16 +46,28 @@ def _broadcasts(ctx: Context, node: ir.Node) -> bool:
     return any(s is None for s in shapes) or len(set(shapes)) > 1
 
 
-def node_violation(ctx: Context, node: ir.Node, index: int, rule: str, message: str) -> Violation:
-    """A violation at ``node`` of a rule about the converter's batch axis (no pass fixes it)."""
+def node_violation(
+    ctx: Context,
+    node: ir.Node,
+    index: int,
+    rule: str,
+    message: str,
+    *,
+    fix: str | None = None,
+    graph: str = "",
+    label: str | None = None,
+) -> Violation:
+    """A violation at ``node`` of a graph-level rule (the batch-axis rules: no pass fixes them;
+    runtime defects); ``label`` names the node (default: its name)."""
     return Violation(
-        node=node.name or "",
+        node=node.name or "" if label is None else label,
         op=node.op_type,
         domain=canonical_domain(node.domain),
         opset=ctx.model_opsets.get("ai.onnx", 0),
         rule=rule,
         message=message,
-        fix=None,
+        fix=fix,
+        graph=graph,
         index=index,
     )
 

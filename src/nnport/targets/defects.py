@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx_ir as ir
 
+from nnport.targets.batch_axis import node_violation
 from nnport.targets.value_rules import constant_tensor
-from nnport.targets.violations import Violation
 
 if TYPE_CHECKING:
     import onnx
 
     from nnport.targets.checker import Context
     from nnport.targets.profile import TargetProfile
+    from nnport.targets.violations import Violation
 
 MATERIALIZE_EMPTY_BRANCH = "materialize-empty-branch"
 
@@ -40,9 +41,9 @@ DEFECTS: dict[str, str] = {
 }
 
 
-def empty_branch_outputs(node: ir.Node) -> list[tuple[str, int]]:
-    """(branch attribute, output position) of each If branch output that is a zero-size
-    constant (an initializer or Constant node of the branch, possibly through Identity)."""
+def empty_branch_outputs(node: ir.Node) -> list[tuple[str, int, ir.TensorProtocol]]:
+    """(branch attribute, output position, the constant) of each If branch output that is a
+    zero-size constant (an initializer or Constant node of the branch, possibly through Identity)."""
     if node.op_type != "If" or node.domain not in ("", "ai.onnx"):
         return []
     found = []
@@ -56,7 +57,7 @@ def empty_branch_outputs(node: ir.Node) -> list[tuple[str, int]]:
                 source = source.producer().inputs[0]  # type: ignore[union-attr]
             tensor = constant_tensor(source)
             if tensor is not None and 0 in tuple(tensor.shape):
-                found.append((attr_name, position))
+                found.append((attr_name, position, tensor))
     return found
 
 
@@ -66,31 +67,22 @@ def _is_identity(node: ir.Node | None) -> bool:
 
 def defect_violations(ctx: Context, node: ir.Node, graph_name: str, index: int) -> list[Violation]:
     """One violation per defect of the profile that ``node`` hits."""
-    defects = ctx.profile.graph.defects
-    if "if-empty-constant" not in defects:
+    if "if-empty-constant" not in ctx.profile.graph.defects:
         return []
     hits = empty_branch_outputs(node)
     if not hits:
         return []
     label = node.name or f"{node.op_type}#{index}"
-    where = ", ".join(f"{branch} output {pos}" for branch, pos in hits)
+    where = ", ".join(f"{branch} output {pos}" for branch, pos, _ in hits)
+    message = (
+        f"If '{label}' returns a zero-size constant ({where}); {ctx.profile.name}'s If returns "
+        f"one element of garbage instead (a detector with no detection reports a box), with no "
+        f"error"
+    )
     return [
-        Violation(
-            node=label,
-            op=node.op_type,
-            domain="ai.onnx",
-            opset=ctx.model_opsets.get("ai.onnx", 0),
-            rule="runtime-defect",
-            message=(
-                f"If '{label}' returns a zero-size constant ({where}); {ctx.profile.name}'s If "
-                f"returns one element of garbage instead (a detector with no detection reports "
-                f"a box), with no error"
-            ),
-            fix=MATERIALIZE_EMPTY_BRANCH,
-            graph=graph_name,
-            index=index,
-        )
-    ]
+        node_violation(ctx, node, index, "runtime-defect", message,
+                       fix=MATERIALIZE_EMPTY_BRANCH, graph=graph_name, label=label)
+    ]  # fmt: skip
 
 
 def repro(name: str) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
