@@ -11,7 +11,8 @@ interrupted probe resume. The ncnn probe runs, at the cases' own opsets, at most
 cases per op for the ONNX ops pnnx 20261020 names in its ONNX rewrite patterns (read from the
 pnnx binary) plus the element-wise ops it maps generically, and each case whose inputs have a
 first axis other than 1 also cut to one sample (``nnport.targets.probe_batch``); ops of that
-table that no probed case passed are added from the table, and the profile's source says so.
+table that no probed case passed are added from the table, and the profile's source says so,
+except those a case run with a first axis of 1 refutes (``nnport.targets.probe_table``).
 ``--all-cases`` probes all 994 cases of those ops instead (about 11 minutes on 2 cores) into
 probe-ncnn-all.json.gz: a wider, mostly out-of-sample reality for benchmarks/check_accuracy.py.
 Profiles derived from it were tried and are not shipped: their finer limits, learned from
@@ -33,7 +34,8 @@ from nnport.targets import dump_profile
 from nnport.targets.defects import add_defects
 from nnport.targets.probe import CaseOutcome, ProbeResult, as_written, probe_backend
 from nnport.targets.probe_nodes import annotate
-from nnport.targets.probe_profile import derive_profile, supplement
+from nnport.targets.probe_profile import derive_profile
+from nnport.targets.probe_table import refute_table_ops, supplement
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -276,7 +278,19 @@ def main(argv: list[str]) -> int:
     profile = add_defects(derive_profile(result, args.backend), args.backend)
     if args.backend == "ncnn":
         table = [op for op in PNNX_TABLE + GENERIC if op not in NO_NCNN_LAYER]
-        profile = supplement(profile, table, "pnnx 20261020's ONNX op table")
+        why = "pnnx 20261020's ONNX op table"
+        refuted, refused = refute_table_ops(result, table, profile, why)
+        print(f"table ops left out (failed at batch 1 for no other reason): {sorted(refuted)}; "
+              f"values refused: {refused}")  # fmt: skip
+        profile = supplement(profile, [op for op in table if op not in refuted], why, refused)
+        values = "; ".join(
+            f"{op} {name}={list(v)}" for op, t in sorted(refused.items()) for name, v in t.items()
+        )
+        left_out = (
+            f"Left out of the table's ops, refuted by cases that failed with a first axis of 1 "
+            f"and nothing else to blame: {', '.join(sorted(refuted))}; refused values: {values}"
+        )
+        profile = dataclasses.replace(profile, notes=(*profile.notes, left_out))
         profile = dataclasses.replace(
             profile,
             ops=tuple(

@@ -323,15 +323,6 @@ def _parameters(key: tuple[str, str, int], positions: set[int]) -> tuple[int, ..
     return tuple(p for p in sorted(positions) if p < len(params) and params[p].type_str != first)
 
 
-def supplement(profile: TargetProfile, ops: Iterable[str], why: str) -> TargetProfile:
-    """Add ops a published table lists but no probed case passed (any version, ``note`` says
-    why); the source line records that the profile is probe plus table."""
-    have = {r.op for r in profile.ops}
-    extra = tuple(OpRule(op=op, note=why) for op in sorted(set(ops) - have))
-    source = Source(probe=f"{profile.source.probe}; plus {len(extra)} ops from {why}")
-    return dataclasses.replace(profile, ops=profile.ops + extra, source=source)
-
-
 def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> list[OpRule]:
     """One OpRule per (domain, op, operator version) that passed at least one case.
 

@@ -1,0 +1,88 @@
+"""Add a published operator table's ops to a probed profile, minus those the probe refutes.
+
+A converter's table (pnnx's ONNX op list) names ops the probe's few cases per op may never have
+passed; they are added with a note saying so. An op is refuted instead when one of its
+single-node cases, run with a first axis of 1, failed although ``check`` with the supplemented
+profile calls that case deployable: nothing but the op itself explains the failure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable
+
+import onnx_ir as ir
+
+from nnport.targets.checker import check
+from nnport.targets.probe import ProbeResult, case_inputs, load_cases
+from nnport.targets.probe_batch import BATCH_ONE, batch_one_variant
+from nnport.targets.profile import OpRule, Source, TargetProfile
+
+
+def supplement(
+    profile: TargetProfile,
+    ops: Iterable[str],
+    why: str,
+    forbidden: dict[str, dict[str, tuple[object, ...]]] | None = None,
+) -> TargetProfile:
+    """Add ops a published table lists but no probed case passed (any version, ``note`` says
+    why; ``forbidden`` attribute values per op); the source line says it is probe plus table."""
+    have = {r.op for r in profile.ops}
+    limits = forbidden or {}
+    extra = tuple(
+        OpRule(op=op, note=why, forbidden_attributes=limits.get(op, {}))
+        for op in sorted(set(ops) - have)
+    )
+    source = Source(probe=f"{profile.source.probe}; plus {len(extra)} ops from {why}")
+    return dataclasses.replace(profile, ops=profile.ops + extra, source=source)
+
+
+def refute_table_ops(
+    result: ProbeResult, table: list[str], profile: TargetProfile, why: str
+) -> tuple[set[str], dict[str, dict[str, tuple[object, ...]]]]:
+    """Table ops (no probed case passed) refuted by a single-node case run with a first axis of
+    1 that failed although ``check`` with the table-supplemented profile calls it deployable:
+    nothing but the op explains the failure (pnnx ignores Selu, Softsign, ThresholdedRelu; ncnn
+    has no layer for torch.tile). When the failing node has integer-list attributes, their
+    exact values are refused instead of the op (ncnn crashed on Transpose perm [0, 1, 2], while
+    zoo networks' Transposes convert). Returns the refuted ops and the refused values."""
+    probed = {r.op for r in profile.ops}
+    failed = [o for o in result.outcomes
+              if o.status in ("fail", "crash", "timeout") and o.single_node and o.nodes
+              and o.opset == o.original_opset and o.op not in probed and o.op in table
+              and (o.variant == BATCH_ONE or (not o.variant and o.leading_dim <= 1))]  # fmt: skip
+    cases = (
+        {c.name: c for c in load_cases(names=sorted({o.case for o in failed}))} if failed else {}
+    )
+    refuted: set[str] = set()
+    refused: dict[str, dict[str, set[str]]] = {}
+    for outcome in failed:
+        if outcome.op in refuted or outcome.case not in cases:
+            continue
+        model, inputs = case_inputs(cases[outcome.case], freeze=True)
+        if outcome.variant == BATCH_ONE:
+            found = batch_one_variant(model, inputs)
+            if found is None:
+                continue
+            model = found[0]
+        current = supplement(
+            profile, [op for op in table if op not in refuted], why, _as_limits(refused)
+        )
+        if not check(ir.serde.deserialize_model(model), current).deployable:
+            continue
+        lists = [(n, v) for n, v in outcome.nodes[0].int_attributes if v.startswith("[")]
+        if lists:
+            for name, value in lists:
+                refused.setdefault(outcome.op, {}).setdefault(name, set()).add(value)
+        else:
+            refuted.add(outcome.op)
+    return refuted, _as_limits({op: v for op, v in refused.items() if op not in refuted})
+
+
+def _as_limits(refused: dict[str, dict[str, set[str]]]) -> dict[str, dict[str, tuple[object, ...]]]:
+    """Refused values as JSON text per op and attribute -> forbidden_attributes tables."""
+    return {
+        op: {name: tuple(json.loads(v) for v in sorted(texts)) for name, texts in values.items()}
+        for op, values in refused.items()
+    }

@@ -1,0 +1,78 @@
+"""A converter's op table supplements a probed profile, minus the ops the probe refutes: an op
+whose single-node case failed at batch 1 with nothing else in check explaining the failure."""
+
+from __future__ import annotations
+
+import pytest
+
+from nnport.targets import check, load_target
+from nnport.targets.probe import CaseOutcome, ProbeResult
+from nnport.targets.probe_batch import BATCH_ONE
+from nnport.targets.probe_nodes import NodeUse
+from nnport.targets.probe_profile import derive_profile
+from nnport.targets.probe_table import refute_table_ops, supplement
+
+
+def _outcome(
+    case: str, op: str, version: int, status: str, ints: tuple = (), opset: int = 25
+) -> CaseOutcome:
+    """A single-node case run cut to batch 1 (opset 25: the probed range reaches it)."""
+    use = NodeUse(op, "", version, ("float32",), ("float32",), int_attributes=ints)
+    return CaseOutcome(case, op, "", opset, opset, status, nodes=(use,),  # type: ignore[arg-type]
+                       variant=BATCH_ONE, leading_dim=1)  # fmt: skip
+
+
+def test_refuted_ops_are_left_out_and_list_attributes_refused_instead() -> None:
+    outcomes = (
+        _outcome("test_relu", "Relu", 14, "pass"),
+        _outcome("test_selu", "Selu", 22, "fail"),  # pnnx ignores Selu: the op itself
+        _outcome("test_softmax_axis_1", "Softmax", 13, "fail", (("axis", "1"),)),  # batch axis
+        _outcome(
+            "test_transpose_all_permutations_0", "Transpose", 21, "fail", (("perm", "[0,1,2]"),)
+        ),
+    )
+    result = ProbeResult("ncnn", "pnnx", "2026-11-28", "test", 4, 1, outcomes)
+    probed = derive_profile(result)
+    table = ["Relu", "Selu", "Softmax", "Transpose"]
+    refuted, refused = refute_table_ops(result, table, probed, "a table")
+    # Softmax's failure is check's rule batch-axis-unknown (3-D, no anchor), not the op's
+    assert refuted == {"Selu"}
+    assert refused == {"Transpose": {"perm": ([0, 1, 2],)}}
+    profile = supplement(probed, [op for op in table if op not in refuted], "a table", refused)
+    assert {r.op for r in profile.ops} == {"Relu", "Softmax", "Transpose"}
+    assert "plus 2 ops from a table" in profile.source.text()
+
+
+@pytest.mark.parametrize("op", ["Selu", "Softsign", "ThresholdedRelu", "Tile", "PRelu"])
+def test_the_shipped_ncnn_profile_refuses_the_refuted_table_ops(op: str) -> None:
+    profile = load_target("ncnn")
+    assert op not in {r.op for r in profile.ops}, f"{op} is back in ncnn.toml: rerun the probe"
+    assert "Transpose" in {r.op for r in profile.ops}
+
+
+def test_ncnn_really_cannot_run_selu(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The measurement behind the refutation, rerun: pnnx leaves Selu to no ncnn layer."""
+    pytest.importorskip("ncnn")
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    from nnport.backends import make_runner
+    from nnport.errors import NnportError
+    from nnport.model.io import load
+
+    node = helper.make_node("Selu", ["x"], ["y"], alpha=2.0, gamma=3.0)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 5])],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "selu.onnx")
+    assert not check(load(tmp_path / "selu.onnx"), "ncnn").deployable
+    x = np.random.default_rng(0).standard_normal((1, 3, 4, 5)).astype(np.float32)
+    with (
+        pytest.raises(NnportError, match="Selu"),
+        make_runner("ncnn", load(tmp_path / "selu.onnx")) as runner,
+    ):
+        runner.infer({"x": x})
