@@ -232,6 +232,12 @@ def main(argv: list[str]) -> int:
         help="run the batch-one variants the saved outcomes lack (ncnn), then rewrite the profile",
     )
     parser.add_argument(
+        "--annotate",
+        action="store_true",
+        help="recompute the node facts the derivation reads (dtypes, attributes, ranks) from the "
+        "case models into the raw file, then rewrite the profile",
+    )
+    parser.add_argument(
         "--all-cases",
         action="store_true",
         help="ncnn: probe every case of pnnx's ops into probe-ncnn-all.json.gz, the wider reality "
@@ -241,7 +247,7 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     suffix = "-all" if args.all_cases else ""
     raw = RESULTS / f"probe-{args.backend}{suffix}.json.gz"
-    if args.from_raw or args.rerun_failed or args.add_batch_one:
+    if args.from_raw or args.rerun_failed or args.add_batch_one or args.annotate:
         result = loads(ProbeResult, gzip.decompress(raw.read_bytes()).decode())
         if args.add_batch_one:
             result = _add_batch_one(result, args.workers)
@@ -249,7 +255,7 @@ def main(argv: list[str]) -> int:
         if args.rerun_failed:
             result = _rerun(result, args.rerun_failed, args.workers)
             raw.write_bytes(gzip.compress(dumps(result, indent=None).encode()))
-        if not any(o.graph_inputs or o.graph_outputs for o in result.outcomes):
+        if args.annotate or not any(o.graph_inputs or o.graph_outputs for o in result.outcomes):
             # saved by an older probe: recompute what the derivation reads from the case models
             result = annotate(result)
             raw.write_bytes(gzip.compress(dumps(result, indent=None).encode()))

@@ -162,8 +162,8 @@ def probe_graph_rules() -> GraphRules:
     older probe that did not record graph I/O types)."""
     from nnport.results import dumps, loads
     from nnport.targets.probe import ProbeResult
+    from nnport.targets.probe_graph import graph_rules
     from nnport.targets.probe_nodes import annotate
-    from nnport.targets.probe_profile import graph_rules
 
     if not PROBE_RAW.exists():
         return GraphRules(static_shapes=False, int64="native")

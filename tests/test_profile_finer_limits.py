@@ -12,8 +12,9 @@ import pytest
 from nnport.errors import UnsupportedTargetError
 from nnport.targets import check, dump_profile, read_profile
 from nnport.targets.probe import CaseOutcome
+from nnport.targets.probe_graph import graph_rules
 from nnport.targets.probe_nodes import NodeUse, graph_io, node_uses
-from nnport.targets.probe_profile import derive_rules, graph_rules
+from nnport.targets.probe_profile import derive_rules
 
 PROFILE = """
 name = "finer"

@@ -9,11 +9,10 @@ from nnport.targets.profile import (
     Source,
     TargetProfile,
     VersionRange,
-    dump_profile,
     profile_from_dict,
-    profile_to_dict,
     read_profile,
 )
+from nnport.targets.profile_write import dump_profile, profile_to_dict
 from nnport.targets.registry import PROFILES_DIR, TargetInfo, list_targets, load_target
 from nnport.targets.violations import RULES, CheckReport, Violation, ViolationGroup
 

@@ -26,6 +26,7 @@ class NodeUse:
     constant: tuple[int, ...] = ()  # input positions fed by initializers or Constant nodes
     # integer and integer-list attributes, defaults included, each value as compact JSON
     int_attributes: tuple[tuple[str, str], ...] = ()
+    rank: int = -1  # the highest rank among its tensor inputs and outputs (-1: unknown)
 
 
 def _domain_opsets(model: onnx.ModelProto) -> dict[str, int]:
@@ -75,28 +76,33 @@ def _attributes(node: onnx.NodeProto, schema: Any) -> tuple[dict[str, str], dict
     return strings, ints
 
 
-def _types(model: onnx.ModelProto) -> dict[str, str]:
+def _types(model: onnx.ModelProto) -> tuple[dict[str, str], dict[str, int]]:
+    """Element type and rank (when known) of every named value, from shape inference."""
     try:
         inferred = onnx.shape_inference.infer_shapes(model)
     except Exception:  # keep going with the declared types only
         inferred = model
     types: dict[str, str] = {}
+    ranks: dict[str, int] = {}
     for graph in _iter_graphs(inferred.graph):
         for vi in [*graph.input, *graph.output, *graph.value_info]:
             tt = vi.type
             kind = tt.WhichOneof("value")
             if kind == "tensor_type" and tt.tensor_type.elem_type:
                 types[vi.name] = onnx.helper.tensor_dtype_to_np_dtype(tt.tensor_type.elem_type).name
+                if tt.tensor_type.HasField("shape"):
+                    ranks[vi.name] = len(tt.tensor_type.shape.dim)
             elif kind:
                 types[vi.name] = kind.replace("_type", "")  # sequence / optional / map
         for init in graph.initializer:
             types[init.name] = onnx.helper.tensor_dtype_to_np_dtype(init.data_type).name
-    return types
+            ranks[init.name] = len(init.dims)
+    return types, ranks
 
 
 def node_uses(model: onnx.ModelProto) -> tuple[NodeUse, ...]:
     """Every node (subgraphs included) with its operator version, inferred dtypes and attributes."""
-    types = _types(model)
+    types, ranks = _types(model)
     opsets = _domain_opsets(model)
     uses = []
     for graph in _iter_graphs(model.graph):
@@ -122,6 +128,7 @@ def node_uses(model: onnx.ModelProto) -> tuple[NodeUse, ...]:
                     tuple(sorted(strings.items())),
                     tuple(i for i, n in enumerate(node.input) if n and n in constants),
                     tuple(sorted(ints.items())),
+                    max((ranks.get(n, -1) for n in (*node.input, *node.output) if n), default=-1),
                 )
             )
     return tuple(uses)

@@ -9,7 +9,8 @@ Evidence rules (documented in docs/probe.md):
 - a graph input/output type seen only in failing cases is refused at the graph boundary;
 - a failing single-node case nothing above explains blames finer things: integer attribute
   values (any value of an attribute no passing case set: ``["*"]``), an (input 0, output 0)
-  dtype pair, inputs fed at run time, each never seen passing;
+  dtype pair, inputs fed at run time, each never seen passing; an optional input no passing
+  case gave at all is blamed first (``absent_inputs``);
 - an operator version with no passing case is not listed (``unlisted_ops = "unsupported"``);
 - ncnn: a failure with inputs whose first axis is not 1 is no evidence against its op (the
   case's batch-one variant is); ops that passed with such inputs are ``[graph] batch_free_ops``.
@@ -24,12 +25,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import onnx
-import onnx_ir as ir
 
-from nnport.model.dtypes import dtype_name, from_name
 from nnport.targets.batch_axis import PNNX_BATCH_ANCHORS
 from nnport.targets.probe import CaseOutcome, ProbeResult
 from nnport.targets.probe_batch import batch_free_ops
+from nnport.targets.probe_graph import graph_io_denied, graph_rules, io_explains, valid_dtype
 from nnport.targets.probe_nodes import NodeUse
 from nnport.targets.probe_versions import (
     _next_probed,
@@ -38,14 +38,13 @@ from nnport.targets.probe_versions import (
     _version_range,
 )
 from nnport.targets.profile import (
-    GraphRules,
     OpRule,
     Source,
     TargetProfile,
     VersionRange,
     canonical_domain,
-    dump_profile,
 )
+from nnport.targets.profile_write import dump_profile
 
 ANY_VALUE = '"*"'  # forbidden_attributes: the attribute set at all, with any value (JSON text)
 _DESCRIPTIONS = {
@@ -89,22 +88,14 @@ class _Evidence:
     dynamic_any: set[int] = dataclasses.field(default_factory=set)  # fed at run time in a pass
     failed: list[NodeUse] = dataclasses.field(default_factory=list)  # failing single-node uses
     ok_pairs: set[tuple[str, str]] = dataclasses.field(default_factory=set)  # (in 0, out 0) dtypes
-
-
-def _valid_dtype(name: str) -> str | None:
-    if not name or name in ("sequence", "optional", "map", "sparse_tensor"):
-        return None
-    if name == "object":  # numpy's name for ONNX string tensors
-        return "string"
-    try:
-        return dtype_name(from_name(name))
-    except ValueError:
-        return None
+    given_ok: set[int] = dataclasses.field(default_factory=set)  # input positions given in a pass
+    ok_rank: int = -1  # the highest tensor rank of a passing use (-1: none known)
+    refused: set[int] = dataclasses.field(default_factory=set)  # failed: the converter refused
 
 
 def _record(table: dict[int, set[str]], dtypes: Iterable[str]) -> None:
     for i, name in enumerate(dtypes):
-        valid = _valid_dtype(name)
+        valid = valid_dtype(name)
         if valid:
             table[i].add(valid)
 
@@ -124,7 +115,7 @@ def _schema_dtypes(key: tuple[str, str, int], side: str, pos: int) -> set[str]:
     names = set()
     for text in allowed.get(param.type_str, [param.type_str]):
         if text.startswith("tensor(") and text.endswith(")"):
-            valid = _valid_dtype(text[7:-1].replace("float", "float32").replace("float3216", "float16")
+            valid = valid_dtype(text[7:-1].replace("float", "float32").replace("float3216", "float16")
                                  .replace("double", "float64"))  # fmt: skip
             names.add(valid or "")
     names.discard("")
@@ -170,6 +161,8 @@ def gather_evidence(
                 if _pair(use):
                     ev.ok_pairs.add(_pair(use))  # type: ignore[arg-type]
                 ev.const_any.update(use.constant)
+                ev.given_ok.update(i for i, d in enumerate(use.inputs) if d)
+                ev.ok_rank = max(ev.ok_rank, use.rank)
                 ev.dynamic_any.update(
                     i for i, d in enumerate(use.inputs) if d and i not in use.constant
                 )
@@ -188,45 +181,32 @@ def gather_evidence(
             _record(ev.bad_out, use.outputs)
             for name, value in use.attributes:
                 ev.bad_attr[name].add(value)
-            if not _io_explains(outcome, io_denied):
+            if not io_explains(outcome, io_denied):
                 ev.failed.append(use)
+                if outcome.stage == "convert":
+                    ev.refused.add(len(ev.failed) - 1)
     return evidence
-
-
-def graph_io_denied(outcomes: Iterable[CaseOutcome]) -> tuple[set[str], set[str]]:
-    """Graph input and output element types that occur in failing cases and in no passing one
-    (ONNX Runtime's Python API, for example, cannot feed or return bfloat16 or float8)."""
-    ok_in: set[str] = set()
-    ok_out: set[str] = set()
-    bad_in: set[str] = set()
-    bad_out: set[str] = set()
-    for o in outcomes:
-        if o.status == "pass":
-            ok_in.update(o.graph_inputs)
-            ok_out.update(o.graph_outputs)
-        elif o.status in ("fail", "crash", "timeout"):
-            bad_in.update(o.graph_inputs)
-            bad_out.update(o.graph_outputs)
-    return (
-        {d for d in bad_in - ok_in if _valid_dtype(d)},
-        {d for d in bad_out - ok_out if _valid_dtype(d)},
-    )
 
 
 def _pair(use: NodeUse) -> tuple[str, str] | None:
     """(input 0 dtype, output 0 dtype) of a node, when both are tensor dtypes."""
-    first_in = _valid_dtype(use.inputs[0]) if use.inputs else None
-    first_out = _valid_dtype(use.outputs[0]) if use.outputs else None
+    first_in = valid_dtype(use.inputs[0]) if use.inputs else None
+    first_out = valid_dtype(use.outputs[0]) if use.outputs else None
     return (first_in, first_out) if first_in and first_out else None
 
 
-def _io_explains(outcome: CaseOutcome, denied: tuple[set[str], set[str]]) -> bool:
-    return bool(denied[0] & set(outcome.graph_inputs) or denied[1] & set(outcome.graph_outputs))
+@dataclasses.dataclass
+class _Limits:
+    """What the unexplained failures of one (domain, op, version) are blamed on."""
+
+    forbidden: dict[str, set[str]]  # attribute -> refused values (JSON text)
+    constant: set[int]  # input positions that must be constant
+    pairs: set[tuple[str, str]]  # refused (input 0, output 0) dtype pairs
+    not_given: set[int]  # optional input positions the target cannot take
+    max_rank: int | None  # the highest rank that passed, when a higher one failed
 
 
-def _finer_limits(
-    ev: _Evidence, key: tuple[str, str, int]
-) -> tuple[dict[str, set[str]], set[int], set[tuple[str, str]]]:
+def _finer_limits(ev: _Evidence, key: tuple[str, str, int]) -> _Limits:
     """Integer attribute values and run-time inputs that a failure can only be blamed on.
 
     A failing single-node case whose dtypes and string attributes all passed elsewhere (and
@@ -234,23 +214,34 @@ def _finer_limits(
     that never passed are refused (``forbidden_attributes``; switches when there are any, else
     scalar values), so is its (input 0, output 0) dtype pair if that never passed
     (``forbidden_dtype_pairs``), and each input it fed at run time that passed only as a
-    constant becomes a ``constant_inputs`` position.
+    constant becomes a ``constant_inputs`` position. With nothing else to blame, the last
+    optional input it gave that no passing case gave becomes an ``absent_inputs`` position,
+    or, failing that, a rank above every passing one that the converter refused sets
+    ``max_rank``.
     """
     forbidden: dict[str, set[str]] = collections.defaultdict(set)
     constant: set[int] = set()
     pairs: set[tuple[str, str]] = set()
+    not_given: set[int] = set()
+    max_rank: int | None = None
     seen = collections.defaultdict(set, {n: set(v) for n, v in ev.ok_int.items()})
     for use in ev.failed:
         for name, value in use.int_attributes:
             seen[name].add(value)  # a switch is an attribute only ever seen as 0 or 1
-    for use in ev.failed:
+    optional = _optional_inputs(key)
+    for at, use in enumerate(ev.failed):
+        # optional inputs no passing case gave (Dropout's training_mode on OpenVINO): their
+        # dtypes "never passed" too, but no dtype list can refuse a position nothing passed at
+        never = sorted(i for i, d in enumerate(use.inputs)
+                       if d and i not in ev.given_ok and i in optional)  # fmt: skip
         explained = (
             any(
-                _valid_dtype(d) and _valid_dtype(d) not in ev.ok_in.get(i, set())
+                valid_dtype(d) and valid_dtype(d) not in ev.ok_in.get(i, set())
                 for i, d in enumerate(use.inputs)
+                if i not in never
             )
             or any(
-                _valid_dtype(d) and _valid_dtype(d) not in ev.ok_out.get(i, set())
+                valid_dtype(d) and valid_dtype(d) not in ev.ok_out.get(i, set())
                 for i, d in enumerate(use.outputs)
             )
             or any(value not in ev.ok_attr.get(name, set()) for name, value in use.attributes)
@@ -267,13 +258,34 @@ def _finer_limits(
         # shapes, pads): a refused size or shape would refuse real models that merely differ.
         absent = [(n, ANY_VALUE) for n, _ in unseen if n not in ev.ok_int]
         flags = [(n, v) for n, v in unseen if seen[n] <= {"0", "1"}]
-        for name, value in absent or flags or [(n, v) for n, v in unseen if v[0] != "["]:
+        blamed = absent or flags or [(n, v) for n, v in unseen if v[0] != "["]
+        for name, value in blamed:
             forbidden[name].add(value)
+        if never and not blamed:
+            # the last one only: a case adds optional inputs in order to test the last
+            # (LSTM's peepholes P come with sequence_lens, initial_h and initial_c)
+            not_given.add(never[-1])
+        elif not blamed and 0 < ev.ok_rank < use.rank and at in ev.refused:
+            # the converter refused it (5-D GridSample on OpenVINO, where 4-D passed); a wrong
+            # result is not blamed on the rank (OpenVINO's 4-D Tile is wrong only with repeats
+            # fed at run time, and right with constant ones)
+            max_rank = ev.ok_rank
         constant.update(
             i for i, d in enumerate(use.inputs)
             if d and i not in use.constant and i in ev.const_any and i not in ev.dynamic_any
         )  # fmt: skip
-    return dict(forbidden), set(_parameters(key, constant)), pairs
+    return _Limits(dict(forbidden), set(_parameters(key, constant)), pairs, not_given, max_rank)
+
+
+def _optional_inputs(key: tuple[str, str, int]) -> set[int]:
+    """Input positions the ONNX schema of (domain, op, version) marks optional."""
+    domain, op, since = key
+    try:
+        schema = onnx.defs.get_schema(op, since, "" if domain == "ai.onnx" else domain)
+    except Exception:
+        return set()
+    optional = onnx.defs.OpSchema.FormalParameterOption.Optional
+    return {i for i, p in enumerate(schema.inputs) if p.option == optional}
 
 
 def _older_too(
@@ -341,7 +353,7 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
             key
         ].note = f"not probed with tensors; as version {like[2]} (same attributes and inputs)"
     limits = {key: _finer_limits(ev, key) for key, ev in evidence.items() if ev.passes}
-    refused = {key: found for key, (found, _, _) in limits.items() if found}
+    refused = {key: found.forbidden for key, found in limits.items() if found.forbidden}
     _older_too({k: ev for k, ev in evidence.items() if ev.passes}, refused)
     for (domain, op, since), ev in sorted(evidence.items()):
         if not ev.passes:
@@ -351,7 +363,7 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
             for name, failed in sorted(ev.bad_attr.items())
             if failed - ev.ok_attr.get(name, set()) and ev.ok_attr.get(name)
         }
-        _, runtime_fails, pairs = limits[(domain, op, since)]
+        found = limits[(domain, op, since)]
         forbidden = _as_values(refused.get((domain, op, since), {}))
         frozen = (
             set(_parameters((domain, op, since), ev.const_ok - ev.dynamic_ok))
@@ -368,41 +380,14 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
                 output_dtypes=_restricted(ev.ok_out, ev.bad_out, (domain, op, since), "out"),
                 attributes=attrs,
                 forbidden_attributes=forbidden,
-                forbidden_dtype_pairs=tuple(sorted(pairs)),
-                constant_inputs=tuple(sorted(frozen | runtime_fails)),
+                forbidden_dtype_pairs=tuple(sorted(found.pairs)),
+                constant_inputs=tuple(sorted(frozen | found.constant)),
+                absent_inputs=tuple(sorted(found.not_given)),
+                max_rank=found.max_rank,
                 note=note,
             )
         )
     return rules
-
-
-def io_allowlist(denied: set[str]) -> tuple[str, ...]:
-    """Every tensor element type except ``denied`` (empty when nothing is denied)."""
-    if not denied:
-        return ()
-    names = {dtype_name(d) for d in ir.DataType if d != ir.DataType.UNDEFINED}
-    return tuple(sorted(names - {_valid_dtype(d) for d in denied}))
-
-
-def graph_rules(
-    outcomes: Iterable[CaseOutcome],
-    static_shapes: bool,
-    folds_constants: bool = False,
-    batch_anchor_ops: tuple[str, ...] = (),
-    batch_free_ops: tuple[str, ...] = (),
-) -> GraphRules:
-    """Graph-wide rules the outcomes support: graph I/O element types that never passed are
-    refused (``[graph] input_dtypes`` / ``output_dtypes`` list every other type)."""
-    denied_in, denied_out = graph_io_denied(outcomes)
-    return GraphRules(
-        input_dtypes=io_allowlist(denied_in),
-        output_dtypes=io_allowlist(denied_out),
-        static_shapes=static_shapes,
-        int64="native",
-        folds_constants=folds_constants,
-        batch_anchor_ops=batch_anchor_ops,
-        batch_free_ops=batch_free_ops,
-    )
 
 
 def derive_profile(result: ProbeResult, name: str | None = None) -> TargetProfile:

@@ -1,4 +1,4 @@
-"""Target profiles: the TOML schema as frozen dataclasses, validated on load, written back with tomli_w."""
+"""Target profiles: the TOML schema as frozen dataclasses, validated on load (writing: ``profile_write``)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import onnx_ir as ir
-import tomli_w
 
 from nnport.errors import UnsupportedTargetError
 from nnport.model.dtypes import dtype_name
-from nnport.model.io import atomic_path
 
 DEFAULT_DOMAIN = "ai.onnx"
 INT64_POLICIES = ("native", "constant", "none")
@@ -83,6 +81,7 @@ class OpRule:
     forbidden_attributes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     forbidden_dtype_pairs: tuple[tuple[str, str], ...] = ()  # (input 0, output 0) dtypes
     constant_inputs: tuple[int, ...] = ()
+    absent_inputs: tuple[int, ...] = ()  # optional input positions the target cannot take
     input_values: dict[str, tuple[int | float, ...]] = field(default_factory=dict)
     max_rank: int | None = None
     broadcast: str = "any"
@@ -254,6 +253,15 @@ def _dtype_table(value: Any, where: str) -> dict[str, tuple[str, ...]]:
     return table
 
 
+def _positions(entry: Mapping[str, Any], key: str, where: str) -> tuple[int, ...]:
+    value = entry.get(key, [])
+    if not isinstance(value, list) or not all(
+        isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in value
+    ):
+        raise _bad(where, f"'{key}' must be a list of input positions such as [1]")
+    return tuple(value)
+
+
 def _op(entry: Any, where: str) -> OpRule:
     if not isinstance(entry, dict):
         raise _bad(where, "each [[ops]] entry must be a table")
@@ -279,11 +287,8 @@ def _op(entry: Any, where: str) -> OpRule:
         isinstance(x, (int, float)) and not isinstance(x, bool) for x in numbers
     ):  # fmt: skip
         raise _bad(where, "'input_values' must be a table {position = [allowed numbers]}")
-    consts = entry.get("constant_inputs", [])
-    if not isinstance(consts, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in consts
-    ):
-        raise _bad(where, "'constant_inputs' must be a list of input positions such as [1]")
+    consts = _positions(entry, "constant_inputs", where)
+    absent = _positions(entry, "absent_inputs", where)
     integer_scales = entry.get("integer_scales", False)
     if not isinstance(integer_scales, bool):
         raise _bad(where, "'integer_scales' must be true or false")
@@ -298,7 +303,8 @@ def _op(entry: Any, where: str) -> OpRule:
         forbidden_dtype_pairs=tuple(
             (a, b) for a, b in (_dtypes(p, f"{where}.forbidden_dtype_pairs") for p in pairs)
         ),
-        constant_inputs=tuple(consts),
+        constant_inputs=consts,
+        absent_inputs=absent,
         input_values={k: tuple(v) for k, v in values.items()},
         max_rank=_int(entry, "max_rank", where),
         broadcast=_choice(entry, "broadcast", BROADCAST_POLICIES, where),
@@ -404,97 +410,3 @@ def read_profile(path: str | os.PathLike[str]) -> TargetProfile:
         raise UnsupportedTargetError(f"invalid target profile: {path}: not TOML ({exc})") from None
     profile = profile_from_dict(data, str(path))
     return TargetProfile(**{**profile.__dict__, "path": str(path)})
-
-
-# ---------------------------------------------------------------------------------------------
-# Writing (dataclasses -> TOML), for generators and `nnport targets probe`
-# ---------------------------------------------------------------------------------------------
-
-
-def _op_dict(rule: OpRule) -> dict[str, Any]:
-    out: dict[str, Any] = {"op": rule.op}
-    if rule.domain != DEFAULT_DOMAIN:
-        out["domain"] = rule.domain
-    if rule.versions:
-        out["versions"] = [r.text() for r in rule.versions]
-    for key in ("input_dtypes", "output_dtypes"):
-        table: dict[str, tuple[str, ...]] = getattr(rule, key)
-        if set(table) == {"*"}:
-            out[key] = list(table["*"])
-        elif table:
-            out[key] = {k: list(v) for k, v in table.items()}
-    if rule.constant_inputs:
-        out["constant_inputs"] = list(rule.constant_inputs)
-    if rule.max_rank is not None:
-        out["max_rank"] = rule.max_rank
-    if rule.broadcast != "any":
-        out["broadcast"] = rule.broadcast
-    if rule.integer_scales:
-        out["integer_scales"] = True
-    if rule.note:
-        out["note"] = rule.note
-    if rule.forbidden_dtype_pairs:
-        out["forbidden_dtype_pairs"] = [list(p) for p in rule.forbidden_dtype_pairs]
-    for key in ("attributes", "input_values", "forbidden_attributes"):  # name -> values tables
-        if getattr(rule, key):
-            out[key] = {k: list(v) for k, v in getattr(rule, key).items()}
-    return out
-
-
-def profile_to_dict(profile: TargetProfile) -> dict[str, Any]:
-    """The TOML document (as a dict) for ``profile``; ``profile_from_dict`` reads it back."""
-    graph = profile.graph
-    graph_out: dict[str, Any] = {"static_shapes": graph.static_shapes, "int64": graph.int64}
-    for key in ("input_dtypes", "output_dtypes", "tensor_dtypes", "variable_dims",
-                "batch_anchor_ops", "batch_free_ops", "variable_dims_note", "max_rank",
-                "folds_constants", "defects"):  # fmt: skip
-        value = getattr(graph, key)
-        if value not in ((), "", None) and value is not False:  # max_rank 0 is kept
-            graph_out[key] = list(value) if isinstance(value, tuple) else value
-    source = {k: v for k, v in profile.source.__dict__.items() if v}
-    data: dict[str, Any] = {
-        "name": profile.name,
-        "description": profile.description,
-        "date": profile.date,
-        "unlisted_ops": profile.unlisted_ops,
-        "expands_functions": profile.expands_functions,
-        "unexpanded_functions": list(profile.unexpanded_functions),
-        "notes": list(profile.notes),
-        "source": source,
-        "opsets": {d: r.text() for d, r in profile.opsets.items()},
-        "graph": graph_out,
-        "ops": [_op_dict(r) for r in profile.ops],
-    }
-    for key in ("notes", "unexpanded_functions"):
-        if not data[key]:
-            del data[key]
-    return data
-
-
-_ARRAY = re.compile(r"= \[\n((?:    [^\n\[\]{}]+,\n)+)\]")
-
-
-def _compact(text: str, data: Mapping[str, Any]) -> str:
-    """Put short scalar arrays on one line (tomli_w writes one item per line)."""
-    compact = _ARRAY.sub(
-        lambda m: "= [" + ", ".join(i.strip().rstrip(",") for i in m.group(1).splitlines()) + "]",
-        text,
-    )
-    return compact if tomllib.loads(compact) == data else text
-
-
-def dump_profile(profile: TargetProfile, path: str | os.PathLike[str], *, header: str = "") -> Path:
-    """Validate and write ``profile`` as TOML atomically (temp file + rename); return the path.
-
-    ``header`` is written as '#' comment lines at the top (for example how to regenerate it).
-    """
-    path = Path(path)
-    data = profile_to_dict(profile)
-    profile_from_dict(data, f"profile {profile.name!r}")  # never write what we cannot read
-    text = _compact(tomli_w.dumps(data), data)
-    if header:
-        text = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines()) + "\n" + text
-    # Temporary files are private; a profile is a shared data file.
-    with atomic_path(path, mode=0o644) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return path

@@ -344,6 +344,20 @@ def _rule_violations(
                 tensor=value.name,
             )
         )
+    for position in rule.absent_inputs:
+        value = node.inputs[position] if position < len(node.inputs) else None
+        if value is not None and value.name:
+            found.append(
+                make(
+                    rule="input-unsupported",
+                    message=(
+                        f"{op} '{label}' is given its optional input {position} ('{value.name}'); "
+                        f"{name}'s {op} fails with that input given{note}"
+                    ),
+                    fix=None,
+                    tensor=value.name,
+                )
+            )
     found += value_rules.value_violations(ctx, node, rule, label, make)
     if rule.max_rank is not None:
         found += shape_rules.rank_violations(

@@ -1,0 +1,128 @@
+"""Probe-derived limits: optional inputs no passing case gave (``absent_inputs``, rule
+input-unsupported) and ranks the converter refused above every passing one (``max_rank``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnx.parser
+import onnx_ir as ir
+import pytest
+
+from nnport.targets import check, dump_profile, load_target, read_profile
+from nnport.targets.probe import CaseOutcome
+from nnport.targets.probe_nodes import NodeUse, node_uses
+from nnport.targets.probe_profile import derive_rules
+
+
+def _outcome(status: str, use: NodeUse, stage: str = "") -> CaseOutcome:
+    return CaseOutcome("case", use.op, "", 22, 22, status, stage, nodes=(use,),  # type: ignore[arg-type]
+                       graph_inputs=("float32",), graph_outputs=("float32",))  # fmt: skip
+
+
+def _dropout(*inputs: str) -> NodeUse:
+    return NodeUse("Dropout", "", 22, inputs, ("float32",), (), (), (("seed", "0"),), 2)
+
+
+def _grid(rank: int) -> NodeUse:
+    modes = (("mode", "linear"), ("padding_mode", "zeros"))
+    return NodeUse("GridSample", "", 22, ("float32", "float32"), ("float32",), modes, (),
+                   (("align_corners", "0"),), rank)  # fmt: skip
+
+
+def test_an_optional_input_no_pass_gave_is_refused_when_given(tmp_path: Path) -> None:
+    outcomes = [
+        _outcome("pass", _dropout("float32")),
+        _outcome("pass", _dropout("float32", "float32")),  # ratio given: fine
+        _outcome("fail", _dropout("float32", "float32", "bool"), "convert"),  # training_mode
+    ]
+    (rule,) = [r for r in derive_rules(outcomes) if r.versions_text() == "22+"]
+    assert rule.absent_inputs == (2,) and rule.input_dtypes == {}  # not a dtype limit
+    profile = load_target("onnxruntime")
+    import dataclasses
+
+    path = dump_profile(dataclasses.replace(profile, ops=(rule,)), tmp_path / "p.toml")
+    assert read_profile(path).ops[0].absent_inputs == (2,)  # round trip
+    graph = """
+        <ir_version: 8, opset_import: ["" : 22]>
+        g (float[2, 3] x, float r, bool t) => (float[2, 3] y) {{ y = Dropout({args}) }}
+    """
+    (v,) = check(_model(graph.format(args="x, r, t")), str(path)).violations
+    assert v.rule == "input-unsupported" and "optional input 2 ('t')" in v.message
+    assert check(_model(graph.format(args="x, r")), str(path)).deployable
+
+
+def test_a_rank_the_converter_refused_above_every_pass_sets_max_rank() -> None:
+    refused = derive_rules([_outcome("pass", _grid(4)), _outcome("fail", _grid(5), "convert")])
+    assert {r.max_rank for r in refused} == {4}
+    # a wrong result is not blamed on the rank (OpenVINO's Tile: repeats fed at run time)
+    wrong = derive_rules([_outcome("pass", _grid(4)), _outcome("fail", _grid(5), "compare")])
+    assert {r.max_rank for r in wrong} == {None}
+
+
+def test_node_uses_record_the_highest_rank() -> None:
+    model = onnx.parser.parse_model("""
+        <ir_version: 8, opset_import: ["" : 13]>
+        g (float[1, 2, 3, 4, 5] x) => (float[1, 2, 60] y) {
+            s = Constant<value = int64[3] {1, 2, 60}>()
+            y = Reshape(x, s)
+        }
+    """)
+    assert [u.rank for u in node_uses(model)] == [1, 5]
+
+
+def _model(text: str) -> ir.Model:
+    return ir.serde.deserialize_model(onnx.parser.parse_model(text))
+
+
+def _save(text: str, path: Path) -> Path:
+    onnx.save(onnx.parser.parse_model(text), path)
+    return path
+
+
+def test_openvino_really_refuses_what_its_profile_now_refuses(tmp_path: Path) -> None:
+    """The two measurements behind the shipped openvino.toml entries, rerun on OpenVINO."""
+    pytest.importorskip("openvino")
+    from nnport.backends import make_runner
+    from nnport.errors import BackendError
+    from nnport.model.io import load
+
+    dropout = """
+        <ir_version: 8, opset_import: ["" : 22]>
+        g (float[2, 3] x{inputs}) => (float[2, 3] y) {{
+            r = Constant<value = float {{0.5}}>()
+            y = Dropout({args})
+        }}
+    """
+    grid = """
+        <ir_version: 8, opset_import: ["" : 22]>
+        g (float[1, 1, {dims}] x, float[1, {out}, {n}] g) => (float[1, 1, {out}] y) {{
+            y = GridSample<mode = "linear">(x, g)
+        }}
+    """
+    models = {
+        "eval": (dropout.format(inputs="", args="x, r"), True),
+        "training": (dropout.format(inputs=", bool t", args="x, r, t"), False),
+        "grid4": (grid.format(dims="3, 3", out="2, 2", n=2), True),
+        "grid5": (grid.format(dims="3, 3, 3", out="2, 2, 2", n=3), False),
+    }
+    rng = np.random.default_rng(0)
+    for name, (text, runs) in models.items():
+        path = _save(text, tmp_path / f"{name}.onnx")
+        assert check(load(path), "openvino").deployable == runs, name
+        model = load(path)
+        feeds = {}
+        for value in model.graph.inputs:
+            shape = tuple(int(d) for d in value.shape)
+            dtype = value.dtype.numpy()
+            feeds[value.name] = (rng.random(shape) if dtype != np.bool_ else np.ones(shape)).astype(
+                dtype
+            )
+        if runs:
+            with make_runner("openvino", model) as runner:
+                runner.infer(feeds)
+        else:
+            with pytest.raises(BackendError), make_runner("openvino", model) as runner:
+                runner.infer(feeds)
