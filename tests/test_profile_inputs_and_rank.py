@@ -126,3 +126,44 @@ def test_openvino_really_refuses_what_its_profile_now_refuses(tmp_path: Path) ->
         else:
             with pytest.raises(BackendError), make_runner("openvino", model) as runner:
                 runner.infer(feeds)
+
+
+def test_sequence_and_optional_graph_io_that_never_passed_are_refused(tmp_path: Path) -> None:
+    from nnport.targets.probe_graph import graph_rules
+
+    def case(status: str, ins: tuple[str, ...], outs: tuple[str, ...]) -> CaseOutcome:
+        return CaseOutcome("c", "Identity", "", 13, 13, status,  # type: ignore[arg-type]
+                           graph_inputs=ins, graph_outputs=outs)  # fmt: skip
+
+    rules = graph_rules(
+        [case("pass", ("float32",), ("float32",)), case("fail", ("sequence",), ("sequence",)),
+         case("fail", ("optional",), ("bool",))], static_shapes=False,
+    )  # fmt: skip
+    assert rules.refused_io_kinds == ("sequence", "optional") and rules.input_dtypes == ()
+    import dataclasses
+
+    profile = dataclasses.replace(load_target("onnxruntime"), graph=rules)
+    path = dump_profile(profile, tmp_path / "p.toml")
+    assert read_profile(path).graph.refused_io_kinds == ("sequence", "optional")
+    model = _model("""
+        <ir_version: 8, opset_import: ["" : 13]>
+        g (seq(float[2]) s) => (seq(float[2]) t) { t = Identity(s) }
+    """)
+    found = [v for v in check(model, str(path)).violations if v.rule == "io-dtype"]
+    assert [v.tensor for v in found] == ["s", "t"] and "is a sequence" in found[0].message
+    assert check(model, "onnxruntime").deployable  # ONNX Runtime takes sequences
+
+
+def test_openvino_really_refuses_a_sequence_graph_input(tmp_path: Path) -> None:
+    pytest.importorskip("openvino")
+    from nnport.backends import make_runner
+    from nnport.errors import BackendError
+    from nnport.model.io import load
+
+    path = _save("""
+        <ir_version: 8, opset_import: ["" : 13]>
+        g (seq(float[2]) s) => (seq(float[2]) t) { t = Identity(s) }
+    """, tmp_path / "seq.onnx")  # fmt: skip
+    assert not check(load(path), "openvino").deployable
+    with pytest.raises(BackendError), make_runner("openvino", load(path)) as runner:
+        runner.infer({"s": [np.ones(2, np.float32)]})

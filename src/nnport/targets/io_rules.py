@@ -34,6 +34,7 @@ def graph_input_violations(ctx: Context, shapes: dict[str, tuple[int, ...]]) -> 
             continue
         facts = ctx.facts(value)
         make = partial(Violation, node="", op="", domain="", opset=0, tensor=value.name, graph="")
+        found += _kind_violations(ctx, value, "input")
         allowed = graph_rules.input_dtypes
         if allowed and facts.dtype != "unknown" and facts.dtype not in allowed:
             found.append(
@@ -69,6 +70,27 @@ def graph_input_violations(ctx: Context, shapes: dict[str, tuple[int, ...]]) -> 
     return found
 
 
+def _kind(value: ir.Value) -> str:
+    if isinstance(value.type, ir.SequenceType):
+        return "sequence"
+    if isinstance(value.type, ir.OptionalType):
+        return "optional"
+    return "tensor"
+
+
+def _kind_violations(ctx: Context, value: ir.Value, side: str) -> list[Violation]:
+    """io-dtype for a sequence or optional graph input/output the profile refuses."""
+    kind = _kind(value)
+    if kind not in ctx.profile.graph.refused_io_kinds:
+        return []
+    message = (
+        f"graph {side} '{value.name}' is a {kind}; {ctx.profile.name} takes only tensors "
+        f"at the graph boundary (no {kind} {side} converted and ran in its probe)"
+    )
+    return [Violation(node="", op="", domain="", opset=0, rule="io-dtype", message=message,
+                      fix=None, tensor=value.name)]  # fmt: skip
+
+
 def _dynamic_message(ctx: Context, value: ir.Value, facts: TensorFacts) -> str:
     graph_rules = ctx.profile.graph
     name = ctx.profile.name
@@ -89,9 +111,11 @@ def _dynamic_message(ctx: Context, value: ir.Value, facts: TensorFacts) -> str:
 
 
 def graph_output_violations(ctx: Context) -> list[Violation]:
-    """io-dtype for the model's outputs."""
+    """io-dtype for the model's outputs (element types and refused sequence/optional kinds)."""
     allowed = ctx.profile.graph.output_dtypes
     found: list[Violation] = []
+    for value in ctx.model.graph.outputs:
+        found += _kind_violations(ctx, value, "output")
     if not allowed:
         return found
     for value in ctx.model.graph.outputs:

@@ -1,4 +1,4 @@
-"""Graph-wide rules a probe's outcomes support: graph input/output element types never seen passing."""
+"""Graph-wide rules a probe's outcomes support: graph input/output types never seen passing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import onnx_ir as ir
 
 from nnport.model.dtypes import dtype_name, from_name
 from nnport.targets.probe import CaseOutcome
-from nnport.targets.profile import GraphRules
+from nnport.targets.profile import IO_KINDS, GraphRules
 
 
 def valid_dtype(name: str) -> str | None:
@@ -37,8 +37,8 @@ def graph_io_denied(outcomes: Iterable[CaseOutcome]) -> tuple[set[str], set[str]
             bad_in.update(o.graph_inputs)
             bad_out.update(o.graph_outputs)
     return (
-        {d for d in bad_in - ok_in if valid_dtype(d)},
-        {d for d in bad_out - ok_out if valid_dtype(d)},
+        {d for d in bad_in - ok_in if valid_dtype(d) or d in IO_KINDS},
+        {d for d in bad_out - ok_out if valid_dtype(d) or d in IO_KINDS},
     )
 
 
@@ -51,7 +51,8 @@ def io_allowlist(denied: set[str]) -> tuple[str, ...]:
     if not denied:
         return ()
     names = {dtype_name(d) for d in ir.DataType if d != ir.DataType.UNDEFINED}
-    return tuple(sorted(names - {valid_dtype(d) for d in denied}))
+    refused = {valid_dtype(d) for d in denied} - {None}
+    return tuple(sorted(names - refused)) if refused else ()
 
 
 def graph_rules(
@@ -62,9 +63,11 @@ def graph_rules(
     batch_free_ops: tuple[str, ...] = (),
 ) -> GraphRules:
     """Graph-wide rules the outcomes support: graph I/O element types that never passed are
-    refused (``[graph] input_dtypes`` / ``output_dtypes`` list every other type)."""
+    refused (``[graph] input_dtypes`` / ``output_dtypes`` list every other type), and so are
+    sequence, optional or map graph inputs and outputs (``refused_io_kinds``)."""
     denied_in, denied_out = graph_io_denied(outcomes)
     return GraphRules(
+        refused_io_kinds=tuple(k for k in IO_KINDS if k in denied_in | denied_out),
         input_dtypes=io_allowlist(denied_in),
         output_dtypes=io_allowlist(denied_out),
         static_shapes=static_shapes,

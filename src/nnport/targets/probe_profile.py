@@ -38,6 +38,7 @@ from nnport.targets.probe_versions import (
     _version_range,
 )
 from nnport.targets.profile import (
+    IO_KINDS,
     OpRule,
     Source,
     TargetProfile,
@@ -91,6 +92,7 @@ class _Evidence:
     given_ok: set[int] = dataclasses.field(default_factory=set)  # input positions given in a pass
     ok_rank: int = -1  # the highest tensor rank of a passing use (-1: none known)
     refused: set[int] = dataclasses.field(default_factory=set)  # failed: the converter refused
+    non_tensor_fails: int = 0  # failing cases that fed or returned a sequence/optional/map
 
 
 def _record(table: dict[int, set[str]], dtypes: Iterable[str]) -> None:
@@ -177,6 +179,8 @@ def gather_evidence(
             use = outcome.nodes[0]
             ev = evidence[key(use)]
             ev.fails += 1
+            if any(d in IO_KINDS for d in (*use.inputs, *use.outputs)):
+                ev.non_tensor_fails += 1
             _record(ev.bad_in, use.inputs)
             _record(ev.bad_out, use.outputs)
             for name, value in use.attributes:

@@ -55,10 +55,7 @@ def _signature(key: tuple[str, str, int]) -> tuple[tuple[str, ...], int, int] | 
 
 def _only_non_tensor_failures(ev: _Evidence) -> bool:
     """No passing case, and every failing one fed or returned a sequence/optional/map."""
-    non_tensor = ("sequence", "optional", "map")
-    return not ev.passes and all(
-        any(d in non_tensor for d in (*use.inputs, *use.outputs)) for use in ev.failed
-    ) and ev.fails == len(ev.failed)  # fmt: skip
+    return not ev.passes and ev.fails == ev.non_tensor_fails
 
 
 def _untested_newer(

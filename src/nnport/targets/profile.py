@@ -21,6 +21,7 @@ INT64_POLICIES = ("native", "constant", "none")
 BROADCAST_POLICIES = ("any", "per-channel", "none")
 UNLISTED_POLICIES = ("unsupported", "supported")
 VARIABLE_DIMS = ("batch", "image", "any")
+IO_KINDS = ("sequence", "optional", "map")  # graph input/output types other than tensors
 _OPEN = 10_000  # upper bound used for an open version range ("13+")
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:(-)\s*(\d+)|(\+))?\s*$")
 
@@ -120,6 +121,7 @@ class GraphRules:
     batch_anchor_ops: tuple[str, ...] = ()  # the converter needs one of these to know the batch
     batch_free_ops: tuple[str, ...] = ()  # ops right on a first axis != 1 (with batch anchors)
     defects: tuple[str, ...] = ()  # measured runtime defects (nnport.targets.defects.DEFECTS)
+    refused_io_kinds: tuple[str, ...] = ()  # non-tensor graph inputs/outputs (IO_KINDS) refused
 
 
 @dataclass(frozen=True)
@@ -327,7 +329,9 @@ def _graph(table: Any, where: str) -> GraphRules:
     from nnport.targets.defects import DEFECTS  # defects imports this module
 
     dims, defects = table.get("variable_dims", []), table.get("defects", [])
-    for key, got, known in (("variable_dims", dims, VARIABLE_DIMS), ("defects", defects, DEFECTS)):
+    kinds = table.get("refused_io_kinds", [])
+    for key, got, known in (("variable_dims", dims, VARIABLE_DIMS), ("defects", defects, DEFECTS),
+                            ("refused_io_kinds", kinds, IO_KINDS)):  # fmt: skip
         if not isinstance(got, list) or any(d not in known for d in got):
             raise _bad(where, f"'{key}' must be a list of {', '.join(known)}")
     return GraphRules(
@@ -343,6 +347,7 @@ def _graph(table: Any, where: str) -> GraphRules:
         batch_anchor_ops=tuple(anchors),
         batch_free_ops=tuple(free),
         defects=tuple(defects),
+        refused_io_kinds=tuple(kinds),
     )
 
 

@@ -52,7 +52,7 @@ def profile_to_dict(profile: TargetProfile) -> dict[str, Any]:
     graph_out: dict[str, Any] = {"static_shapes": graph.static_shapes, "int64": graph.int64}
     for key in ("input_dtypes", "output_dtypes", "tensor_dtypes", "variable_dims",
                 "batch_anchor_ops", "batch_free_ops", "variable_dims_note", "max_rank",
-                "folds_constants", "defects"):  # fmt: skip
+                "folds_constants", "defects", "refused_io_kinds"):  # fmt: skip
         value = getattr(graph, key)
         if value not in ((), "", None) and value is not False:  # max_rank 0 is kept
             graph_out[key] = list(value) if isinstance(value, tuple) else value
