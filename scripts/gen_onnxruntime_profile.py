@@ -10,16 +10,20 @@ The registry says nothing about what ONNX Runtime's Python API can feed and retu
 input/output element types come from the saved ONNX Runtime probe
 (``benchmarks/results/probe-onnxruntime.json.gz``): a type that occurs at the graph boundary of
 failing cases and of no passing one is refused (bfloat16, float8, 4- and 2-bit integers: numpy
-has no such dtypes, so sessions load but cannot be fed or read).
+has no such dtypes, so sessions load but cannot be fed or read). Nor does the registry say which
+attribute values a kernel refuses when the session loads: the probe's load failures add those
+(``with_probe_limits``: LSTM, GRU and RNN ``layout = 1``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import gzip
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import onnx
 import onnx.defs
@@ -157,25 +161,68 @@ def _unexpanded_functions(kernels: set[tuple[str, str]]) -> tuple[str, ...]:
     return tuple(sorted(refused - accepted))
 
 
-def probe_graph_rules() -> GraphRules:
-    """Graph I/O element types from the saved probe outcomes (annotated first if saved by an
-    older probe that did not record graph I/O types)."""
+def probe_graph_rules(probe: Any) -> GraphRules:
+    """Graph I/O element types (and non-tensor kinds) from the saved probe outcomes."""
+    from nnport.targets.probe_graph import graph_rules
+
+    if probe is None:
+        return GraphRules(static_shapes=False, int64="native")
+    return graph_rules(probe.outcomes, static_shapes=False)
+
+
+def _load_probe() -> Any:
+    """The saved ONNX Runtime probe (annotated first if saved by an older probe), or None."""
     from nnport.results import dumps, loads
     from nnport.targets.probe import ProbeResult
-    from nnport.targets.probe_graph import graph_rules
     from nnport.targets.probe_nodes import annotate
 
     if not PROBE_RAW.exists():
-        return GraphRules(static_shapes=False, int64="native")
+        return None
     result = loads(ProbeResult, gzip.decompress(PROBE_RAW.read_bytes()).decode())
     if not any(o.graph_inputs or o.graph_outputs for o in result.outcomes):
         result = annotate(result)
         PROBE_RAW.write_bytes(gzip.compress(dumps(result, indent=None).encode()))
-    return graph_rules(result.outcomes, static_shapes=False)
+    return result
+
+
+def _overlap(a: tuple[VersionRange, ...], b: tuple[VersionRange, ...]) -> bool:
+    top = 1 << 30
+    return any(x.lo <= (y.hi or top) and y.lo <= (x.hi or top) for x in a for y in b)
+
+
+def with_probe_limits(rules: list[OpRule], probe: Any) -> list[OpRule]:
+    """Add the attribute and optional-input limits that the probe's load failures show (ORT
+    registers an LSTM kernel but refuses ``layout = 1`` when the session loads). Only failures
+    at session creation count: a wrong number (Dropout in training mode, DFT tolerances) says
+    nothing about what loads."""
+    from nnport.targets.probe_profile import derive_rules
+
+    if probe is None:
+        return rules
+    loaded = [o for o in probe.outcomes if o.status == "pass" or o.stage == "convert"]
+    limited = [r for r in derive_rules(loaded)
+               if r.forbidden_attributes or r.attributes or r.absent_inputs]  # fmt: skip
+    merged = []
+    for rule in rules:
+        for found in limited:
+            if (found.domain, found.op) != (rule.domain, rule.op):
+                continue
+            if not _overlap(found.versions, rule.versions):
+                continue
+            rule = dataclasses.replace(
+                rule,
+                attributes={**rule.attributes, **found.attributes},
+                forbidden_attributes={**rule.forbidden_attributes, **found.forbidden_attributes},
+                absent_inputs=tuple(sorted({*rule.absent_inputs, *found.absent_inputs})),
+                note=f"refused at session load in the probe ({found.note.removeprefix('probe: ')})",
+            )
+        merged.append(rule)
+    return merged
 
 
 def build_profile() -> TargetProfile:
     """Group the CPU kernels by (domain, op, version range) and turn each group into OpRules."""
+    probe = _load_probe()
     groups: dict[tuple[str, str, int, int], list[dict[str, set[str]]]] = defaultdict(list)
     for kernel in ort_c.get_all_opkernel_def():
         if kernel.provider != "CPUExecutionProvider" or kernel.domain in SKIP_DOMAINS:
@@ -226,8 +273,8 @@ def build_profile() -> TargetProfile:
             "ai.onnx.ml": VersionRange(1, max(max_version["ai.onnx.ml"], 1)),
             "com.microsoft": VersionRange(1, None),
         },
-        graph=probe_graph_rules(),
-        ops=tuple(rules),
+        graph=probe_graph_rules(probe),
+        ops=tuple(with_probe_limits(rules, probe)),
         unlisted_ops="unsupported",
         expands_functions=True,
         unexpanded_functions=_unexpanded_functions({(d, o) for d, o, _, _ in groups}),
@@ -241,6 +288,8 @@ def build_profile() -> TargetProfile:
             "Graph input/output dtypes: from the ONNX Runtime probe of the node suite; the types "
             "left out occur only at the boundary of failing cases (the Python API has no numpy "
             "dtype for them).",
+            "Attribute and optional-input limits: from the probe's cases that failed to load "
+            "(for example LSTM layout = 1), added to the kernel entries of those versions.",
         ),
     )
 

@@ -167,3 +167,27 @@ def test_openvino_really_refuses_a_sequence_graph_input(tmp_path: Path) -> None:
     assert not check(load(path), "openvino").deployable
     with pytest.raises(BackendError), make_runner("openvino", load(path)) as runner:
         runner.infer({"s": [np.ones(2, np.float32)]})
+
+
+@pytest.mark.parametrize("layout", [0, 1])
+def test_onnxruntime_profile_carries_the_probed_load_failures(tmp_path: Path, layout: int) -> None:
+    """ORT registers an LSTM kernel but refuses layout = 1 when the session loads; the shipped
+    profile (registry plus the probe's load failures) says so, and ORT agrees."""
+    import onnxruntime as ort
+
+    text = f"""
+        <ir_version: 8, opset_import: ["" : 14]>
+        g (float[2, 3, 4] x, float[1, 20, 4] w, float[1, 20, 5] r) => (float[2, 3, 1, 5] y) {{
+            y = LSTM<hidden_size = 5, layout = {layout}>(x, w, r)
+        }}
+    """
+    path = _save(text, tmp_path / "lstm.onnx")
+    from nnport.model.io import load
+
+    report = check(load(path), "onnxruntime")
+    try:
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        loads = True
+    except Exception:
+        loads = False
+    assert report.deployable == loads == (layout == 0), report.violations

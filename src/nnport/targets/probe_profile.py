@@ -244,8 +244,8 @@ def _finer_limits(ev: _Evidence, key: tuple[str, str, int]) -> _Limits:
                 for i, d in enumerate(use.inputs)
                 if i not in never
             )
-            or any(
-                valid_dtype(d) and valid_dtype(d) not in ev.ok_out.get(i, set())
+            or any(  # an optional output no passing case produced is not judged by dtype
+                valid_dtype(d) and i in ev.ok_out and valid_dtype(d) not in ev.ok_out[i]
                 for i, d in enumerate(use.outputs)
             )
             or any(value not in ev.ok_attr.get(name, set()) for name, value in use.attributes)
@@ -253,7 +253,7 @@ def _finer_limits(ev: _Evidence, key: tuple[str, str, int]) -> _Limits:
         if explained:
             continue
         pair = _pair(use)
-        if pair and pair not in ev.ok_pairs:
+        if pair and pair not in ev.ok_pairs and 0 in ev.ok_out:  # output 0 produced in a pass
             pairs.add(pair)  # Cast float32 -> float64, where each type passed on its own
         unseen = [(n, v) for n, v in use.int_attributes if v not in ev.ok_int.get(n, set())]
         # An attribute no passing case set at all (it has no default: ignore_index) is refused
