@@ -83,7 +83,7 @@ def _save(text: str, path: Path) -> Path:
 
 
 def test_openvino_really_refuses_what_its_profile_now_refuses(tmp_path: Path) -> None:
-    """The two measurements behind the shipped openvino.toml entries, rerun on OpenVINO."""
+    """The measurements behind the shipped openvino.toml entries, rerun on OpenVINO."""
     pytest.importorskip("openvino")
     from nnport.backends import make_runner
     from nnport.errors import BackendError
@@ -102,7 +102,14 @@ def test_openvino_really_refuses_what_its_profile_now_refuses(tmp_path: Path) ->
             y = GridSample<mode = "linear">(x, g)
         }}
     """
+    mod = """
+        <ir_version: 8, opset_import: ["" : 28]>
+        g ({t}[4] a, {t}[4] b) => ({t}[4] y) {{ y = Mod<fmod = {f}>(a, b) }}
+    """
     models = {
+        "mod_int_fmod0": (mod.format(t="int32", f=0), True),
+        "mod_float_fmod1": (mod.format(t="float", f=1), True),
+        "mod_float_fmod0": (mod.format(t="float", f=0), False),
         "eval": (dropout.format(inputs="", args="x, r"), True),
         "training": (dropout.format(inputs=", bool t", args="x, r, t"), False),
         "grid4": (grid.format(dims="3, 3", out="2, 2", n=2), True),
@@ -117,9 +124,7 @@ def test_openvino_really_refuses_what_its_profile_now_refuses(tmp_path: Path) ->
         for value in model.graph.inputs:
             shape = tuple(int(d) for d in value.shape)
             dtype = value.dtype.numpy()
-            feeds[value.name] = (rng.random(shape) if dtype != np.bool_ else np.ones(shape)).astype(
-                dtype
-            )
+            feeds[value.name] = (1 + 5 * rng.random(shape)).astype(dtype)  # Mod: no zeros
         if runs:
             with make_runner("openvino", model) as runner:
                 runner.infer(feeds)
@@ -191,3 +196,37 @@ def test_onnxruntime_profile_carries_the_probed_load_failures(tmp_path: Path, la
     except Exception:
         loads = False
     assert report.deployable == loads == (layout == 0), report.violations
+
+
+def _mod(dtype: str, fmod: str) -> NodeUse:
+    return NodeUse("Mod", "", 13, (dtype, dtype), (dtype,), (), (), (("fmod", fmod),))
+
+
+def test_a_switch_refused_with_one_input_dtype_only_splits_the_entry(tmp_path: Path) -> None:
+    """OpenVINO's Mod-28 converts integers with fmod=0 and floats with fmod=1, but not floats
+    with fmod=0: two entries, so a node is refused only for that combination."""
+    outcomes = [
+        _outcome("pass", _mod("int32", "0")),
+        _outcome("pass", _mod("float32", "1")),
+        _outcome("fail", _mod("float32", "0"), "convert"),
+    ]
+    entries = [r for r in derive_rules(outcomes) if r.versions_text() == "13-27"]
+    assert len(entries) == 2
+    ints, floats = entries
+    assert "int32" in ints.input_dtypes["0"] and "float32" not in ints.input_dtypes["0"]
+    assert floats.input_dtypes["0"] == ("float32",)
+    assert floats.forbidden_attributes == {"fmod": (0,)}
+    import dataclasses
+
+    profile = dataclasses.replace(load_target("onnxruntime"), ops=tuple(entries))
+    path = dump_profile(profile, tmp_path / "p.toml")
+    graph = """
+        <ir_version: 8, opset_import: ["" : 13]>
+        g ({t}[4] a, {t}[4] b) => ({t}[4] y) {{ y = Mod<fmod = {f}>(a, b) }}
+    """
+    verdicts = {(t, f): check(_model(graph.format(t=t, f=f)), str(path)).deployable
+                for t in ("int32", "float") for f in (0, 1)}  # fmt: skip
+    assert verdicts == {("int32", 0): True, ("int32", 1): True, ("float", 0): False,
+                        ("float", 1): True}  # fmt: skip
+    (v,) = check(_model(graph.format(t="float", f=0)), str(path)).violations
+    assert v.rule == "attribute-unsupported" and "fmod=0" in v.message, v.message

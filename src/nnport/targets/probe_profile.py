@@ -31,6 +31,7 @@ from nnport.targets.probe import CaseOutcome, ProbeResult
 from nnport.targets.probe_batch import batch_free_ops
 from nnport.targets.probe_graph import graph_io_denied, graph_rules, io_explains, valid_dtype
 from nnport.targets.probe_nodes import NodeUse
+from nnport.targets.probe_schema import optional_inputs, parameters, schema_dtypes
 from nnport.targets.probe_versions import (
     _next_probed,
     _untested_newer,
@@ -93,6 +94,7 @@ class _Evidence:
     ok_rank: int = -1  # the highest tensor rank of a passing use (-1: none known)
     refused: set[int] = dataclasses.field(default_factory=set)  # failed: the converter refused
     non_tensor_fails: int = 0  # failing cases that fed or returned a sequence/optional/map
+    ok_combos: set[tuple[str, str, str]] = dataclasses.field(default_factory=set)  # (n, v, in 0)
 
 
 def _record(table: dict[int, set[str]], dtypes: Iterable[str]) -> None:
@@ -100,28 +102,6 @@ def _record(table: dict[int, set[str]], dtypes: Iterable[str]) -> None:
         valid = valid_dtype(name)
         if valid:
             table[i].add(valid)
-
-
-def _schema_dtypes(key: tuple[str, str, int], side: str, pos: int) -> set[str]:
-    """Dtypes the ONNX schema allows at one input/output position (empty when unknown)."""
-    domain, op, since = key
-    try:
-        schema = onnx.defs.get_schema(op, since, "" if domain == "ai.onnx" else domain)
-    except Exception:
-        return set()
-    params = list(schema.inputs if side == "in" else schema.outputs)
-    if not params:
-        return set()
-    param = params[min(pos, len(params) - 1)]
-    allowed = {c.type_param_str: c.allowed_type_strs for c in schema.type_constraints}
-    names = set()
-    for text in allowed.get(param.type_str, [param.type_str]):
-        if text.startswith("tensor(") and text.endswith(")"):
-            valid = valid_dtype(text[7:-1].replace("float", "float32").replace("float3216", "float16")
-                                 .replace("double", "float64"))  # fmt: skip
-            names.add(valid or "")
-    names.discard("")
-    return names
 
 
 def _restricted(
@@ -134,7 +114,7 @@ def _restricted(
     for pos, failed in bad.items():
         never = failed - ok.get(pos, set())
         if never and ok.get(pos):
-            allowed = (_schema_dtypes(key, side, pos) | ok[pos]) - never
+            allowed = (schema_dtypes(key, side, pos) | ok[pos]) - never
             table[str(pos)] = tuple(sorted(allowed))
     return table
 
@@ -158,8 +138,10 @@ def gather_evidence(
                 _record(ev.ok_out, use.outputs)
                 for name, value in use.attributes:
                     ev.ok_attr[name].add(value)
+                first = valid_dtype(use.inputs[0]) if use.inputs else None
                 for name, value in use.int_attributes:
                     ev.ok_int[name].add(value)
+                    ev.ok_combos.add((name, value, first or ""))
                 if _pair(use):
                     ev.ok_pairs.add(_pair(use))  # type: ignore[arg-type]
                 ev.const_any.update(use.constant)
@@ -208,6 +190,8 @@ class _Limits:
     pairs: set[tuple[str, str]]  # refused (input 0, output 0) dtype pairs
     not_given: set[int]  # optional input positions the target cannot take
     max_rank: int | None  # the highest rank that passed, when a higher one failed
+    # input 0 dtype -> switch values refused with it alone (Mod-28 fmod=0 with floats on OpenVINO)
+    combos: dict[str, dict[str, set[str]]] = dataclasses.field(default_factory=dict)
 
 
 def _finer_limits(ev: _Evidence, key: tuple[str, str, int]) -> _Limits:
@@ -228,11 +212,12 @@ def _finer_limits(ev: _Evidence, key: tuple[str, str, int]) -> _Limits:
     pairs: set[tuple[str, str]] = set()
     not_given: set[int] = set()
     max_rank: int | None = None
+    combos: dict[str, dict[str, set[str]]] = {}
     seen = collections.defaultdict(set, {n: set(v) for n, v in ev.ok_int.items()})
     for use in ev.failed:
         for name, value in use.int_attributes:
             seen[name].add(value)  # a switch is an attribute only ever seen as 0 or 1
-    optional = _optional_inputs(key)
+    optional = optional_inputs(key)
     for at, use in enumerate(ev.failed):
         # optional inputs no passing case gave (Dropout's training_mode on OpenVINO): their
         # dtypes "never passed" too, but no dtype list can refuse a position nothing passed at
@@ -274,22 +259,18 @@ def _finer_limits(ev: _Evidence, key: tuple[str, str, int]) -> _Limits:
             # result is not blamed on the rank (OpenVINO's 4-D Tile is wrong only with repeats
             # fed at run time, and right with constant ones)
             max_rank = ev.ok_rank
+        elif not blamed and (first := valid_dtype(use.inputs[0]) if use.inputs else None):
+            # every value passed, but not with this input dtype: refuse the switch with it only
+            for name, value in use.int_attributes:
+                if seen[name] <= {"0", "1"} and (name, value, first) not in ev.ok_combos:
+                    combos.setdefault(first, {}).setdefault(name, set()).add(value)
         constant.update(
             i for i, d in enumerate(use.inputs)
             if d and i not in use.constant and i in ev.const_any and i not in ev.dynamic_any
         )  # fmt: skip
-    return _Limits(dict(forbidden), set(_parameters(key, constant)), pairs, not_given, max_rank)
-
-
-def _optional_inputs(key: tuple[str, str, int]) -> set[int]:
-    """Input positions the ONNX schema of (domain, op, version) marks optional."""
-    domain, op, since = key
-    try:
-        schema = onnx.defs.get_schema(op, since, "" if domain == "ai.onnx" else domain)
-    except Exception:
-        return set()
-    optional = onnx.defs.OpSchema.FormalParameterOption.Optional
-    return {i for i, p in enumerate(schema.inputs) if p.option == optional}
+    return _Limits(
+        dict(forbidden), set(parameters(key, constant)), pairs, not_given, max_rank, combos
+    )
 
 
 def _older_too(
@@ -324,21 +305,6 @@ def _as_values(found: dict[str, set[str]]) -> dict[str, tuple[object, ...]]:
     }
 
 
-def _parameters(key: tuple[str, str, int], positions: set[int]) -> tuple[int, ...]:
-    """Positions that are parameters (typed unlike input 0: shapes, scales, per-channel
-    weights), not data inputs that merely happened to be frozen (Concat of 1-D tensors)."""
-    domain, op, since = key
-    try:
-        schema = onnx.defs.get_schema(op, since, "" if domain == "ai.onnx" else domain)
-    except Exception:
-        return tuple(sorted(positions))
-    params = list(schema.inputs)
-    if not params:
-        return ()
-    first = params[0].type_str
-    return tuple(p for p in sorted(positions) if p < len(params) and params[p].type_str != first)
-
-
 def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> list[OpRule]:
     """One OpRule per (domain, op, operator version) that passed at least one case.
 
@@ -370,28 +336,53 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
         found = limits[(domain, op, since)]
         forbidden = _as_values(refused.get((domain, op, since), {}))
         frozen = (
-            set(_parameters((domain, op, since), ev.const_ok - ev.dynamic_ok))
+            set(parameters((domain, op, since), ev.const_ok - ev.dynamic_ok))
             if constants
             else set()
         )
         note = ev.note or f"probe: {ev.passes} passing, {ev.fails} failing single-node cases"
-        rules.append(
-            OpRule(
-                op=op,
-                domain=domain,
-                versions=(_version_range(op, domain, since),),
-                input_dtypes=_restricted(ev.ok_in, ev.bad_in, (domain, op, since), "in"),
-                output_dtypes=_restricted(ev.ok_out, ev.bad_out, (domain, op, since), "out"),
-                attributes=attrs,
-                forbidden_attributes=forbidden,
-                forbidden_dtype_pairs=tuple(sorted(found.pairs)),
-                constant_inputs=tuple(sorted(frozen | found.constant)),
-                absent_inputs=tuple(sorted(found.not_given)),
-                max_rank=found.max_rank,
-                note=note,
-            )
+        rule = OpRule(
+            op=op,
+            domain=domain,
+            versions=(_version_range(op, domain, since),),
+            input_dtypes=_restricted(ev.ok_in, ev.bad_in, (domain, op, since), "in"),
+            output_dtypes=_restricted(ev.ok_out, ev.bad_out, (domain, op, since), "out"),
+            attributes=attrs,
+            forbidden_attributes=forbidden,
+            forbidden_dtype_pairs=tuple(sorted(found.pairs)),
+            constant_inputs=tuple(sorted(frozen | found.constant)),
+            absent_inputs=tuple(sorted(found.not_given)),
+            max_rank=found.max_rank,
+            note=note,
         )
+        rules += _split_by_dtype(rule, found.combos, ev) if found.combos else [rule]
     return rules
+
+
+def _split_by_dtype(
+    rule: OpRule, combos: dict[str, dict[str, set[str]]], ev: _Evidence
+) -> list[OpRule]:
+    """The rule as entries by input 0 dtype: one for the dtypes with no refused combination,
+    one per group of dtypes refusing the same switch values (a node is accepted when any
+    entry accepts it, so Mod-28 stays open to integers with fmod=0 and closed to floats)."""
+    key = (rule.domain, rule.op, rule.versions[0].lo)
+    allowed = set(OpRule.dtypes_at(rule.input_dtypes, 0) or schema_dtypes(key, "in", 0))
+    allowed |= ev.ok_in.get(0, set())
+    groups: dict[str, set[str]] = collections.defaultdict(set)
+    for dtype, values in combos.items():
+        groups[json.dumps({n: sorted(v) for n, v in sorted(values.items())})].add(dtype)
+    base = dict(rule.input_dtypes, **{"0": tuple(sorted(allowed - set(combos)))})
+    split = [dataclasses.replace(rule, input_dtypes=base)]
+    for text, dtypes in sorted(groups.items()):
+        refused = dict(rule.forbidden_attributes)
+        for name, values in json.loads(text).items():
+            refused[name] = tuple(sorted({*refused.get(name, ()), *map(json.loads, values)}))
+        split.append(dataclasses.replace(
+            rule, input_dtypes=dict(rule.input_dtypes, **{"0": tuple(sorted(dtypes))}),
+            forbidden_attributes=refused,
+            note=f"{rule.note}; with these input dtypes only",
+        ))  # fmt: skip
+    return split
 
 
 def derive_profile(result: ProbeResult, name: str | None = None) -> TargetProfile:

@@ -110,7 +110,7 @@ def node_violations(ctx: Context, node: ir.Node, graph_name: str, index: int) ->
         if not found:
             best = []
             break
-        if best is None or len(found) < len(best):
+        if best is None or _closeness(found) < _closeness(best):
             best = found
     best = best or []
     if any(v.rule == "dtype-unsupported" for v in best):
@@ -121,6 +121,12 @@ def node_violations(ctx: Context, node: ir.Node, graph_name: str, index: int) ->
             return expanded
     flagged = {v.tensor for v in best if v.tensor}
     return _when_folded(ctx, node, best + _graph_wide(ctx, node, label, make, flagged))
+
+
+def _closeness(found: list[Violation]) -> tuple[int, int]:
+    """How far an op rule is from accepting a node: fewer violations first, then fewer dtype
+    ones (among entries split by input dtype, the entry for the node's dtype says why)."""
+    return len(found), sum(v.rule == "dtype-unsupported" for v in found)
 
 
 def _when_folded(ctx: Context, node: ir.Node, found: list[Violation]) -> list[Violation]:
