@@ -332,3 +332,16 @@ def test_an_attribute_no_pass_ever_set_is_refused_with_any_value(tmp_path: Path)
     (v,) = check(_model(graph.format(a="<ignore_index=7>")), str(path)).violations
     assert v.rule == "attribute-unsupported" and "ignore_index set at all" in v.message
     assert check(_model(graph.format(a="")), str(path)).deployable
+
+
+def test_a_list_attribute_no_pass_set_is_not_refused_outright() -> None:
+    """Exporters write MaxPool's dilations = [1, 1] where a failing case set [2, 2]: refusing
+    dilations "set at all" would refuse every exported ResNet on ncnn."""
+
+    def pool(*ints: tuple[str, str]) -> tuple[NodeUse, ...]:
+        return (NodeUse("MaxPool", "", 12, ("float32",), ("float32",), (), (),
+                        (("kernel_shape", "[2,2]"), *ints)),)  # fmt: skip
+
+    outcomes = [_outcome("pass", pool()), _outcome("fail", pool(("dilations", "[2,2]")))]
+    rules = derive_rules(outcomes)
+    assert all("dilations" not in r.forbidden_attributes for r in rules)

@@ -241,11 +241,12 @@ def _finer_limits(ev: _Evidence, key: tuple[str, str, int]) -> _Limits:
         if pair and pair not in ev.ok_pairs and 0 in ev.ok_out:  # output 0 produced in a pass
             pairs.add(pair)  # Cast float32 -> float64, where each type passed on its own
         unseen = [(n, v) for n, v in use.int_attributes if v not in ev.ok_int.get(n, set())]
-        # An attribute no passing case set at all (it has no default: ignore_index) is refused
-        # with any value. Else blame switches (0/1: keepdims, ceil_mode, layout, antialias)
+        # A scalar attribute no passing case set at all (it has no default: ignore_index) is
+        # refused with any value (a list such as MaxPool's dilations is set to [1, 1] by
+        # exporters where a case sets [2, 2]). Else blame switches (0/1: keepdims, ceil_mode, layout, antialias)
         # before sizes and counts (hidden_size, num_heads), and never integer lists (kernel
         # shapes, pads): a refused size or shape would refuse real models that merely differ.
-        absent = [(n, ANY_VALUE) for n, _ in unseen if n not in ev.ok_int]
+        absent = [(n, ANY_VALUE) for n, v in unseen if n not in ev.ok_int and v[0] != "["]
         flags = [(n, v) for n, v in unseen if seen[n] <= {"0", "1"}]
         blamed = absent or flags or [(n, v) for n, v in unseen if v[0] != "["]
         for name, value in blamed:
