@@ -7,6 +7,7 @@ import io
 import logging
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -175,12 +176,12 @@ class OpenVinoRunner(Runner):
                 f"OpenVINO could not compile the model: {conversion_reason(exc)}"
             ) from exc
         self._request = self._compiled.create_infer_request()
-        onnx_inputs, onnx_outputs = _onnx_io_names(self._source)
+        onnx_io = _onnx_io(self._source)
         # Inputs are fed by port index under their ONNX names: OpenVINO drops inputs no output
         # depends on (CastLike's type-only input, an empty constant-shaped axes) and may give an
         # input port the output's name too (Max of one input), so feeding by name can fail.
-        self._inputs = _input_names(self._compiled.inputs, onnx_inputs)
-        self._outputs = [_port_name(o, set(onnx_outputs)) for o in self._compiled.outputs]
+        self._inputs = _input_names(self._compiled.inputs, onnx_io)
+        self._outputs = [_port_name(o, set(onnx_io.outputs)) for o in self._compiled.outputs]
         self._config = self._read_config(ov.__version__)
         if self._config["precision"] != self._precision:
             logger.info(
@@ -251,32 +252,64 @@ class OpenVinoRunner(Runner):
         }
 
 
-def _onnx_io_names(source: ModelSource) -> tuple[list[str], list[str]]:
-    """The ONNX graph's input (initializers excluded) and output names, in graph order, when
-    the source is an ONNX model (else empty)."""
+@dataclass
+class _OnnxIO:
+    """What the runner needs of an ONNX source to name OpenVINO's ports (empty otherwise)."""
+
+    inputs: list[str] = field(default_factory=list)  # graph inputs, initializers excluded
+    outputs: list[str] = field(default_factory=list)
+    sources: dict[str, set[str]] = field(default_factory=dict)  # output -> inputs it reads
+    kinds: dict[str, tuple[int, str]] = field(default_factory=dict)  # input -> (rank, dtype)
+
+
+def _onnx_io(source: ModelSource) -> _OnnxIO:
+    """The ONNX graph's input and output names in graph order, the graph inputs each output
+    depends on, and each input's rank and element type, when the source is an ONNX model."""
     if isinstance(source, ir.Model):
         graph = source.graph
-        inits = set(graph.initializers)
-        return (
-            [v.name for v in graph.inputs if v.name and v.name not in inits],
-            [v.name for v in graph.outputs if v.name],
-        )
-    if Path(source).suffix == ".onnx":
+        real = [v for v in graph.inputs if v.name and v.name not in graph.initializers]
+        result = _OnnxIO([v.name or "" for v in real], [v.name for v in graph.outputs if v.name])
+        result.kinds = {v.name or "": (len(v.shape) if v.shape is not None else -1,
+                                       v.dtype.numpy().name if v.dtype is not None else "")
+                        for v in real}  # fmt: skip
+        nodes = [([v.name or "" if v else "" for v in n.inputs], [v.name or "" for v in n.outputs])
+                 for n in graph]  # fmt: skip
+    elif Path(source).suffix == ".onnx":
         from nnport.model.io import load_proto
 
         proto = load_proto(source).graph
         inits = {t.name for t in proto.initializer}
-        return [i.name for i in proto.input if i.name not in inits], [o.name for o in proto.output]
-    return [], []
+        result = _OnnxIO([i.name for i in proto.input if i.name not in inits],
+                     [o.name for o in proto.output])  # fmt: skip
+        nodes = [(list(n.input), list(n.output)) for n in proto.node]
+    else:
+        return _OnnxIO()
+    depends: dict[str, set[str]] = {name: {name} for name in result.inputs}
+    for node_inputs, node_outputs in nodes:  # graphs are stored in topological order
+        reads = set().union(*(depends.get(name or "", set()) for name in node_inputs))
+        depends.update({name: reads for name in node_outputs if name})
+    result.sources = {name: depends.get(name, set()) for name in result.outputs}
+    return result
 
 
-def _input_names(ports: Any, onnx_inputs: list[str]) -> list[str]:
-    """The ONNX input name of each compiled input port: the one among its aliases, else the
+def _input_names(ports: Any, onnx_io: _OnnxIO) -> list[str]:
+    """The ONNX input name of each compiled input port: the one among its aliases; else, for a
+    port named after a graph output (OpenVINO folds eval Dropout(x, ratio) away and names x's
+    port y), the unmatched ONNX input of the port's rank and type that output reads; else the
     unmatched ONNX inputs in graph order (a port of Max(x) may carry only the output's name)."""
-    names = [_port_name(port, set(onnx_inputs)) for port in ports]
-    left = [n for n in onnx_inputs if n not in names]
-    unmatched = [i for i, n in enumerate(names) if n not in onnx_inputs]
-    if onnx_inputs and len(unmatched) == len(left):
+    names = [_port_name(port, set(onnx_io.inputs)) for port in ports]
+    left = [n for n in onnx_io.inputs if n not in names]
+    for i, (name, port) in enumerate(zip(names, ports, strict=True)):
+        candidates = [n for n in left if n in onnx_io.sources.get(name, set())]
+        if len(candidates) > 1:
+            kind = (port.get_partial_shape().rank.get_length(),
+                    np.dtype(port.get_element_type().to_dtype()).name)  # fmt: skip
+            candidates = [n for n in candidates if onnx_io.kinds.get(n) == kind]
+        if name not in onnx_io.inputs and len(candidates) == 1:
+            names[i] = candidates[0]
+            left.remove(candidates[0])
+    unmatched = [i for i, n in enumerate(names) if n not in onnx_io.inputs]
+    if onnx_io.inputs and len(unmatched) == len(left):
         for i, name in zip(unmatched, left, strict=True):
             names[i] = name
     return names
