@@ -242,11 +242,12 @@ def _finer_limits(ev: _Evidence, key: tuple[str, str, int]) -> _Limits:
             pairs.add(pair)  # Cast float32 -> float64, where each type passed on its own
         unseen = [(n, v) for n, v in use.int_attributes if v not in ev.ok_int.get(n, set())]
         # A scalar attribute no passing case set at all (it has no default: ignore_index) is
-        # refused with any value (a list such as MaxPool's dilations is set to [1, 1] by
-        # exporters where a case sets [2, 2]). Else blame switches (0/1: keepdims, ceil_mode, layout, antialias)
+        # refused with any value; a list one with the failing value only, and never all ones
+        # (MaxPool's dilations: exporters write [1, 1] where the failing case sets [2, 2]). Else blame switches (0/1: keepdims, ceil_mode, layout, antialias)
         # before sizes and counts (hidden_size, num_heads), and never integer lists (kernel
         # shapes, pads): a refused size or shape would refuse real models that merely differ.
-        absent = [(n, ANY_VALUE) for n, v in unseen if n not in ev.ok_int and v[0] != "["]
+        absent = [(n, ANY_VALUE if v[0] != "[" else v) for n, v in unseen
+                  if n not in ev.ok_int and not _all_ones(v)]  # fmt: skip
         flags = [(n, v) for n, v in unseen if seen[n] <= {"0", "1"}]
         blamed = absent or flags or [(n, v) for n, v in unseen if v[0] != "["]
         for name, value in blamed:
@@ -272,6 +273,11 @@ def _finer_limits(ev: _Evidence, key: tuple[str, str, int]) -> _Limits:
     return _Limits(
         dict(forbidden), set(parameters(key, constant)), pairs, not_given, max_rank, combos
     )
+
+
+def _all_ones(text: str) -> bool:
+    """An integer list of ones ('[1,1]'): the identity value of strides and dilations."""
+    return text.startswith("[") and set(json.loads(text)) <= {1}
 
 
 def _older_too(
