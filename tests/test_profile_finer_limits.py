@@ -307,8 +307,12 @@ def test_targets_show_prints_the_finer_limits(cli) -> None:  # type: ignore[no-u
     assert result.code == 0, result.err
     assert "folded by the converter" in result.out
     assert "in[4] values in [1]" in result.out  # Slice steps
+    assert "learned from AveragePool" in result.out  # the batch anchors
     result = cli("targets", "show", "openvino")
-    assert "not float16 -> float64" in " ".join(result.out.split())  # Cast's refused pair
+    flat = " ".join(result.out.split())
+    assert "not float16 -> float64" in flat  # Cast's refused pair
+    assert "inputs not given [2]" in flat  # Dropout's training_mode
+    assert "tensors only (no sequence, optional)" in flat and "if-empty-constant" in flat
 
 
 def test_an_attribute_no_pass_ever_set_is_refused_with_any_value(tmp_path: Path) -> None:

@@ -58,6 +58,12 @@ def render_profile(profile: TargetProfile) -> RenderableType:
         facts.add_row("max rank", str(graph.max_rank))
     if graph.tensor_dtypes:
         facts.add_row("tensor dtypes", ", ".join(graph.tensor_dtypes))
+    if graph.refused_io_kinds:
+        facts.add_row("graph I/O", f"tensors only (no {', '.join(graph.refused_io_kinds)})")
+    if graph.batch_anchor_ops:
+        facts.add_row("batch axis", "learned from " + ", ".join(graph.batch_anchor_ops))
+    if graph.defects:
+        facts.add_row("runtime defects", ", ".join(graph.defects))
     if graph.folds_constants:
         facts.add_row("constants", "folded by the converter (shape arithmetic is not checked)")
     facts.add_row("unlisted ops", profile.unlisted_ops)
@@ -74,6 +80,8 @@ def render_profile(profile: TargetProfile) -> RenderableType:
                 limits.append(f"{key}[{pos}]: {','.join(dtypes)}")
         if rule.constant_inputs:
             limits.append(f"constant inputs {list(rule.constant_inputs)}")
+        if rule.absent_inputs:
+            limits.append(f"inputs not given {list(rule.absent_inputs)}")
         for name, values in rule.attributes.items():
             limits.append(f"{name} in {list(values)}")
         for name, values in rule.forbidden_attributes.items():
