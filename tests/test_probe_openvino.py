@@ -34,9 +34,36 @@ def test_probe_regenerates_the_shipped_openvino_profile() -> None:
         assert shipped_rule.forbidden_attributes == rule.forbidden_attributes, rule.op
         assert shipped_rule.forbidden_dtype_pairs == rule.forbidden_dtype_pairs, rule.op
         assert shipped_rule.constant_inputs == rule.constant_inputs, rule.op
+        assert shipped_rule.absent_inputs == rule.absent_inputs, rule.op
+        assert shipped_rule.max_rank == rule.max_rank, rule.op
     # and nothing shipped for these ops is missing from the fresh probe
     fresh = {(r.op, r.versions_text()) for r in probed}
     for op in OPS:
         for entry in shipped.rules_for(op, ""):
             if not entry.note.startswith("not probed"):
                 assert (op, entry.versions_text()) in fresh, (op, entry.versions_text())
+
+
+def test_the_saved_outcomes_derive_the_shipped_openvino_profile() -> None:
+    """The shipped file is what the current derivation makes of the saved probe outcomes
+    (``benchmarks/probe_profiles.py openvino --from-raw``): a change to the derivation that
+    is not followed by regenerating the profile fails here."""
+    import gzip
+    from pathlib import Path
+
+    from nnport.results import loads
+    from nnport.targets import profile_to_dict
+    from nnport.targets.defects import add_defects
+    from nnport.targets.probe import ProbeResult
+    from nnport.targets.probe_profile import derive_profile
+
+    raw = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "probe-openvino.json.gz"
+    if not raw.exists():
+        pytest.skip("no saved openvino probe outcomes")
+    result = loads(ProbeResult, gzip.decompress(raw.read_bytes()).decode())
+    derived = profile_to_dict(add_defects(derive_profile(result, "openvino"), "openvino"))
+    shipped = profile_to_dict(load_target("openvino"))
+    assert derived["graph"] == shipped["graph"]
+    assert derived["ops"] == shipped["ops"], (
+        "rerun benchmarks/probe_profiles.py openvino --from-raw"
+    )
