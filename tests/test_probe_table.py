@@ -76,3 +76,29 @@ def test_ncnn_really_cannot_run_selu(tmp_path) -> None:  # type: ignore[no-untyp
         make_runner("ncnn", load(tmp_path / "selu.onnx")) as runner,
     ):
         runner.infer({"x": x})
+
+
+def test_the_saved_outcomes_build_the_shipped_ncnn_profile() -> None:
+    """The shipped ncnn.toml is what ``benchmarks/probe_profiles.py ncnn --from-raw`` makes of
+    the saved outcomes today (derivation, pnnx's table less the refuted ops, Slice steps)."""
+    import gzip
+    import sys
+    from pathlib import Path
+
+    from nnport.results import loads
+    from nnport.targets import profile_to_dict
+
+    root = Path(__file__).resolve().parents[1]
+    raw = root / "benchmarks" / "results" / "probe-ncnn.json.gz"
+    if not raw.exists():
+        pytest.skip("no saved ncnn probe outcomes")
+    sys.path.insert(0, str(root / "benchmarks"))
+    try:
+        from probe_profiles import build_profile
+    finally:
+        sys.path.pop(0)
+    result = loads(ProbeResult, gzip.decompress(raw.read_bytes()).decode())
+    built = profile_to_dict(build_profile(result, "ncnn"))
+    shipped = profile_to_dict(load_target("ncnn"))
+    assert built["graph"] == shipped["graph"]
+    assert built["ops"] == shipped["ops"], "rerun benchmarks/probe_profiles.py ncnn --from-raw"
