@@ -135,12 +135,14 @@ def _variants(kernels: list[dict[str, set[str]]]) -> list[dict[str, set[str]]]:
     return unique
 
 
-def _unexpanded_functions(kernels: set[tuple[str, str]]) -> tuple[str, ...]:
-    """Function ops (no kernel) that ORT refuses: tried on the ONNX node suite's one-node cases."""
+def _unexpanded_functions(kernels: set[tuple[str, str]], top: int) -> tuple[str, ...]:
+    """Function ops (no kernel) that ORT refuses: tried on the ONNX node suite's one-node cases
+    at their own opset; one it accepts there is tried in a model of each later opset up to
+    ``top`` too ('Swish:25+': ORT expands Swish-24 only in opset-24 models)."""
     from onnx.backend.test.loader import load_model_tests
 
     refused: set[str] = set()
-    accepted: set[str] = set()
+    accepted: dict[str, onnx.ModelProto] = {}
     for case in load_model_tests(kind="node"):
         model = case.model
         if model is None or len(model.graph.node) != 1:
@@ -148,17 +150,37 @@ def _unexpanded_functions(kernels: set[tuple[str, str]]) -> tuple[str, ...]:
         node = model.graph.node[0]
         if node.domain or ("", node.op_type) in kernels:
             continue
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 4
-        try:
-            onnxruntime.InferenceSession(
-                model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-            )
-            accepted.add(node.op_type)
-        except Exception as exc:  # the message says whether a kernel was missing
-            if "NOT_IMPLEMENTED" in str(exc):
-                refused.add(node.op_type)
-    return tuple(sorted(refused - accepted))
+        error = _load_error(model)
+        if not error:
+            accepted[node.op_type] = model
+        elif "NOT_IMPLEMENTED" in error:
+            refused.add(node.op_type)
+    found = sorted(refused - set(accepted))
+    for op, model in sorted(accepted.items()):
+        own = max(i.version for i in model.opset_import if i.domain in ("", "ai.onnx"))
+        for opset in range(own + 1, top + 1):
+            later = onnx.ModelProto()
+            later.CopyFrom(model)
+            for imp in later.opset_import:
+                if imp.domain in ("", "ai.onnx"):
+                    imp.version = opset
+            if "NOT_IMPLEMENTED" in _load_error(later):
+                found.append(f"{op}:{opset}+")
+                break
+    return tuple(found)
+
+
+def _load_error(model: onnx.ModelProto) -> str:
+    """Why an ORT CPU session does not create ('' when it does)."""
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 4
+    try:
+        onnxruntime.InferenceSession(
+            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # the message says whether a kernel was missing
+        return str(exc) or type(exc).__name__
+    return ""
 
 
 def probe_graph_rules(probe: Any) -> GraphRules:
@@ -277,7 +299,7 @@ def build_profile() -> TargetProfile:
         ops=tuple(with_probe_limits(rules, probe)),
         unlisted_ops="unsupported",
         expands_functions=True,
-        unexpanded_functions=_unexpanded_functions({(d, o) for d, o, _, _ in groups}),
+        unexpanded_functions=_unexpanded_functions({(d, o) for d, o, _, _ in groups}, top),
         notes=(
             "A kernel serves the opsets up to the op's next schema change: ORT matches an "
             "open-ended kernel only to its own since-version.",

@@ -230,3 +230,35 @@ def test_a_switch_refused_with_one_input_dtype_only_splits_the_entry(tmp_path: P
                         ("float", 1): True}  # fmt: skip
     (v,) = check(_model(graph.format(t="float", f=0)), str(path)).violations
     assert v.rule == "attribute-unsupported" and "fmod=0" in v.message, v.message
+
+
+@pytest.mark.parametrize("opset", [24, 25, 28])
+def test_a_function_op_expanded_only_at_some_opsets(tmp_path: Path, opset: int) -> None:
+    """ONNX Runtime expands Swish-24 in an opset-24 model and refuses it in later ones: the
+    profile says "Swish:25+" in unexpanded_functions, and check agrees with ORT."""
+    import onnxruntime as ort
+
+    from nnport.model.io import load
+
+    profile = load_target("onnxruntime")
+    assert "Swish:25+" in profile.unexpanded_functions
+    assert profile.expands("Swish", 24) and not profile.expands("Swish", 25)
+    path = _save(f"""
+        <ir_version: 11, opset_import: ["" : {opset}]>
+        g (float[3] x) => (float[3] y) {{ y = Swish(x) }}
+    """, tmp_path / "swish.onnx")  # fmt: skip
+    try:
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        loads = True
+    except Exception:
+        loads = False
+    assert check(load(path), "onnxruntime").deployable == loads == (opset == 24)
+
+
+def test_unexpanded_function_versions_are_validated(tmp_path: Path) -> None:
+    from nnport.errors import UnsupportedTargetError
+
+    path = dump_profile(load_target("onnxruntime"), tmp_path / "p.toml")
+    path.write_text(path.read_text().replace('"Swish:25+"', '"Swish:x+"'))
+    with pytest.raises(UnsupportedTargetError, match="unexpanded_functions"):
+        read_profile(path)

@@ -162,6 +162,15 @@ class TargetProfile:
         domain = canonical_domain(domain)
         return tuple(r for r in self.ops if r.op == op and r.domain == domain)
 
+    def expands(self, op: str, version: int) -> bool:
+        """False when ``unexpanded_functions`` names the ai.onnx op ('Swish') or the op at
+        this opset ('Swish:25+': ONNX Runtime expands Swish-24 only in opset-24 models)."""
+        for entry in self.unexpanded_functions:
+            name, _, versions = entry.partition(":")
+            if name == op and (not versions or version in VersionRange.parse(versions, entry)):
+                return False
+        return True
+
     def opset_text(self) -> str:
         """'ai.onnx 9-13' style summary of the accepted opset range(s)."""
         return ", ".join(f"{d} {r.text()}" for d, r in self.opsets.items())
@@ -386,7 +395,10 @@ def profile_from_dict(data: Mapping[str, Any], where: str = "profile") -> Target
         raise _bad(where, "'expands_functions' must be true or false")
     unexpanded = data.get("unexpanded_functions", [])
     if not isinstance(unexpanded, list) or not all(isinstance(o, str) for o in unexpanded):
-        raise _bad(where, "'unexpanded_functions' must be a list of op names")
+        raise _bad(where, "'unexpanded_functions' must be a list of op names ('Op' or 'Op:25+')")
+    for entry in unexpanded:
+        if ":" in entry:
+            VersionRange.parse(entry.partition(":")[2], f"{where}: unexpanded_functions")
     return TargetProfile(
         name=name,
         description=_str(data, "description", where),

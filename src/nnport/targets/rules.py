@@ -227,7 +227,7 @@ def _expanded(
     profile = ctx.profile
     if not profile.expands_functions or domain not in profile.opsets:
         return None
-    if domain == "ai.onnx" and node.op_type in profile.unexpanded_functions:
+    if domain == "ai.onnx" and not profile.expands(node.op_type, version):
         return None
     if not _has_function(node.op_type, domain, version):
         return None
