@@ -9,8 +9,10 @@ Evidence rules (documented in docs/probe.md):
 - a graph input/output type seen only in failing cases is refused at the graph boundary;
 - a failing single-node case nothing above explains blames finer things: integer attribute
   values (any value of an attribute no passing case set: ``["*"]``), an (input 0, output 0)
-  dtype pair, inputs fed at run time, each never seen passing; an optional input no passing
-  case gave at all is blamed first (``absent_inputs``);
+  dtype pair, inputs fed at run time, each never seen passing; failing those, the last
+  optional input no passing case gave (``absent_inputs``), a rank above every passing one that
+  the converter refused (``max_rank``), or a switch value never passing with the case's input
+  dtype (the op's entry split by input-0 dtype);
 - an operator version with no passing case is not listed (``unlisted_ops = "unsupported"``);
 - ncnn: a failure with inputs whose first axis is not 1 is no evidence against its op (the
   case's batch-one variant is); ops that passed with such inputs are ``[graph] batch_free_ops``.
@@ -243,9 +245,10 @@ def _finer_limits(ev: _Evidence, key: tuple[str, str, int]) -> _Limits:
         unseen = [(n, v) for n, v in use.int_attributes if v not in ev.ok_int.get(n, set())]
         # A scalar attribute no passing case set at all (it has no default: ignore_index) is
         # refused with any value; a list one with the failing value only, and never all ones
-        # (MaxPool's dilations: exporters write [1, 1] where the failing case sets [2, 2]). Else blame switches (0/1: keepdims, ceil_mode, layout, antialias)
-        # before sizes and counts (hidden_size, num_heads), and never integer lists (kernel
-        # shapes, pads): a refused size or shape would refuse real models that merely differ.
+        # (MaxPool's dilations: exporters write [1, 1] where the failing case sets [2, 2]).
+        # Else blame switches (0/1: keepdims, ceil_mode, layout, antialias) before sizes and
+        # counts (hidden_size, num_heads), and never integer lists that passed with other
+        # values (kernel shapes, pads): that would refuse real models that merely differ.
         absent = [(n, ANY_VALUE if v[0] != "[" else v) for n, v in unseen
                   if n not in ev.ok_int and not _all_ones(v)]  # fmt: skip
         flags = [(n, v) for n, v in unseen if seen[n] <= {"0", "1"}]
