@@ -128,3 +128,11 @@ def test_ncnn_really_gets_rank_three_axis_ops_wrong_without_an_anchor(tmp_path: 
         except NnportError:
             right[name] = False  # refused or crashed: not deployable either
     assert right == {"softmax": False, "transpose": False, "kept": True}
+
+
+def test_unnamed_nodes_are_labelled_as_the_per_node_rules_label_them(tmp_path: Path) -> None:
+    model = _single("Softmax", [1, 4, 5], axis=1)
+    model.graph.node[0].name = ""
+    onnx.save(model, tmp_path / "m.onnx")
+    (v,) = check(load(tmp_path / "m.onnx"), "ncnn").violations
+    assert v.node == "Softmax#0" and "'Softmax#0'" in v.message

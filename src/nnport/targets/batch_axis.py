@@ -100,9 +100,11 @@ def node_violation(
     label: str | None = None,
 ) -> Violation:
     """A violation at ``node`` of a graph-level rule (the batch-axis rules: no pass fixes them;
-    runtime defects); ``label`` names the node (default: its name)."""
+    runtime defects); ``label`` names the node (default: its name, else "Op#i" with its
+    position in check's walk, as the per-node rules name it)."""
+    index = ctx.indices.get(id(node), index)
     return Violation(
-        node=node.name or "" if label is None else label,
+        node=(node.name or f"{node.op_type}#{index}") if label is None else label,
         op=node.op_type,
         domain=canonical_domain(node.domain),
         opset=ctx.model_opsets.get("ai.onnx", 0),
@@ -137,8 +139,9 @@ def batch_axis_violations(ctx: Context) -> list[Violation]:
             continue
         if not any(_batch_like(ctx.facts(v).shape) for v in node.inputs if v is not None):
             continue
+        label = node.name or f"{node.op_type}#{ctx.indices.get(id(node), index)}"
         message = (
-            f"{node.op_type} '{node.name}' depends on which axis is which, and the graph has no "
+            f"{node.op_type} '{label}' depends on which axis is which, and the graph has no "
             f"op ({', '.join(sorted(anchors)[:4])}, ...) from which {ctx.profile.name}'s "
             f"converter learns the batch axis: it would apply the op one axis off and give wrong "
             f"results without an error"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx_ir as ir
@@ -36,6 +36,8 @@ class Context:
     model_opsets: dict[str, int]
     effective_opsets: dict[str, int]
     inputs_static: bool = False
+    # id(node) -> its position in check's walk (subgraph nodes included): "Op#i" labels
+    indices: dict[int, int] = field(default_factory=dict)
 
     def facts(self, value: ir.Value | None) -> TensorFacts:
         """Inferred dtype and shape of ``value``."""
@@ -171,6 +173,7 @@ def check(
     for node, graph_name, node_ctx in _walk(ctx, model.graph, ""):
         if (canonical_domain(node.domain), node.op_type) in local_functions:
             continue  # model-local function call: its body is checked below
+        ctx.indices[id(node)] = index
         violations += rules.node_violations(node_ctx, node, graph_name, index)
         violations += defect_violations(node_ctx, node, graph_name, index)
         index += 1
