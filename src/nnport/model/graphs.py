@@ -1,4 +1,5 @@
-"""Walking a model's graphs: the subgraphs a node holds, and a graph with all nested in it."""
+"""Walking a model's graphs: the subgraphs a node holds, a graph with all nested in it, and the
+tensor behind a constant value."""
 
 from __future__ import annotations
 
@@ -24,3 +25,21 @@ def all_graphs(graph: ir.Graph) -> Iterator[ir.Graph]:
     for node in graph:
         for sub in node_subgraphs(node):
             yield from all_graphs(sub)
+
+
+def constant_tensor(value: ir.Value | None) -> ir.TensorProtocol | None:
+    """The tensor of an initializer or of a Constant node's ``value`` (None otherwise)."""
+    if value is None:
+        return None
+    if value.const_value is not None:
+        return value.const_value
+    producer = value.producer()
+    if (
+        producer is not None
+        and producer.op_type == "Constant"
+        and producer.domain in ("", "ai.onnx")
+    ):
+        attr = producer.attributes.get("value")
+        if attr is not None and attr.type == ir.AttributeType.TENSOR:
+            return attr.as_tensor()
+    return None

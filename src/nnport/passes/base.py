@@ -9,6 +9,8 @@ from typing import Any, ClassVar
 import numpy as np
 import onnx_ir as ir
 
+from nnport.model.graphs import constant_tensor
+
 _counter = itertools.count()
 
 
@@ -28,16 +30,8 @@ def all_nodes(graph: ir.Graph) -> list[ir.Node]:
 
 def const_array(value: ir.Value | None) -> np.ndarray | None:
     """The numpy data of a constant value (initializer or Constant node output), else None."""
-    if value is None:
-        return None
-    if value.const_value is not None:
-        return np.asarray(value.const_value.numpy())
-    producer = value.producer()
-    if producer is not None and producer.op_type == "Constant" and producer.domain == "":
-        attr = producer.attributes.get("value")
-        if attr is not None and attr.type == ir.AttributeType.TENSOR:
-            return np.asarray(attr.as_tensor().numpy())
-    return None
+    tensor = constant_tensor(value)
+    return None if tensor is None else np.asarray(tensor.numpy())
 
 
 def static_shape(value: ir.Value | None) -> tuple[int, ...] | None:

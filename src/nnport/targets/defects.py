@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx_ir as ir
 
+from nnport.model.graphs import constant_tensor
 from nnport.targets.batch_axis import node_violation
-from nnport.targets.value_rules import constant_tensor
 
 if TYPE_CHECKING:
     import onnx

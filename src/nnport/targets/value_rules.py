@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import onnx_ir as ir
 
+from nnport.model.graphs import constant_tensor
 from nnport.targets.profile import OpRule
 from nnport.targets.shape_rules import Make
 from nnport.targets.violations import Violation
@@ -43,21 +44,3 @@ def value_violations(
             )
         )
     return found
-
-
-def constant_tensor(value: ir.Value | None) -> ir.TensorProtocol | None:
-    """The tensor of an initializer or of a Constant node's ``value`` (None otherwise)."""
-    if value is None:
-        return None
-    if value.const_value is not None:
-        return value.const_value
-    producer = value.producer()
-    if (
-        producer is not None
-        and producer.op_type == "Constant"
-        and producer.domain in ("", "ai.onnx")
-    ):
-        attr = producer.attributes.get("value")
-        if attr is not None and attr.type == ir.AttributeType.TENSOR:
-            return attr.as_tensor()
-    return None
