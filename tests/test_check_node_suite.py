@@ -16,17 +16,6 @@ from nnport.targets import check, load_target
 
 ort = pytest.importorskip("onnxruntime")
 
-# Cases whose failure `check` cannot see: CastLike's body is built from the node's types (float4
-# here), as is bfloat16 Attention's (its Expand has no bfloat16 kernel).
-BLIND = ("test_castlike_float4", "test_attention_3d_causal_bf16", "test_attention_4d_attn_mask_causal_bf16",
-         "test_attention_4d_causal_bf16", "test_attention_4d_causal_padded_kv_bf16",
-         "test_attention_4d_padded_kv_bf16")  # fmt: skip
-
-
-def _castlike_float4(name: str) -> bool:
-    """CastLike from or to float4 (any width on the other side): its body is type-built."""
-    return name.startswith("test_castlike_") and "float4" in name
-
 
 def _session_ok(data: bytes) -> tuple[bool, str]:
     options = ort.SessionOptions()
@@ -48,8 +37,7 @@ def test_onnxruntime_profile_agrees_with_onnxruntime(caplog: pytest.LogCaptureFi
     cases = sorted(load_model_tests(kind="node"), key=lambda c: c.name)[::7]
     refused_but_runs, accepted_but_fails, total = [], [], 0
     for case in cases:
-        name = case.name.lower()
-        if case.model is None or name.startswith(BLIND) or _castlike_float4(name):
+        if case.model is None:
             continue
         model = ir.serde.deserialize_model(case.model)
         # io-dtype: the profile refuses graph inputs/outputs numpy cannot hold (bfloat16,
@@ -64,3 +52,20 @@ def test_onnxruntime_profile_agrees_with_onnxruntime(caplog: pytest.LogCaptureFi
     assert total > 200
     assert refused_but_runs == []
     assert accepted_but_fails == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["test_attention_3d_causal_bf16", "test_castlike_FLOAT_to_FLOAT4E2M1", "test_attention_3d"],
+)
+def test_context_dependent_function_bodies_are_checked(name: str) -> None:
+    """ONNX Runtime runs a node without a kernel for its types through the op's function body,
+    built from the node (bfloat16 causal Attention becomes an Expand with no bfloat16 kernel);
+    check builds the same body and agrees with the session on these cases."""
+    from nnport.targets.probe import load_cases
+
+    (case,) = load_cases(names=[name])
+    report = check(ir.serde.deserialize_model(case.model), "onnxruntime")
+    kernel_level = [v for v in report.violations if v.rule != "io-dtype"]
+    runs, why = _session_ok(case.model.SerializeToString())
+    assert (not kernel_level) == runs, (kernel_level, why)

@@ -13,6 +13,7 @@ import onnx_ir as ir
 
 from nnport.targets import fixes, shape_rules, value_rules
 from nnport.targets.constness import Constness
+from nnport.targets.function_body import body_problem
 from nnport.targets.profile import OpRule, canonical_domain
 from nnport.targets.shape_rules import Make, dims_text
 from nnport.targets.violations import Violation
@@ -231,7 +232,9 @@ def _expanded(
         return None
     if not _has_function(node.op_type, domain, version):
         return None
-    missing = _expansion_problem(ctx, node.op_type, domain, version)
+    missing = _expansion_problem(ctx, node.op_type, domain, version) or body_problem(
+        ctx, node, version
+    )
     if missing:
         return [
             make(
