@@ -71,7 +71,8 @@ def _body_model(ctx: Context, node: ir.Node, version: int) -> ir.Model | None:
                                                   for d in facts.shape]  # fmt: skip
         elem = int(from_name(facts.dtype))
         types.append(onnx.helper.make_tensor_type_proto(elem, shape).SerializeToString())
-        inputs.append(onnx.helper.make_tensor_value_info(value.name or "", elem, shape))
+        if all(i.name != value.name for i in inputs):  # Attention(x, x, x) declares x once
+            inputs.append(onnx.helper.make_tensor_value_info(value.name or "", elem, shape))
     try:
         proto = ir.serde.serialize_node(node)
         body = onnx.FunctionProto()
@@ -88,4 +89,7 @@ def _body_model(ctx: Context, node: ir.Node, version: int) -> ir.Model | None:
     outputs = [onnx.helper.make_empty_tensor_value_info(n) for n in proto.output if n]
     graph = onnx.helper.make_graph(list(body.node), "body", inputs, outputs)
     model = onnx.helper.make_model(graph, opset_imports=list(body.opset_import))
-    return ir.serde.deserialize_model(model)
+    try:
+        return ir.serde.deserialize_model(model)
+    except Exception:  # a body onnx-ir cannot read is no evidence either way
+        return None
