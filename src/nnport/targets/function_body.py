@@ -11,6 +11,7 @@ hence this module.
 
 from __future__ import annotations
 
+import contextvars
 from typing import TYPE_CHECKING
 
 import onnx
@@ -22,25 +23,27 @@ if TYPE_CHECKING:
     from nnport.targets.checker import Context
 
 KEPT = ("op-unsupported", "dtype-unsupported", "attribute-unsupported")
-_depth = 0  # bodies inside bodies are not followed further than this module's own recursion
+_DEPTH: contextvars.ContextVar[int] = contextvars.ContextVar("body_depth", default=0)
 
 
 def body_problem(ctx: Context, node: ir.Node, version: int) -> str:
     """The first op of ``node``'s context-dependent body the profile refuses ('' when none, or
     when the body cannot be built: unknown input types, no such body)."""
-    global _depth
+    depth = _DEPTH.get()
+    if depth > 1:  # a body inside a body inside a body: not followed
+        return ""
     model = _body_model(ctx, node, version)
-    if model is None or _depth > 1:
+    if model is None:
         return ""
     from nnport.targets.checker import check  # check calls the rules, which call this
 
-    _depth += 1
+    token = _DEPTH.set(depth + 1)
     try:
         report = check(model, ctx.profile)
     except Exception:  # a body check cannot read is no evidence either way
         return ""
     finally:
-        _depth -= 1
+        _DEPTH.reset(token)
     for v in report.violations:
         if v.rule in KEPT:
             return f"{v.op} ({v.message.split('; ', 1)[-1]})"

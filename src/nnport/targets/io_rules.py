@@ -84,8 +84,8 @@ def _kind_violations(ctx: Context, value: ir.Value, side: str) -> list[Violation
     if kind not in ctx.profile.graph.refused_io_kinds:
         return []
     message = (
-        f"graph {side} '{value.name}' is a {kind}; {ctx.profile.name} takes only tensors "
-        f"at the graph boundary (no {kind} {side} converted and ran in its probe)"
+        f"graph {side} '{value.name}' is a {kind}; {ctx.profile.name} takes no {kind} "
+        f"graph inputs or outputs, only tensors"
     )
     return [Violation(node="", op="", domain="", opset=0, rule="io-dtype", message=message,
                       fix=None, tensor=value.name)]  # fmt: skip
