@@ -218,6 +218,9 @@ def build_profile(result: ProbeResult, backend: str) -> TargetProfile:
     """The shipped profile for ``backend`` from its probe outcomes: the derivation, measured
     runtime defects, and for ncnn pnnx's table (less the refuted ops) and Slice's steps."""
     profile = add_defects(derive_profile(result, backend), backend)
+    how = f"Regenerate: python benchmarks/probe_profiles.py {backend} (--from-raw: from the saved outcomes)"
+    notes = tuple(how if n.startswith("Regenerate:") else n for n in profile.notes)
+    profile = dataclasses.replace(profile, notes=notes)
     if backend != "ncnn":
         return profile
     table = [op for op in PNNX_TABLE + GENERIC if op not in NO_NCNN_LAYER]
