@@ -88,6 +88,11 @@ def _moves_first_axis(ctx: Context, node: ir.Node) -> bool:
     return bool(perm) and perm[0] != 0
 
 
+def node_label(ctx: Context, node: ir.Node, index: int) -> str:
+    """A node's name, else "Op#i" with its position in check's walk (as the rules name it)."""
+    return node.name or f"{node.op_type}#{ctx.indices.get(id(node), index)}"
+
+
 def node_violation(
     ctx: Context,
     node: ir.Node,
@@ -97,14 +102,11 @@ def node_violation(
     *,
     fix: str | None = None,
     graph: str = "",
-    label: str | None = None,
 ) -> Violation:
     """A violation at ``node`` of a graph-level rule (the batch-axis rules: no pass fixes them;
-    runtime defects); ``label`` names the node (default: its name, else "Op#i" with its
-    position in check's walk, as the per-node rules name it)."""
-    index = ctx.indices.get(id(node), index)
+    runtime defects), the node named by ``node_label``."""
     return Violation(
-        node=(node.name or f"{node.op_type}#{index}") if label is None else label,
+        node=node_label(ctx, node, index),
         op=node.op_type,
         domain=canonical_domain(node.domain),
         opset=ctx.model_opsets.get("ai.onnx", 0),
@@ -112,7 +114,7 @@ def node_violation(
         message=message,
         fix=fix,
         graph=graph,
-        index=index,
+        index=ctx.indices.get(id(node), index),
     )
 
 
@@ -139,9 +141,8 @@ def batch_axis_violations(ctx: Context) -> list[Violation]:
             continue
         if not any(_batch_like(ctx.facts(v).shape) for v in node.inputs if v is not None):
             continue
-        label = node.name or f"{node.op_type}#{ctx.indices.get(id(node), index)}"
         message = (
-            f"{node.op_type} '{label}' depends on which axis is which, and the graph has no "
+            f"{node.op_type} '{node_label(ctx, node, index)}' depends on which axis is which, and the graph has no "
             f"op ({', '.join(sorted(anchors)[:4])}, ...) from which {ctx.profile.name}'s "
             f"converter learns the batch axis: it would apply the op one axis off and give wrong "
             f"results without an error"

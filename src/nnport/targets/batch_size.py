@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import onnx_ir as ir
 
 from nnport.model.specs import graph_inputs
-from nnport.targets.batch_axis import node_violation
+from nnport.targets.batch_axis import node_label, node_violation
 
 if TYPE_CHECKING:
     from nnport.targets.checker import Context
@@ -54,9 +54,8 @@ def batch_size_violations(ctx: Context) -> list[Violation]:
         origin.update({out.name: fed[0] for out in node.outputs if out.name})
         if node.op_type in free and node.domain in ("", "ai.onnx"):
             continue
-        label = node.name or f"{node.op_type}#{ctx.indices.get(id(node), index)}"
         message = (
-            f"{node.op_type} '{label}' runs on input '{source}' whose first axis is fixed at "
+            f"{node.op_type} '{node_label(ctx, node, index)}' runs on input '{source}' whose first axis is fixed at "
             f"{size}; {ctx.profile.name} has no batch axis (its converter takes the first axis as "
             f"the batch and drops it), so the op would see the wrong axes: export with batch 1 "
             f"or a dynamic batch"

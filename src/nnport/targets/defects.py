@@ -22,7 +22,7 @@ import numpy as np
 import onnx_ir as ir
 
 from nnport.model.graphs import constant_tensor
-from nnport.targets.batch_axis import node_violation
+from nnport.targets.batch_axis import node_label, node_violation
 
 if TYPE_CHECKING:
     import onnx
@@ -72,7 +72,7 @@ def defect_violations(ctx: Context, node: ir.Node, graph_name: str, index: int) 
     hits = empty_branch_outputs(node)
     if not hits:
         return []
-    label = node.name or f"{node.op_type}#{index}"
+    label = node_label(ctx, node, index)
     where = ", ".join(f"{branch} output {pos}" for branch, pos, _ in hits)
     message = (
         f"If '{label}' returns a zero-size constant ({where}); {ctx.profile.name}'s If returns "
@@ -81,7 +81,7 @@ def defect_violations(ctx: Context, node: ir.Node, graph_name: str, index: int) 
     )
     return [
         node_violation(ctx, node, index, "runtime-defect", message,
-                       fix=MATERIALIZE_EMPTY_BRANCH, graph=graph_name, label=label)
+                       fix=MATERIALIZE_EMPTY_BRANCH, graph=graph_name)
     ]  # fmt: skip
 
 
