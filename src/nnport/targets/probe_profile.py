@@ -26,14 +26,12 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-import onnx
-
 from nnport.targets.batch_axis import PNNX_BATCH_ANCHORS
 from nnport.targets.probe import CaseOutcome, ProbeResult
 from nnport.targets.probe_batch import batch_free_ops
 from nnport.targets.probe_graph import graph_io_denied, graph_rules, io_explains, valid_dtype
 from nnport.targets.probe_nodes import NodeUse
-from nnport.targets.probe_schema import optional_inputs, parameters, schema_dtypes
+from nnport.targets.probe_schema import optional_inputs, parameters, schema_dtypes, schema_of
 from nnport.targets.probe_versions import (
     _next_probed,
     _untested_newer,
@@ -292,11 +290,10 @@ def _older_too(
     only inside multi-node graphs, which blame no single node."""
     for key, ev in evidence.items():
         domain, op, since = key
-        try:
-            names = set(onnx.defs.get_schema(op, since, "" if domain == "ai.onnx" else domain)
-                        .attributes)  # fmt: skip
-        except Exception:
+        schema = schema_of(key)
+        if schema is None:
             continue
+        names = set(schema.attributes)
         for (d, o, later), values in list(found.items()):
             if (d, o) != (domain, op) or later <= since:
                 continue

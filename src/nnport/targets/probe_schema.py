@@ -8,12 +8,19 @@ import onnx
 from nnport.targets.probe_graph import valid_dtype
 
 
-def schema_dtypes(key: tuple[str, str, int], side: str, pos: int) -> set[str]:
-    """Dtypes the ONNX schema allows at one input/output position (empty when unknown)."""
+def schema_of(key: tuple[str, str, int]) -> onnx.defs.OpSchema | None:
+    """The ONNX schema of (domain, op, version), or None when onnx has none."""
     domain, op, since = key
     try:
-        schema = onnx.defs.get_schema(op, since, "" if domain == "ai.onnx" else domain)
+        return onnx.defs.get_schema(op, since, "" if domain == "ai.onnx" else domain)
     except Exception:
+        return None
+
+
+def schema_dtypes(key: tuple[str, str, int], side: str, pos: int) -> set[str]:
+    """Dtypes the ONNX schema allows at one input/output position (empty when unknown)."""
+    schema = schema_of(key)
+    if schema is None:
         return set()
     params = list(schema.inputs if side == "in" else schema.outputs)
     if not params:
@@ -32,10 +39,8 @@ def schema_dtypes(key: tuple[str, str, int], side: str, pos: int) -> set[str]:
 
 def optional_inputs(key: tuple[str, str, int]) -> set[int]:
     """Input positions the ONNX schema of (domain, op, version) marks optional."""
-    domain, op, since = key
-    try:
-        schema = onnx.defs.get_schema(op, since, "" if domain == "ai.onnx" else domain)
-    except Exception:
+    schema = schema_of(key)
+    if schema is None:
         return set()
     optional = onnx.defs.OpSchema.FormalParameterOption.Optional
     return {i for i, p in enumerate(schema.inputs) if p.option == optional}
@@ -44,10 +49,8 @@ def optional_inputs(key: tuple[str, str, int]) -> set[int]:
 def parameters(key: tuple[str, str, int], positions: set[int]) -> tuple[int, ...]:
     """Positions that are parameters (typed unlike input 0: shapes, scales, per-channel
     weights), not data inputs that merely happened to be frozen (Concat of 1-D tensors)."""
-    domain, op, since = key
-    try:
-        schema = onnx.defs.get_schema(op, since, "" if domain == "ai.onnx" else domain)
-    except Exception:
+    schema = schema_of(key)
+    if schema is None:
         return tuple(sorted(positions))
     params = list(schema.inputs)
     if not params:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import onnx
 
+from nnport.targets.probe_schema import schema_of
 from nnport.targets.profile import VersionRange, canonical_domain
 
 if TYPE_CHECKING:
@@ -43,10 +44,8 @@ def _untested_older(evidence: dict[tuple[str, str, int], _Evidence]) -> list[tup
 
 def _signature(key: tuple[str, str, int]) -> tuple[tuple[str, ...], int, int] | None:
     """Attribute names and formal input/output counts of the schema at ``key``."""
-    domain, op, since = key
-    try:
-        schema = onnx.defs.get_schema(op, since, "" if domain == "ai.onnx" else domain)
-    except Exception:
+    schema = schema_of(key)
+    if schema is None:
         return None
     if schema.deprecated:  # Scatter-11, Upsample-10: a deprecated schema is not assumed
         return None
