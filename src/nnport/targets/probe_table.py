@@ -57,6 +57,7 @@ def refute_table_ops(
     )
     refuted: set[str] = set()
     refused: dict[str, dict[str, set[str]]] = {}
+    current = supplement(profile, table, why)
     for outcome in failed:
         if outcome.op in refuted or outcome.case not in cases:
             continue
@@ -66,9 +67,6 @@ def refute_table_ops(
             if found is None:
                 continue
             model = found[0]
-        current = supplement(
-            profile, [op for op in table if op not in refuted], why, _as_limits(refused)
-        )
         if not check(ir.serde.deserialize_model(model), current).deployable:
             continue
         lists = [(n, v) for n, v in outcome.nodes[0].int_attributes if v.startswith("[")]
@@ -77,6 +75,9 @@ def refute_table_ops(
                 refused.setdefault(outcome.op, {}).setdefault(name, set()).add(value)
         else:
             refuted.add(outcome.op)
+        current = supplement(  # what the next case is judged by
+            profile, [op for op in table if op not in refuted], why, _as_limits(refused)
+        )
     return refuted, _as_limits({op: v for op, v in refused.items() if op not in refuted})
 
 
