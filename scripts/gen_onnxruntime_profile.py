@@ -12,7 +12,9 @@ input/output element types come from the saved ONNX Runtime probe
 failing cases and of no passing one is refused (bfloat16, float8, 4- and 2-bit integers: numpy
 has no such dtypes, so sessions load but cannot be fed or read). Nor does the registry say which
 attribute values a kernel refuses when the session loads: the probe's load failures add those
-(``with_probe_limits``: LSTM, GRU and RNN ``layout = 1``).
+(``with_probe_limits``: LSTM, GRU and RNN ``layout = 1``). Limits a kernel enforces only when it
+runs are recorded by hand in ``RUN_LIMITS``, each with the kernel's message; a test runs each on
+ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -38,6 +40,16 @@ PROBE_RAW = ROOT / "benchmarks" / "results" / "probe-onnxruntime.json.gz"
 OUT = ROOT / "src" / "nnport" / "targets" / "profiles" / "onnxruntime.toml"
 OPEN_END = 2147483647
 SKIP_DOMAINS = {"com.microsoft.nchwc"}  # internal layout ops created by ORT's own optimizer
+# Limits a kernel enforces only when it runs (the session loads): the registry and the load
+# failures cannot show them. Each is checked against ONNX Runtime by tests/test_check_inputs.py.
+RUN_LIMITS: dict[tuple[str, str], dict[str, Any]] = {
+    # conv_integer.cc: "IsScalarOr1ElementVector(W_Zero_Point) was false. Non per-tensor
+    # quantization is not supported now." (the ONNX spec allows a per-channel w_zero_point)
+    ("ai.onnx", "ConvInteger"): {
+        "one_element_inputs": (2, 3),
+        "note": "per-tensor zero points only: the kernel refuses a per-channel w_zero_point",
+    },
+}
 _TENSOR_TYPES = {
     "float": "float32",
     "double": "float64",
@@ -242,6 +254,15 @@ def with_probe_limits(rules: list[OpRule], probe: Any) -> list[OpRule]:
     return merged
 
 
+def with_run_limits(rules: list[OpRule]) -> list[OpRule]:
+    """The rules with ``RUN_LIMITS`` applied to every entry of their ops."""
+    return [
+        dataclasses.replace(rule, **RUN_LIMITS[(rule.domain, rule.op)])
+        if (rule.domain, rule.op) in RUN_LIMITS else rule
+        for rule in rules
+    ]  # fmt: skip
+
+
 def build_profile() -> TargetProfile:
     """Group the CPU kernels by (domain, op, version range) and turn each group into OpRules."""
     probe = _load_probe()
@@ -296,7 +317,7 @@ def build_profile() -> TargetProfile:
             "com.microsoft": VersionRange(1, None),
         },
         graph=probe_graph_rules(probe),
-        ops=tuple(with_probe_limits(rules, probe)),
+        ops=tuple(with_run_limits(with_probe_limits(rules, probe))),
         unlisted_ops="unsupported",
         expands_functions=True,
         unexpanded_functions=_unexpanded_functions({(d, o) for d, o, _, _ in groups}, top),
@@ -312,6 +333,8 @@ def build_profile() -> TargetProfile:
             "dtype for them).",
             "Attribute and optional-input limits: from the probe's cases that failed to load "
             "(for example LSTM layout = 1), added to the kernel entries of those versions.",
+            "Limits enforced only when a kernel runs (ConvInteger's per-tensor zero points): "
+            "recorded by hand from the kernel's message (RUN_LIMITS in the script).",
         ),
     )
 

@@ -82,6 +82,10 @@ def render_profile(profile: TargetProfile) -> RenderableType:
             limits.append(f"constant inputs {list(rule.constant_inputs)}")
         if rule.absent_inputs:
             limits.append(f"inputs not given {list(rule.absent_inputs)}")
+        if rule.one_element_inputs:
+            limits.append(f"one-element inputs {list(rule.one_element_inputs)}")
+        if rule.min_inputs:
+            limits.append(f"at least {rule.min_inputs} inputs")
         for name, values in rule.attributes.items():
             limits.append(f"{name} in {list(values)}")
         for name, values in rule.forbidden_attributes.items():

@@ -10,9 +10,10 @@ Evidence rules (documented in docs/probe.md):
 - a failing single-node case nothing above explains blames finer things: integer attribute
   values (any value of an attribute no passing case set: ``["*"]``), an (input 0, output 0)
   dtype pair, inputs fed at run time, each never seen passing; failing those, the last
-  optional input no passing case gave (``absent_inputs``), a rank above every passing one that
-  the converter refused (``max_rank``), or a switch value never passing with the case's input
-  dtype (the op's entry split by input-0 dtype);
+  optional input no passing case gave (``absent_inputs``), fewer inputs than every passing case
+  gave (``min_inputs``), a rank above every passing one that the converter refused
+  (``max_rank``), or a switch value never passing with the case's input dtype (the op's entry
+  split by input-0 dtype);
 - an operator version with no passing case is not listed (``unlisted_ops = "unsupported"``);
 - ncnn: a failure with inputs whose first axis is not 1 is no evidence against its op (the
   case's batch-one variant is); ops that passed with such inputs are ``[graph] batch_free_ops``.
@@ -37,6 +38,7 @@ from nnport.targets.probe_versions import (
     _untested_newer,
     _untested_older,
     _version_range,
+    same_inputs,
 )
 from nnport.targets.profile import (
     IO_KINDS,
@@ -91,6 +93,7 @@ class _Evidence:
     failed: list[NodeUse] = dataclasses.field(default_factory=list)  # failing single-node uses
     ok_pairs: set[tuple[str, str]] = dataclasses.field(default_factory=set)  # (in 0, out 0) dtypes
     given_ok: set[int] = dataclasses.field(default_factory=set)  # input positions given in a pass
+    fewest_ok: int = 1 << 30  # the fewest inputs a passing use gave
     ok_rank: int = -1  # the highest tensor rank of a passing use (-1: none known)
     refused: set[int] = dataclasses.field(default_factory=set)  # failed: the converter refused
     non_tensor_fails: int = 0  # failing cases that fed or returned a sequence/optional/map
@@ -146,6 +149,7 @@ def gather_evidence(
                     ev.ok_pairs.add(_pair(use))  # type: ignore[arg-type]
                 ev.const_any.update(use.constant)
                 ev.given_ok.update(i for i, d in enumerate(use.inputs) if d)
+                ev.fewest_ok = min(ev.fewest_ok, sum(1 for d in use.inputs if d))
                 ev.ok_rank = max(ev.ok_rank, use.rank)
                 ev.dynamic_any.update(
                     i for i, d in enumerate(use.inputs) if d and i not in use.constant
@@ -190,6 +194,7 @@ class _Limits:
     pairs: set[tuple[str, str]]  # refused (input 0, output 0) dtype pairs
     not_given: set[int]  # optional input positions the target cannot take
     max_rank: int | None  # the highest rank that passed, when a higher one failed
+    min_inputs: int = 0  # one more than the most inputs that failed, when fewer than any pass
     # input 0 dtype -> switch values refused with it alone (Mod-28 fmod=0 with floats on OpenVINO)
     combos: dict[str, dict[str, set[str]]] = dataclasses.field(default_factory=dict)
 
@@ -203,15 +208,16 @@ def _finer_limits(ev: _Evidence, key: tuple[str, str, int]) -> _Limits:
     scalar values), so is its (input 0, output 0) dtype pair if that never passed
     (``forbidden_dtype_pairs``), and each input it fed at run time that passed only as a
     constant becomes a ``constant_inputs`` position. With nothing else to blame, the last
-    optional input it gave that no passing case gave becomes an ``absent_inputs`` position,
-    or, failing that, a rank above every passing one that the converter refused sets
-    ``max_rank``.
+    optional input it gave that no passing case gave becomes an ``absent_inputs`` position;
+    failing that, fewer inputs than every passing case gave set ``min_inputs``, or a rank above
+    every passing one that the converter refused sets ``max_rank``.
     """
     forbidden: dict[str, set[str]] = collections.defaultdict(set)
     constant: set[int] = set()
     pairs: set[tuple[str, str]] = set()
     not_given: set[int] = set()
     max_rank: int | None = None
+    min_inputs = 0
     combos: dict[str, dict[str, set[str]]] = {}
     seen = collections.defaultdict(set, {n: set(v) for n, v in ev.ok_int.items()})
     for use in ev.failed:
@@ -257,6 +263,10 @@ def _finer_limits(ev: _Evidence, key: tuple[str, str, int]) -> _Limits:
             # the last one only: a case adds optional inputs in order to test the last
             # (LSTM's peepholes P come with sequence_lens, initial_h and initial_c)
             not_given.add(never[-1])
+        elif not blamed and (given := sum(1 for d in use.inputs if d)) < ev.fewest_ok:
+            # every passing case gave more: ncnn's Split-13 crashes without 'split', its Sum
+            # with one input (refused up to the count that failed, not up to the passing one)
+            min_inputs = max(min_inputs, given + 1)
         elif not blamed and 0 < ev.ok_rank < use.rank and at in ev.refused:
             # the converter refused it (5-D GridSample on OpenVINO, where 4-D passed); a wrong
             # result is not blamed on the rank (OpenVINO's 4-D Tile is wrong only with repeats
@@ -272,8 +282,9 @@ def _finer_limits(ev: _Evidence, key: tuple[str, str, int]) -> _Limits:
             if d and i not in use.constant and i in ev.const_any and i not in ev.dynamic_any
         )  # fmt: skip
     return _Limits(
-        dict(forbidden), set(parameters(key, constant)), pairs, not_given, max_rank, combos
-    )
+        dict(forbidden), set(parameters(key, constant)), pairs, not_given, max_rank,
+        min_inputs, combos,
+    )  # fmt: skip
 
 
 def _all_ones(text: str) -> bool:
@@ -321,15 +332,21 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
     outcomes = list(outcomes)
     rules = []
     evidence = gather_evidence(outcomes, graph_io_denied(outcomes))
+    renumbered = set()  # untested versions whose inputs differ from the version they copy
     for key in _untested_older(evidence):
-        evidence[key] = dataclasses.replace(evidence[_next_probed(evidence, key)], fails=0)
+        like = _next_probed(evidence, key)
+        evidence[key] = dataclasses.replace(evidence[like], fails=0)
         evidence[key].note = "not probed (no node-suite case converts to it); as the next version"
+        if not same_inputs(key, like):
+            renumbered.add(key)
     for key, like in _untested_newer(evidence):
         evidence[key] = dataclasses.replace(evidence[like], fails=0)
         evidence[
             key
         ].note = f"not probed with tensors; as version {like[2]} (same attributes and inputs)"
     limits = {key: _finer_limits(ev, key) for key, ev in evidence.items() if ev.passes}
+    for key in renumbered:  # limits on input positions and counts do not carry over
+        limits[key] = dataclasses.replace(limits[key], not_given=set(), min_inputs=0)
     refused = {key: found.forbidden for key, found in limits.items() if found.forbidden}
     _older_too({k: ev for k, ev in evidence.items() if ev.passes}, refused)
     for (domain, op, since), ev in sorted(evidence.items()):
@@ -359,6 +376,7 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
             forbidden_dtype_pairs=tuple(sorted(found.pairs)),
             constant_inputs=tuple(sorted(frozen | found.constant)),
             absent_inputs=tuple(sorted(found.not_given)),
+            min_inputs=found.min_inputs,
             max_rank=found.max_rank,
             note=note,
         )
@@ -409,9 +427,12 @@ def derive_profile(result: ProbeResult, name: str | None = None) -> TargetProfil
     own = result.at_own_opset()
     ncnn = result.backend == "ncnn"
     # a case that failed with a first axis other than 1 says nothing about its op's dtypes or
-    # attributes: the rule batch-not-one owns it (its batch-one variant speaks for the op)
+    # attributes: the rule batch-not-one owns it (its batch-one variant speaks for the op);
+    # unless its op passed with such an axis too, which the rule then lets through
+    free = set(batch_free_ops(result.outcomes)) if ncnn else set()
     outcomes = [o for o in result.outcomes
-                if not ncnn or o.status == "pass" or o.variant or o.leading_dim <= 1]  # fmt: skip
+                if not ncnn or o.status == "pass" or o.variant or o.leading_dim <= 1
+                or o.op in free]  # fmt: skip
     counts = collections.Counter(o.status for o in own)
     notes = (
         f"Node suite at the cases' own opsets: {result.passed} of {result.cases} cases pass "

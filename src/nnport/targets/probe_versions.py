@@ -52,6 +52,14 @@ def _signature(key: tuple[str, str, int]) -> tuple[tuple[str, ...], int, int] | 
     return tuple(sorted(schema.attributes)), len(schema.inputs), len(schema.outputs)
 
 
+def same_inputs(a: tuple[str, str, int], b: tuple[str, str, int]) -> bool:
+    """The schemas at ``a`` and ``b`` name the same formal inputs (positions mean the same)."""
+    first, second = schema_of(a), schema_of(b)
+    if first is None or second is None:
+        return False
+    return [i.name for i in first.inputs] == [i.name for i in second.inputs]
+
+
 def _only_non_tensor_failures(ev: _Evidence) -> bool:
     """No passing case, and every failing one fed or returned a sequence/optional/map."""
     return not ev.passes and ev.fails == ev.non_tensor_fails

@@ -83,6 +83,8 @@ class OpRule:
     forbidden_dtype_pairs: tuple[tuple[str, str], ...] = ()  # (input 0, output 0) dtypes
     constant_inputs: tuple[int, ...] = ()
     absent_inputs: tuple[int, ...] = ()  # optional input positions the target cannot take
+    min_inputs: int = 0  # fewer inputs given than this fail (ncnn's one-input Sum)
+    one_element_inputs: tuple[int, ...] = ()  # inputs that must hold one element (per-tensor)
     input_values: dict[str, tuple[int | float, ...]] = field(default_factory=dict)
     max_rank: int | None = None
     broadcast: str = "any"
@@ -316,6 +318,8 @@ def _op(entry: Any, where: str) -> OpRule:
         ),
         constant_inputs=consts,
         absent_inputs=absent,
+        min_inputs=_int(entry, "min_inputs", where) or 0,
+        one_element_inputs=_positions(entry, "one_element_inputs", where),
         input_values={k: tuple(v) for k, v in values.items()},
         max_rank=_int(entry, "max_rank", where),
         broadcast=_choice(entry, "broadcast", BROADCAST_POLICIES, where),

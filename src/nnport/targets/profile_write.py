@@ -27,9 +27,11 @@ def _op_dict(rule: OpRule) -> dict[str, Any]:
             out[key] = list(table["*"])
         elif table:
             out[key] = {k: list(v) for k, v in table.items()}
-    for key in ("constant_inputs", "absent_inputs"):
+    for key in ("constant_inputs", "absent_inputs", "one_element_inputs"):
         if getattr(rule, key):
             out[key] = list(getattr(rule, key))
+    if rule.min_inputs:
+        out["min_inputs"] = rule.min_inputs
     if rule.max_rank is not None:
         out["max_rank"] = rule.max_rank
     if rule.broadcast != "any":

@@ -11,21 +11,16 @@ import onnx.defs
 import onnx.helper
 import onnx_ir as ir
 
-from nnport.targets import fixes, shape_rules, value_rules
+from nnport.targets import fixes, input_rules, shape_rules, value_rules
 from nnport.targets.constness import Constness
 from nnport.targets.function_body import body_problem
+from nnport.targets.input_rules import folded_by_converter
 from nnport.targets.profile import OpRule, canonical_domain
 from nnport.targets.shape_rules import Make, dims_text
 from nnport.targets.violations import Violation
 
 if TYPE_CHECKING:
     from nnport.targets.checker import Context
-
-_DESCRIBE_LEVEL = {
-    Constness.FOLDABLE: "computed from constants and static shapes",
-    Constness.SHAPE: "computed from the shape of a tensor whose size is not known statically",
-    Constness.RUNTIME: "computed at run time (from input data or a data-dependent shape)",
-}
 
 
 def _onnx_domain(domain: str) -> str:
@@ -59,7 +54,7 @@ def node_violations(ctx: Context, node: ir.Node, graph_name: str, index: int) ->
         return []  # every converter turns Constant into a weight
     if domain == "ai.onnx" and op == "Identity" and _output_level(ctx, node) == Constness.CONSTANT:
         return []  # an alias of an initializer (exporters share weights this way): a weight too
-    if _folded_by_converter(ctx, _output_level(ctx, node)):
+    if folded_by_converter(ctx, _output_level(ctx, node)):
         return []  # the converter folds it (shape arithmetic on static shapes) into a weight
     version = ctx.effective_opsets.get(domain, 1)
     profile = ctx.profile
@@ -151,15 +146,6 @@ def _when_folded(ctx: Context, node: ir.Node, found: list[Violation]) -> list[Vi
         else v
         for v in found
     ]
-
-
-def _folded_by_converter(ctx: Context, level: Constness) -> bool:
-    """The profile's converter folds constant subgraphs itself: a value computed from constants
-    and shapes is a weight to it once every graph input has a static shape (pnnx infers every
-    intermediate shape for the given input shapes, also where our inference left one open)."""
-    if not ctx.profile.graph.folds_constants:
-        return False
-    return level == Constness.FOLDABLE or (level == Constness.SHAPE and ctx.inputs_static)
 
 
 def _output_level(ctx: Context, node: ir.Node) -> Constness:
@@ -333,40 +319,7 @@ def _rule_violations(
                 fix=None,
             )
         )
-    for position in rule.constant_inputs:
-        if position >= len(node.inputs):
-            continue
-        value = node.inputs[position]
-        if value is None or not value.name:
-            continue
-        level = ctx.level(value)
-        if level == Constness.CONSTANT or _folded_by_converter(ctx, level):
-            continue
-        found.append(
-            make(
-                rule="input-not-constant",
-                message=(
-                    f"{op} '{label}' input {position} ('{value.name}') is "
-                    f"{_DESCRIBE_LEVEL[level]}; {name} needs it as a constant initializer"
-                ),
-                fix=fixes.for_constness(level, inputs_static=ctx.inputs_static),
-                tensor=value.name,
-            )
-        )
-    for position in rule.absent_inputs:
-        value = node.inputs[position] if position < len(node.inputs) else None
-        if value is not None and value.name:
-            found.append(
-                make(
-                    rule="input-unsupported",
-                    message=(
-                        f"{op} '{label}' is given its optional input {position} ('{value.name}'); "
-                        f"{name}'s {op} fails with that input given{note}"
-                    ),
-                    fix=None,
-                    tensor=value.name,
-                )
-            )
+    found += input_rules.input_violations(ctx, node, rule, label, make)
     found += value_rules.value_violations(ctx, node, rule, label, make)
     if rule.max_rank is not None:
         found += shape_rules.rank_violations(
