@@ -14,7 +14,8 @@ has no such dtypes, so sessions load but cannot be fed or read). Nor does the re
 attribute values a kernel refuses when the session loads: the probe's load failures add those
 (``with_probe_limits``: LSTM, GRU and RNN ``layout = 1``). Limits a kernel enforces only when it
 runs are recorded by hand in ``RUN_LIMITS``, each with the kernel's message; a test runs each on
-ONNX Runtime.
+ONNX Runtime. Shape checks a kernel makes when it runs are ``[graph] defects``
+(``nnport.targets.defects``), recorded when their repro still fails on this ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -341,8 +342,10 @@ def build_profile() -> TargetProfile:
 
 def main(argv: list[str]) -> int:
     """Write the profile (default: the shipped onnxruntime.toml)."""
+    from nnport.targets.defects import add_defects
+
     out = Path(argv[1]) if len(argv) > 1 else OUT
-    profile = build_profile()
+    profile = add_defects(build_profile(), "onnxruntime")  # the kernels' run-time refusals
     dump_profile(
         profile,
         out,

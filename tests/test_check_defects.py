@@ -15,7 +15,7 @@ from nnport.backends import make_runner
 from nnport.model.io import load
 from nnport.passes import fix
 from nnport.targets import check, load_target
-from nnport.targets.defects import DEFECTS, repro, reproduces
+from nnport.targets.defects import repro, reproduces
 
 pytest.importorskip("openvino")
 
@@ -34,8 +34,8 @@ def test_the_defect_reproduces_on_openvino_and_the_profile_lists_it() -> None:
     # when an OpenVINO upgrade fixes it, this fails: regenerate the profile (probe_profiles.py)
     assert reproduces("if-empty-constant", "openvino")
     assert not reproduces("if-empty-constant", "onnxruntime")
-    assert load_target("openvino").graph.defects == tuple(DEFECTS)
-    assert load_target("onnxruntime").graph.defects == ()
+    assert "if-empty-constant" in load_target("openvino").graph.defects
+    assert "if-empty-constant" not in load_target("onnxruntime").graph.defects
 
 
 def test_check_flags_the_if_and_fix_makes_openvino_right(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import onnx_ir as ir
 
 from nnport.targets.constness import Constness
+from nnport.targets.repro import Repro
 
 if TYPE_CHECKING:
     import onnx
@@ -26,6 +27,17 @@ REDUCTIONS = frozenset({
     "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean",
     "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare",
 })  # fmt: skip
+
+
+def detect(ctx: Context, node: ir.Node, label: str) -> str | None:
+    """Why ``node``'s output rank is known only at run time (the violation's message), or None."""
+    why = unknown_rank(ctx, node)
+    if why is None:
+        return None
+    return (
+        f"{node.op_type} '{label}' {why}, so its output rank is known only at run time; "
+        f"{ctx.profile.name} refuses operations of dynamic rank"
+    )
 
 
 def unknown_rank(ctx: Context, node: ir.Node) -> str | None:
@@ -56,9 +68,9 @@ def unknown_rank(ctx: Context, node: ir.Node) -> str | None:
     return f"takes its axes at run time ('{axes.name}', {many}) with keepdims=0"
 
 
-def repro() -> tuple[onnx.ModelProto, dict[str, np.ndarray], onnx.ModelProto]:
-    """A ReduceSum with two run-time axes and keepdims=0, its feeds, and the same with
-    keepdims=1 (output rank known) as the control a runtime with the defect still runs."""
+def repro() -> Repro:
+    """A ReduceSum with two run-time axes and keepdims=0; the control keeps the dims (output
+    rank known)."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -82,4 +94,4 @@ def repro() -> tuple[onnx.ModelProto, dict[str, np.ndarray], onnx.ModelProto]:
         return made
 
     feeds = {"x": np.arange(60, dtype=np.float32).reshape(3, 4, 5), "axes": np.array([0, 1])}
-    return model(0), feeds, model(1)
+    return Repro(model(0), feeds, control=model(1))
