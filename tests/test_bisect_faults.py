@@ -108,3 +108,30 @@ def test_bisect_across_backends_ncnn_candidate(resnet18_export: Path) -> None:
     result = compare(reference, against=faulty, backend="ncnn", options=options)
     assert result.bisect is not None and result.bisect.node == name
     assert all(t.passed for t in result.bisect.tensors[:-1])
+
+
+def test_bisect_sizes_dynamic_tensors_from_the_feeds_and_what_it_measured(tmp_path: Path) -> None:
+    """A dynamic image size (a detector's) leaves shape inference no static size. Dims named
+    like the input's are bound from the feeds, dims born inside the graph from the first tensor
+    measured with them: after one pooled tensor is fetched, the 40 small tensors after it go in
+    one run, not one run each as with the largest tensor seen so far as the estimate."""
+    import onnx
+    import onnx.parser
+
+    body = "\n".join(f"r{i + 1} = Relu(r{i})" for i in range(40))
+    text = f"""
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[1, 3, H, W] x) => (float[1, 3, h, w] r40) {{
+            big = Relu(x)
+            r0 = AveragePool<kernel_shape = [8, 8], strides = [8, 8]>(big)
+            {body}
+        }}
+    """
+    model = ir.serde.deserialize_model(onnx.parser.parse_model(text))
+    feeds = tmp_path / "feeds.npz"
+    np.savez(feeds, x=np.random.default_rng(0).random((1, 3, 1024, 1024), dtype=np.float32))
+    options = CompareOptions(bisect=True, inputs=str(feeds))
+    result = compare(model, backend="onnxruntime", options=options)
+    assert result.bisect is not None and not result.bisect.found
+    assert result.bisect.compared == result.bisect.total == 42
+    assert result.bisect.runs <= 4  # big, the pooled r0, then r1..r40 together

@@ -4,7 +4,9 @@ Marking every tensor as an output at once (Polygraphy's mark-all) needs memory f
 activation of the network. Here the tensors are compared in topological order, a few at a
 time: each run asks both runners for a chunk of intermediate tensors whose estimated size
 fits a byte budget, on a copy of the graph pruned to what those tensors need, and the scan
-stops at the first tensor out of tolerance. Every sample is run for every chunk.
+stops at the first tensor out of tolerance. Every sample is run for every chunk. Sizes come
+from static shapes, from symbolic dims bound by the feeds and by the tensors already measured
+(a detector's image size), else from the largest tensor of the last run.
 """
 
 from __future__ import annotations
@@ -66,12 +68,60 @@ class _Tensor:
     name: str
     node: str
     op: str
-    nbytes: int | None
+    nbytes: int | None  # when every dim is static
+    dims: tuple[int | str | None, ...] | None = None  # None: rank unknown; str: a symbol
+    itemsize: int = 4
+
+
+class _Sizes:
+    """Estimated byte sizes of the tensors to fetch: static shapes; symbolic dims bound from
+    the feeds and from every tensor measured so far (dims that shape inference named alike are
+    equal: a detector's image size, a batch); else the largest tensor of the last run."""
+
+    def __init__(self, inputs: dict[str, _Tensor], feeds: Sequence[dict[str, np.ndarray]]):
+        self.bound: dict[str, int] = {}
+        self.recent = 1
+        for feed in feeds[:1]:
+            for name, array in feed.items():
+                if name in inputs:
+                    self.learn(inputs[name], array.shape)
+                self.recent = max(self.recent, array.nbytes)
+
+    def estimate(self, tensor: _Tensor) -> int:
+        if tensor.nbytes is not None:
+            return tensor.nbytes
+        if tensor.dims is not None:
+            sizes = [d if isinstance(d, int) else self.bound.get(d or "") for d in tensor.dims]
+            if all(isinstance(d, int) for d in sizes):
+                return int(math.prod(sizes)) * tensor.itemsize  # type: ignore[arg-type]
+        return self.recent
+
+    def learn(self, tensor: _Tensor, shape: tuple[int, ...]) -> None:
+        """Bind the symbols of ``tensor``'s dims to the sizes of a measured array."""
+        if tensor.dims is None or len(tensor.dims) != len(shape):
+            return
+        for dim, size in zip(tensor.dims, shape, strict=True):
+            if isinstance(dim, str):
+                self.bound[dim] = int(size)
 
 
 def _value_types(proto: onnx.ModelProto) -> dict[str, onnx.ValueInfoProto]:
     graph = proto.graph
     return {v.name: v for v in [*graph.input, *graph.value_info, *graph.output]}
+
+
+def _dims(info: onnx.ValueInfoProto | None) -> tuple[tuple[int | str | None, ...] | None, int]:
+    """Dims of a tensor (ints, symbols, None for unnamed unknowns) and its item size."""
+    if info is None or not info.type.HasField("tensor_type"):
+        return None, 4
+    tensor = info.type.tensor_type
+    itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).itemsize
+    if not tensor.HasField("shape"):
+        return None, itemsize
+    dims = tuple(
+        d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim
+    )
+    return dims, itemsize
 
 
 def _nbytes(info: onnx.ValueInfoProto | None) -> int | None:
@@ -101,10 +151,19 @@ def _candidates(reference: onnx.ModelProto, candidate: onnx.ModelProto) -> list[
             elem = info.type.tensor_type.elem_type if info is not None else None
             if not out or out not in produced or (elem and elem not in _FLOAT_TYPES):
                 continue
-            tensors.append(
-                _Tensor(out, node.name or f"{node.op_type}_{index}", node.op_type, _nbytes(info))
-            )
+            dims, itemsize = _dims(info)
+            label = node.name or f"{node.op_type}_{index}"
+            tensors.append(_Tensor(out, label, node.op_type, _nbytes(info), dims, itemsize))
     return tensors
+
+
+def _graph_inputs(proto: onnx.ModelProto) -> dict[str, _Tensor]:
+    """The graph inputs as tensors (their symbolic dims are bound from the feeds)."""
+    found = {}
+    for value in proto.graph.input:
+        dims, itemsize = _dims(value)
+        found[value.name] = _Tensor(value.name, "", "", _nbytes(value), dims, itemsize)
+    return found
 
 
 def _subgraph_names(node: onnx.NodeProto) -> Iterator[str]:
@@ -193,22 +252,27 @@ def bisect_models(
         same = candidate_model is reference_model
         cand_full = ref_full if same else _skeleton(candidate_model, work / "candidate.onnx")
         tensors = _candidates(ref_full, cand_full)
+        sizes = _Sizes(_graph_inputs(ref_full), feeds)
         compared: list[TensorMetrics] = []
         start = runs = 0
-        measured = max((v.nbytes for v in feeds[0].values()), default=1) if feeds else 1
         while start < len(tensors):
             chunk: list[_Tensor] = []
             total = 0
             for tensor in tensors[start : start + MAX_CHUNK]:
-                size = tensor.nbytes if tensor.nbytes is not None else measured
+                size = sizes.estimate(tensor)
                 if chunk and total + size > budget:
                     break
                 chunk.append(tensor)
                 total += size
-            results, biggest = _run_chunk(
+            results, shapes = _run_chunk(
                 ref_full, cand_full, same, chunk, feeds, make, tolerance, work
             )
-            measured = max(measured, biggest)
+            for tensor in chunk:
+                sizes.learn(tensor, shapes[tensor.name])
+            sizes.recent = max(
+                (math.prod(shape) * t.itemsize for t in chunk for shape in [shapes[t.name]]),
+                default=sizes.recent,
+            )
             runs += 1
             if progress is not None:
                 progress(len(compared) + len(results), len(tensors))
@@ -263,8 +327,9 @@ def _run_chunk(
     make: RunnerFactory,
     tolerance: Tolerance,
     work: Path,
-) -> tuple[list[TensorMetrics], int]:
-    """Compare the tensors of ``chunk`` on every feed; return metrics and the largest size."""
+) -> tuple[list[TensorMetrics], dict[str, tuple[int, ...]]]:
+    """Compare the tensors of ``chunk`` on every feed; return metrics and each tensor's
+    largest shape over the feeds."""
     names = [t.name for t in chunk]
     # The prefix files sit beside the weights files their initializers point at.
     ref_path = work / "reference.prefix.onnx"
@@ -274,14 +339,16 @@ def _run_chunk(
         cand_path = work / "candidate.prefix.onnx"
         onnx.save(_prefix(cand_full, names), cand_path)
     acc = MetricsAccumulator(tolerance)
-    biggest = 0
+    shapes: dict[str, tuple[int, ...]] = {}
     with make("reference", ref_path) as ref_runner, make("candidate", cand_path) as cand_runner:
         for feed in feeds:
             expected = ref_runner.infer(feed)
             got = cand_runner.infer(feed)
             for name in names:
-                biggest = max(biggest, expected[name].nbytes)
+                shape = tuple(int(d) for d in expected[name].shape)
+                if name not in shapes or math.prod(shape) > math.prod(shapes[name]):
+                    shapes[name] = shape
                 acc.add(name, expected[name], got[name])
             del expected, got
     logger.info("bisect: compared %d tensor(s) up to %s", len(names), names[-1])
-    return [acc.result(t.name, node=t.node, op=t.op) for t in chunk], biggest
+    return [acc.result(t.name, node=t.node, op=t.op) for t in chunk], shapes
