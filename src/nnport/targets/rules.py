@@ -12,6 +12,7 @@ import onnx.helper
 import onnx_ir as ir
 
 from nnport.targets import fixes, input_rules, shape_rules, value_rules
+from nnport.targets.batch_axis import node_label
 from nnport.targets.constness import Constness
 from nnport.targets.function_body import body_problem
 from nnport.targets.input_rules import folded_by_converter
@@ -27,10 +28,6 @@ def _onnx_domain(domain: str) -> str:
     return "" if domain == "ai.onnx" else domain
 
 
-def _label(node: ir.Node, index: int) -> str:
-    return node.name or f"{node.op_type}#{index}"
-
-
 # ---------------------------------------------------------------------------------------------
 # nodes
 # ---------------------------------------------------------------------------------------------
@@ -40,7 +37,7 @@ def node_violations(ctx: Context, node: ir.Node, graph_name: str, index: int) ->
     """Every violation of ``node``: op support first, then the closest matching op rule, then graph-wide rules."""
     domain = canonical_domain(node.domain)
     op = node.op_type
-    label = _label(node, index)
+    label = node_label(ctx, node, index)
     make = partial(
         Violation,
         node=label,
