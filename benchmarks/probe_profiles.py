@@ -214,15 +214,39 @@ def _add_batch_one(result: ProbeResult, workers: int) -> ProbeResult:
     return dataclasses.replace(result, outcomes=tuple(outcomes) + tuple(ran))
 
 
+def _boundary_from_all_cases(profile: TargetProfile) -> TargetProfile:
+    """The graph input/output types (and refused sequence/optional kinds) as every probed case
+    of pnnx's ops shows them (``--all-cases``), when saved: which types pnnx and ncnn take at
+    the graph boundary is a fact about the converter, not about the ops sampled for the rest."""
+    wider = RESULTS / "probe-ncnn-all.json.gz"
+    if not wider.exists():
+        return profile
+    everything = loads(ProbeResult, gzip.decompress(wider.read_bytes()).decode())
+    seen = derive_profile(everything, "ncnn").graph
+    graph = dataclasses.replace(
+        profile.graph,
+        input_dtypes=seen.input_dtypes,
+        output_dtypes=seen.output_dtypes,
+        refused_io_kinds=seen.refused_io_kinds,
+    )
+    note = (
+        f"Graph input/output types: from all {everything.cases} probed cases of pnnx's ops "
+        "(benchmarks/results/probe-ncnn-all.json.gz)."
+    )
+    return dataclasses.replace(profile, graph=graph, notes=(*profile.notes, note))
+
+
 def build_profile(result: ProbeResult, backend: str) -> TargetProfile:
     """The shipped profile for ``backend`` from its probe outcomes: the derivation, measured
-    runtime defects, and for ncnn pnnx's table (less the refuted ops) and Slice's steps."""
+    runtime defects, and for ncnn the graph I/O types of all cases, pnnx's table (less the
+    refuted ops) and Slice's steps."""
     profile = add_defects(derive_profile(result, backend), backend)
     how = f"Regenerate: python benchmarks/probe_profiles.py {backend} (--from-raw: from the saved outcomes)"
     notes = tuple(how if n.startswith("Regenerate:") else n for n in profile.notes)
     profile = dataclasses.replace(profile, notes=notes)
     if backend != "ncnn":
         return profile
+    profile = _boundary_from_all_cases(profile)
     table = [op for op in PNNX_TABLE + GENERIC if op not in NO_NCNN_LAYER]
     why = "pnnx 20261020's ONNX op table"
     refuted, refused = refute_table_ops(result, table, profile, why)
