@@ -39,79 +39,90 @@ def folded_by_converter(ctx: Context, level: Constness) -> bool:
 def input_violations(
     ctx: Context, node: ir.Node, rule: OpRule, label: str, make: Make
 ) -> list[Violation]:
-    """Inputs that must be constant and are not, optional inputs given that the target cannot
-    take, and fewer inputs than the target's op needs."""
-    found: list[Violation] = []
-    name, op = ctx.profile.name, node.op_type
+    """Inputs that must be constant and are not, or must hold one element and hold more,
+    optional inputs given that the target cannot take, and fewer inputs than it needs."""
     note = f" ({rule.note})" if rule.note else ""
+    found: list[Violation] = []
+    for check_inputs in (_not_constant, _absent, _not_one_element, _too_few):
+        found += check_inputs(ctx, node, rule, f"{node.op_type} '{label}'", note, make)
+    return found
+
+
+def _given(node: ir.Node, position: int) -> ir.Value | None:
+    """The input at ``position`` when the node gives it (named), else None."""
+    value = node.inputs[position] if position < len(node.inputs) else None
+    return value if value is not None and value.name else None
+
+
+def _not_constant(
+    ctx: Context, node: ir.Node, rule: OpRule, who: str, note: str, make: Make
+) -> list[Violation]:
+    found = []
     for position in rule.constant_inputs:
-        value = node.inputs[position] if position < len(node.inputs) else None
-        if value is None or not value.name:
+        value = _given(node, position)
+        if value is None:
             continue
         level = ctx.level(value)
         if level == Constness.CONSTANT or folded_by_converter(ctx, level):
             continue
-        found.append(
-            make(
-                rule="input-not-constant",
-                message=(
-                    f"{op} '{label}' input {position} ('{value.name}') is "
-                    f"{_DESCRIBE_LEVEL[level]}; {name} needs it as a constant initializer"
-                ),
-                fix=fixes.for_constness(level, inputs_static=ctx.inputs_static),
-                tensor=value.name,
-            )
+        message = (
+            f"{who} input {position} ('{value.name}') is {_DESCRIBE_LEVEL[level]}; "
+            f"{ctx.profile.name} needs it as a constant initializer"
         )
-    for position in rule.absent_inputs:
-        value = node.inputs[position] if position < len(node.inputs) else None
-        if value is not None and value.name:
-            found.append(
-                make(
-                    rule="input-unsupported",
-                    message=(
-                        f"{op} '{label}' is given its optional input {position} ('{value.name}'); "
-                        f"{name}'s {op} fails with that input given{note}"
-                    ),
-                    fix=None,
-                    tensor=value.name,
-                )
-            )
-    for position in rule.one_element_inputs:
-        value = node.inputs[position] if position < len(node.inputs) else None
-        if value is None or not value.name:
-            continue
-        dims = [d for d in ctx.facts(value).shape or () if isinstance(d, int)]
-        if not ctx.facts(value).static:
-            continue
-        count = math.prod(dims)
-        if count != 1:
-            found.append(
-                make(
-                    rule="input-not-scalar",
-                    message=(
-                        f"{op} '{label}' input {position} ('{value.name}') holds {count} "
-                        f"elements; {name}'s {op} takes one value there (per-tensor, not per "
-                        f"channel){note}"
-                    ),
-                    fix=None,
-                    tensor=value.name,
-                )
-            )
-    given = sum(1 for v in node.inputs if v is not None and v.name)
-    if given < rule.min_inputs:
-        missing = _input_names(node, ctx, given, rule.min_inputs)
-        which = f" (it needs {missing})" if missing else ""
-        found.append(
-            make(
-                rule="input-missing",
-                message=(
-                    f"{op} '{label}' is given {given} input{'s' * (given != 1)}; {name}'s {op} "
-                    f"fails with fewer than {rule.min_inputs}{which}{note}"
-                ),
-                fix=None,
-            )
-        )
+        fix = fixes.for_constness(level, inputs_static=ctx.inputs_static)
+        found.append(make(rule="input-not-constant", message=message, fix=fix, tensor=value.name))
     return found
+
+
+def _absent(
+    ctx: Context, node: ir.Node, rule: OpRule, who: str, note: str, make: Make
+) -> list[Violation]:
+    found = []
+    for position in rule.absent_inputs:
+        value = _given(node, position)
+        if value is not None:
+            message = (
+                f"{who} is given its optional input {position} ('{value.name}'); "
+                f"{ctx.profile.name}'s {node.op_type} fails with that input given{note}"
+            )
+            found.append(make(rule="input-unsupported", message=message, fix=None,
+                              tensor=value.name))  # fmt: skip
+    return found
+
+
+def _not_one_element(
+    ctx: Context, node: ir.Node, rule: OpRule, who: str, note: str, make: Make
+) -> list[Violation]:
+    found = []
+    for position in rule.one_element_inputs:
+        value = _given(node, position)
+        if value is None or not ctx.facts(value).static:
+            continue
+        count = math.prod(d for d in ctx.facts(value).shape or () if isinstance(d, int))
+        if count != 1:
+            message = (
+                f"{who} input {position} ('{value.name}') holds {count} elements; "
+                f"{ctx.profile.name}'s {node.op_type} takes one value there (per-tensor, not per "
+                f"channel){note}"
+            )
+            found.append(make(rule="input-not-scalar", message=message, fix=None,
+                              tensor=value.name))  # fmt: skip
+    return found
+
+
+def _too_few(
+    ctx: Context, node: ir.Node, rule: OpRule, who: str, note: str, make: Make
+) -> list[Violation]:
+    given = sum(1 for v in node.inputs if v is not None and v.name)
+    if given >= rule.min_inputs:
+        return []
+    missing = _input_names(node, ctx, given, rule.min_inputs)
+    which = f" (it needs {missing})" if missing else ""
+    message = (
+        f"{who} is given {given} input{'s' * (given != 1)}; {ctx.profile.name}'s "
+        f"{node.op_type} fails with fewer than {rule.min_inputs}{which}{note}"
+    )
+    return [make(rule="input-missing", message=message, fix=None)]
 
 
 def _input_names(node: ir.Node, ctx: Context, given: int, wanted: int) -> str:
