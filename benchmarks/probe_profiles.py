@@ -35,7 +35,7 @@ from nnport.targets.defects import add_defects
 from nnport.targets.probe import CaseOutcome, ProbeResult, as_written, probe_backend
 from nnport.targets.probe_nodes import annotate
 from nnport.targets.probe_profile import derive_profile
-from nnport.targets.probe_table import refute_table_ops, supplement
+from nnport.targets.probe_table import newer_table_versions, refute_table_ops, supplement
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -253,6 +253,7 @@ def build_profile(result: ProbeResult, backend: str) -> TargetProfile:
     logging.info("table ops left out (failed at batch 1 for no other reason): %s; values "
                  "refused: %s", sorted(refuted), refused)  # fmt: skip
     profile = supplement(profile, [op for op in table if op not in refuted], why, refused)
+    profile = newer_table_versions(profile, table, result, why)
     values = "; ".join(
         f"{op} {name}={list(v)}" for op, t in sorted(refused.items()) for name, v in t.items()
     )

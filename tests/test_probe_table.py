@@ -102,3 +102,52 @@ def test_the_saved_outcomes_build_the_shipped_ncnn_profile() -> None:
     shipped = profile_to_dict(load_target("ncnn"))
     assert built["graph"] == shipped["graph"]
     assert built["ops"] == shipped["ops"], "rerun benchmarks/probe_profiles.py ncnn --from-raw"
+
+
+def test_newer_versions_no_case_tried_come_from_the_table() -> None:
+    """A table op probed only at older versions gets its newer ones from the table, unless a
+    case tried them (then the probe speaks)."""
+    from nnport.targets.probe_table import newer_table_versions
+
+    split13 = _outcome("s13", "Split", 13, "pass")
+    base = derive_profile(ProbeResult("ncnn", "x", "d", "s", 1, 1, (split13,), None, 0.0, {}))
+    added = newer_table_versions(base, ["Split"], ProbeResult(
+        "ncnn", "x", "d", "s", 1, 1, (split13,), None, 0.0, {}), "table")  # fmt: skip
+    assert [r.versions_text() for r in added.rules_for("Split", "")][-1] == "18+"
+    failed18 = _outcome("s18", "Split", 18, "fail")
+    tried = ProbeResult("ncnn", "x", "d", "s", 2, 1, (split13, failed18), None, 0.0, {})
+    assert newer_table_versions(base, ["Split"], tried, "table").ops == base.ops
+
+
+def test_ncnn_runs_a_split18_export(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """torch.split at opset 18 exports Split-18, which the probe's Split cases never reached:
+    check accepts it (from pnnx's table) and ncnn matches ONNX Runtime."""
+    pytest.importorskip("ncnn")
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from nnport.model.io import load
+    from nnport.verify.compare import CompareOptions, compare
+
+    rng = np.random.default_rng(0)
+    weights = [
+        numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float32), "w"),
+        numpy_helper.from_array(np.array([4, 4], np.int64), "sizes"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Split", ["c", "sizes"], ["a", "b"], axis=1),
+        helper.make_node("Relu", ["a"], ["r"]),
+        helper.make_node("Add", ["r", "b"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "split18", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 16, 16])], weights,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "split18.onnx")
+    assert check(load(tmp_path / "split18.onnx"), "ncnn").deployable
+    result = compare(load(tmp_path / "split18.onnx"), backend="ncnn", options=CompareOptions())
+    assert result.passed

@@ -38,6 +38,35 @@ def supplement(
     return dataclasses.replace(profile, ops=profile.ops + extra, source=source)
 
 
+def newer_table_versions(
+    profile: TargetProfile, ops: Iterable[str], result: ProbeResult, why: str
+) -> TargetProfile:
+    """Add the versions of probed table ops that are newer than every probed entry and that no
+    case exercised at all (ncnn's Split-18, which dynamo exports emit for torch.split, where the
+    probe's two Split cases were Split-13): the table speaks for them as for unprobed ops. A
+    version some case failed at stays out, and deprecated schemas are not assumed."""
+    from nnport.targets.probe_schema import schema_of
+    from nnport.targets.probe_versions import _since_versions, _version_range
+
+    tried = {(u.op, u.version) for o in result.outcomes for u in o.nodes}
+    top = profile.opsets.get("ai.onnx")
+    extra = []
+    for op in sorted(set(ops)):
+        entries = [r for r in profile.rules_for(op, "ai.onnx") if r.versions]
+        if not entries:
+            continue
+        newest = max(v.hi if v.hi is not None else 1 << 30 for r in entries for v in r.versions)
+        for since in _since_versions().get(("ai.onnx", op), ()):
+            schema = schema_of(("ai.onnx", op, since))
+            if since <= newest or (op, since) in tried or schema is None or schema.deprecated:
+                continue
+            if top is not None and top.hi is not None and since > top.hi:
+                continue
+            note = f"{why}; version {since} not probed"
+            extra.append(OpRule(op=op, versions=(_version_range(op, "ai.onnx", since),), note=note))
+    return dataclasses.replace(profile, ops=profile.ops + tuple(extra))
+
+
 def refute_table_ops(
     result: ProbeResult, table: list[str], profile: TargetProfile, why: str
 ) -> tuple[set[str], dict[str, dict[str, tuple[object, ...]]]]:
