@@ -76,3 +76,44 @@ def test_accumulates_over_samples_like_one_concatenated_tensor() -> None:
         / sum(float(((c - r) ** 2).sum()) for r, c in zip(refs, cands, strict=True))
     )
     assert got.snr_db == pytest.approx(expected_snr)
+
+
+def test_one_element_out_of_a_million_does_not_read_as_zero_percent() -> None:
+    from nnport.verify.metrics import percent
+
+    ref = np.zeros(1_000_000, np.float32)
+    cand = ref.copy()
+    cand[7] = 1.0
+    m = tensor_metrics("y", ref, cand, TOL)
+    assert not m.passed and "0.0001% out of tolerance" in m.summary()
+    assert percent(0.0) == "0.00%" and percent(0.25) == "25.00%"
+
+
+def test_bisect_says_when_a_drift_inside_does_not_reach_the_outputs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The candidate shifts an intermediate tensor that a Relu then zeroes: the outputs agree,
+    bisect still names the shifted node and says that the outputs agree."""
+    import onnx
+    import onnx.parser
+
+    from nnport.model.io import load
+    from nnport.verify.compare import CompareOptions, compare
+
+    text = """
+        <ir_version: 8, opset_import: ["" : 17]>
+        g (float[1, 8] x) => (float[1, 8] y) {{
+            s = Constant<value = float {{{shift}}}>()
+            t = Constant<value = float {{10.0}}>()
+            a = Add(x, s)
+            b = Sub(a, t)
+            y = Relu(b)
+        }}
+    """
+    for name, shift in (("ref", "0.0"), ("cand", "0.5")):
+        onnx.save(onnx.parser.parse_model(text.format(shift=shift)), tmp_path / f"{name}.onnx")
+    result = compare(
+        load(tmp_path / "ref.onnx"), against=tmp_path / "cand.onnx", backend="onnxruntime",
+        options=CompareOptions(bisect=True),
+    )  # fmt: skip
+    assert result.passed and result.bisect is not None and result.bisect.found
+    assert result.bisect.op == "Add"
+    assert result.bisect.message.endswith("the outputs still agree within tolerance")

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from nnport.verify.bisect import BisectResult
 from nnport.verify.compare import CompareResult, RunnerInfo
-from nnport.verify.metrics import TensorMetrics
+from nnport.verify.metrics import TensorMetrics, percent
 
 
 def _num(value: float) -> str:
@@ -56,7 +56,7 @@ def _outputs_table(outputs: tuple[TensorMetrics, ...]) -> Table:
     row("mean abs error", metric(lambda m: _num(m.mean_abs_err)))
     row("cosine similarity", metric(lambda m: f"{m.cosine:.6f}"))
     row("SNR dB", metric(lambda m: _num(m.snr_db)))
-    row("out of tolerance", metric(lambda m: _pct(m.out_of_tolerance)))
+    row("out of tolerance", metric(lambda m: percent(m.out_of_tolerance)))
     row(
         "NaN/Inf ref | cand",
         [

@@ -6,6 +6,7 @@ import html
 from collections.abc import Iterable, Sequence
 
 from nnport.pipeline import PortResult
+from nnport.verify.metrics import percent
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
@@ -119,7 +120,7 @@ def render_html(result: PortResult) -> str:
                         f"{m.mean_abs_err:.3g}",
                         f"{m.cosine:.6f}",
                         f"{m.snr_db:.1f}",
-                        f"{m.out_of_tolerance:.2%}",
+                        percent(m.out_of_tolerance),
                         m.passed,
                     )
                     for m in comparison.outputs

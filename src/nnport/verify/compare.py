@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +217,11 @@ def compare(
             if progress is None
             else lambda done, total: progress(f"bisect: {done} of {total} tensors compared"),
         )
+        if bisect_result.found and passed:  # a drift inside that does not reach the outputs
+            bisect_result = replace(
+                bisect_result,
+                message=f"{bisect_result.message}; the outputs still agree within tolerance",
+            )
     return CompareResult(
         model=_model_label(model),
         candidate=cand_info,

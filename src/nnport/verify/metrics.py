@@ -56,8 +56,14 @@ class TensorMetrics:
             return f"{self.name}: shape mismatch ({self.shape_mismatch})"
         return (
             f"{self.name}: max abs {self.max_abs_err:.3g}, max rel {self.max_rel_err:.3g}, "
-            f"{100 * self.out_of_tolerance:.2f}% out of tolerance"
+            f"{percent(self.out_of_tolerance)} out of tolerance"
         )
+
+
+def percent(fraction: float) -> str:
+    """A fraction as a percentage that never shows a nonzero one as 0.00% (0.0005%)."""
+    value = 100 * fraction
+    return f"{value:.2f}%" if value == 0 or value >= 0.01 else f"{value:.1g}%"
 
 
 @dataclass
