@@ -7,7 +7,8 @@ name has a detector and a minimal model (``Repro``), so ``benchmarks/probe_profi
 installed runtime, and a test fails when a runtime upgrade fixes it. Two kinds:
 
 - wrong results with no error (rule ``runtime-defect``): ``if-empty-constant``
-  (``nnport.targets.defect_if_empty``, OpenVINO);
+  (``nnport.targets.defect_if_empty``) and ``tile-runtime-repeats``
+  (``nnport.targets.defect_tile``), both OpenVINO;
 - refusals, each with its own rule, recorded only while the runtime refuses the repro and runs
   its control: ``dynamic-rank`` (``nnport.targets.dynamic_rank``, OpenVINO),
   ``reduce-empty-bool`` and ``attention-mask-length(-padded)`` (``nnport.targets.defect_kernels``,
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx_ir as ir
 
-from nnport.targets import defect_if_empty, defect_kernels, dynamic_rank
+from nnport.targets import defect_if_empty, defect_kernels, defect_tile, dynamic_rank
 from nnport.targets.batch_axis import node_label, node_violation
 from nnport.targets.repro import Repro
 
@@ -62,6 +63,13 @@ DEFECTS: dict[str, Defect] = {
         defect_if_empty.detect,
         defect_if_empty.repro,
         fix=MATERIALIZE_EMPTY_BRANCH,
+    ),
+    "tile-runtime-repeats": Defect(
+        "runtime-defect",
+        "a Tile with repeats known only at run time returns wrong values when the first axis "
+        "is above 1 and three other axes repeat",
+        defect_tile.detect,
+        defect_tile.repro,
     ),
     "dynamic-rank": Defect(
         "dynamic-rank",
