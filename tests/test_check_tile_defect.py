@@ -85,3 +85,23 @@ def test_constant_repeats_are_right_and_not_flagged(tmp_path: Path) -> None:
     with make_runner("onnxruntime", path) as ref, make_runner("openvino", path) as ov:
         assert np.array_equal(ref.infer({"x": x})["y"], ov.infer({"x": x})["y"])
     assert check(load(path), "openvino").deployable
+
+
+def test_repeats_from_shapes_are_fixed_by_freezing_them(tmp_path: Path) -> None:
+    """The violation names freeze-shapes when the repeats come from a dynamic shape: once the
+    shapes are fixed, the repeats fold to a constant, which OpenVINO tiles right."""
+    import onnx_ir as ir
+
+    from nnport.passes import fix
+
+    path = tmp_path / "tile.onnx"
+    onnx.save(onnx.parser.parse_model(FROM_SHAPE.format(repeats=EVERY_AXIS)), path)
+    (v,) = check(load(path), "openvino").violations
+    assert (v.rule, v.fix) == ("runtime-defect", "freeze-shapes")
+    result = fix(load(path), "openvino", input_shapes={"x": (2, 3, 4, 5)})
+    assert result.deployable and result.verified
+    fixed = tmp_path / "fixed.onnx"
+    onnx.save(ir.serde.serialize_model(result.model), fixed)
+    x = {"x": np.arange(120, dtype=np.float32).reshape(2, 3, 4, 5)}
+    with make_runner("onnxruntime", path) as ref, make_runner("openvino", fixed) as ov:
+        assert np.array_equal(ref.infer(x)["y"], ov.infer(x)["y"])

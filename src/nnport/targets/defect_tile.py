@@ -17,6 +17,7 @@ import numpy as np
 import onnx_ir as ir
 
 from nnport.model.graphs import constant_tensor
+from nnport.targets import fixes
 from nnport.targets.constness import Constness
 from nnport.targets.repro import Repro
 
@@ -75,12 +76,16 @@ def detect(ctx: Context, node: ir.Node, label: str) -> str | None:
     if len(axes) < 3:
         return None
     first = shape[0] if isinstance(shape[0], int) else "not fixed"
-    hint = " (freeze the input shapes: the repeats then fold)" if level == Constness.SHAPE else ""
     return (
         f"Tile '{label}' may repeat axes {axes} of a tensor whose first axis is {first}, with "
         f"repeats known only at run time; {ctx.profile.name}'s Tile returns wrong values for "
-        f"that, with no error{hint}"
+        f"that, with no error"
     )
+
+
+def fix_for(ctx: Context, node: ir.Node) -> str | None:
+    """Repeats computed from shapes become constants once the shapes are fixed and folded."""
+    return fixes.for_constness(ctx.level(node.inputs[1]), inputs_static=ctx.inputs_static)  # type: ignore[arg-type]
 
 
 def repro() -> Repro:

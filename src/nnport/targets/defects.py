@@ -53,6 +53,9 @@ class Defect:
     repro: Callable[[], Repro]
     refusal: bool = False
     fix: str | None = None
+    fix_for: Callable[[Context, ir.Node], str | None] | None = (
+        None  # a fix that depends on the node
+    )
 
 
 DEFECTS: dict[str, Defect] = {
@@ -70,6 +73,7 @@ DEFECTS: dict[str, Defect] = {
         "is above 1 and three other axes repeat",
         defect_tile.detect,
         defect_tile.repro,
+        fix_for=defect_tile.fix_for,
     ),
     "dynamic-rank": Defect(
         "dynamic-rank",
@@ -111,8 +115,9 @@ def defect_violations(ctx: Context, node: ir.Node, graph_name: str, index: int) 
         defect = DEFECTS[name]
         message = defect.detect(ctx, node, node_label(ctx, node, index))
         if message:
+            fix = defect.fix_for(ctx, node) if defect.fix_for is not None else defect.fix
             found.append(node_violation(ctx, node, index, defect.rule, message,
-                                        fix=defect.fix, graph=graph_name))  # fmt: skip
+                                        fix=fix, graph=graph_name))  # fmt: skip
     return found
 
 
