@@ -7,8 +7,8 @@ name has a detector and a minimal model (``Repro``), so ``benchmarks/probe_profi
 installed runtime, and a test fails when a runtime upgrade fixes it. Two kinds:
 
 - wrong results with no error (rule ``runtime-defect``): ``if-empty-constant``
-  (``nnport.targets.defect_if_empty``) and ``tile-runtime-repeats``
-  (``nnport.targets.defect_tile``), both OpenVINO;
+  (``nnport.targets.defect_if_empty``), ``tile-runtime-repeats`` (``nnport.targets.defect_tile``)
+  and ``pool-ceil-extra-window`` (``nnport.targets.defect_pool``), OpenVINO;
 - refusals, each with its own rule, recorded only while the runtime refuses the repro and runs
   its control: ``dynamic-rank`` (``nnport.targets.dynamic_rank``, OpenVINO),
   ``reduce-empty-bool`` and ``attention-mask-length(-padded)`` (``nnport.targets.defect_kernels``,
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx_ir as ir
 
-from nnport.targets import defect_if_empty, defect_kernels, defect_tile, dynamic_rank
+from nnport.targets import defect_if_empty, defect_kernels, defect_pool, defect_tile, dynamic_rank
 from nnport.targets.batch_axis import node_label, node_violation
 from nnport.targets.repro import Repro
 
@@ -74,6 +74,13 @@ DEFECTS: dict[str, Defect] = {
         defect_tile.detect,
         defect_tile.repro,
         fix_for=defect_tile.fix_for,
+    ),
+    "pool-ceil-extra-window": Defect(
+        "runtime-defect",
+        "a ceil-mode MaxPool keeps a last window that starts in the padding (one row or column "
+        "more than ONNX)",
+        defect_pool.detect,
+        defect_pool.repro,
     ),
     "dynamic-rank": Defect(
         "dynamic-rank",

@@ -1,0 +1,90 @@
+"""Defect `pool-ceil-extra-window`: a MaxPool with ``ceil_mode = 1`` whose last window would
+start in the end padding (or past the input) keeps that window, so its output has one row or
+column more than ONNX (and PyTorch) say, with no error.
+
+ONNX drops such a window. OpenVINO 2026.4 keeps it: over 117 MaxPool configurations (sizes
+2-9, kernels 1-3, strides 1-3, padding 0-1) it was wrong on exactly the 25 where the window is
+dropped, and right on the other 92. Common configurations (kernel 3, stride 2, padding 0 or
+1; kernel 2, stride 2, padding 0) never drop a window; a kernel smaller than its stride, or
+padding with a small kernel, can. Judged where the input's spatial size is static.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import onnx_ir as ir
+
+from nnport.targets.repro import Repro
+
+if TYPE_CHECKING:
+    from nnport.targets.checker import Context
+
+
+def _ints(node: ir.Node, name: str, default: list[int]) -> list[int]:
+    attr = node.attributes.get(name)
+    return list(attr.as_ints()) if attr is not None else default
+
+
+def dropped_axes(node: ir.Node, spatial: list[int]) -> list[int]:
+    """Spatial axes (from 0) whose last ceil-mode window ONNX drops for starting in padding."""
+    rank = len(spatial)
+    kernel = _ints(node, "kernel_shape", [1] * rank)
+    strides = _ints(node, "strides", [1] * rank)
+    dilations = _ints(node, "dilations", [1] * rank)
+    pads = _ints(node, "pads", [0] * (2 * rank))
+    auto_pad = node.attributes.get("auto_pad")
+    if auto_pad is not None and auto_pad.as_string() not in ("NOTSET", ""):
+        return []  # SAME/VALID pads are computed, not given; no window starts in them
+    found = []
+    for axis in range(rank):
+        begin, end = pads[axis], pads[axis + rank]
+        span = (kernel[axis] - 1) * dilations[axis] + 1
+        room = spatial[axis] + begin + end - span
+        if room < 0:
+            continue
+        out = math.ceil(room / strides[axis]) + 1
+        if (out - 1) * strides[axis] >= spatial[axis] + begin:
+            found.append(axis)
+    return found
+
+
+def detect(ctx: Context, node: ir.Node, label: str) -> str | None:
+    """A ceil-mode MaxPool whose last window starts in the padding on some axis."""
+    if node.op_type != "MaxPool" or node.domain not in ("", "ai.onnx") or not node.inputs:
+        return None
+    ceil = node.attributes.get("ceil_mode")
+    if ceil is None or ceil.as_int() != 1:
+        return None
+    shape = ctx.facts(node.inputs[0]).shape
+    if shape is None or len(shape) < 3 or not all(isinstance(d, int) for d in shape[2:]):
+        return None
+    axes = dropped_axes(node, [int(d) for d in shape[2:]])  # type: ignore[arg-type]
+    if not axes:
+        return None
+    return (
+        f"MaxPool '{label}' uses ceil_mode=1 and its last window on spatial axis {axes[0]} starts "
+        f"in the padding, which ONNX drops; {ctx.profile.name} keeps it and returns one row or "
+        f"column more, with no error"
+    )
+
+
+def repro() -> Repro:
+    """MaxPool, kernel 1, stride 2, ceil_mode on a 4x4 image: ONNX gives 2x2 (a window at 4
+    would start past the input), a runtime with the defect 3x3."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[1, 1], strides=[2, 2],
+                            ceil_mode=1)  # fmt: skip
+    graph = helper.make_graph(
+        [node], "pool_ceil_extra_window",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 2, 2])],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return Repro(model, {"x": np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)})
