@@ -14,7 +14,7 @@ import numpy as np
 import onnx_ir as ir
 
 from nnport.model.graphs import constant_tensor
-from nnport.targets.repro import Repro
+from nnport.targets.repro import Repro, checked_model
 
 if TYPE_CHECKING:
     from nnport.targets.checker import Context
@@ -61,7 +61,6 @@ def detect(ctx: Context, node: ir.Node, label: str) -> str | None:
 
 def repro() -> Repro:
     """An If whose then branch returns a zero-size constant, taken."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     empty = numpy_helper.from_array(np.zeros(0, np.int64))
@@ -86,8 +85,6 @@ def repro() -> Repro:
         ],
         [helper.make_tensor_value_info("y", TensorProto.INT64, ["n"])],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
+    model = checked_model(graph, 13)
     feeds = {"c": np.array(True), "x": np.arange(12, dtype=np.float32).reshape(3, 4)}
     return Repro(model, feeds)

@@ -22,7 +22,7 @@ import numpy as np
 import onnx_ir as ir
 
 from nnport.model.graphs import constant_tensor
-from nnport.targets.repro import Repro
+from nnport.targets.repro import Repro, checked_model
 
 if TYPE_CHECKING:
     import onnx
@@ -128,7 +128,7 @@ def reduce_empty_bool_repro() -> Repro:
             [helper.make_tensor_value_info("y", TensorProto.BOOL, [2, 1, 4])],
             [numpy_helper.from_array(np.array([1], np.int64), "axes")],
         )
-        return _checked(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)]))
+        return checked_model(graph, 20, ir_version=9)
 
     return Repro(model(0), {"x": np.zeros((2, 0, 4), np.bool_)}, model(3),
                  {"x": np.ones((2, 3, 4), np.bool_)})  # fmt: skip
@@ -153,8 +153,7 @@ def attention_mask_length_repro(padded: bool = False) -> Repro:
             [helper.make_node("Attention", names, ["y"])], "attention_mask_length", inputs,
             [value("y", TensorProto.FLOAT, [1, 1, 2, 4])],
         )  # fmt: skip
-        opset = helper.make_opsetid("", 24 if padded else 23)
-        return _checked(helper.make_model(graph, opset_imports=[opset]))
+        return checked_model(graph, 24 if padded else 23, ir_version=9)
 
     rng = np.random.default_rng(0)
     feeds = {n: rng.random(s, dtype=np.float32)
@@ -168,11 +167,3 @@ def attention_mask_length_repro(padded: bool = False) -> Repro:
 def attention_mask_length_padded_repro() -> Repro:
     """``attention_mask_length_repro`` with ``nonpad_kv_seqlen`` (Attention-24)."""
     return attention_mask_length_repro(padded=True)
-
-
-def _checked(model: onnx.ModelProto) -> onnx.ModelProto:
-    import onnx
-
-    model.ir_version = 9
-    onnx.checker.check_model(model)
-    return model

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx_ir as ir
 
-from nnport.targets.repro import Repro
+from nnport.targets.repro import Repro, checked_model
 
 if TYPE_CHECKING:
     from nnport.targets.checker import Context
@@ -74,7 +74,6 @@ def detect(ctx: Context, node: ir.Node, label: str) -> str | None:
 def repro() -> Repro:
     """MaxPool, kernel 1, stride 2, ceil_mode on a 4x4 image: ONNX gives 2x2 (a window at 4
     would start past the input), a runtime with the defect 3x3."""
-    import onnx
     from onnx import TensorProto, helper
 
     node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[1, 1], strides=[2, 2],
@@ -84,7 +83,6 @@ def repro() -> Repro:
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 2, 2])],
     )  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return Repro(model, {"x": np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)})
+    return Repro(
+        checked_model(graph, 13), {"x": np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)}
+    )

@@ -19,7 +19,7 @@ import onnx_ir as ir
 from nnport.model.graphs import constant_tensor
 from nnport.targets import fixes
 from nnport.targets.constness import Constness
-from nnport.targets.repro import Repro
+from nnport.targets.repro import Repro, checked_model
 
 if TYPE_CHECKING:
     from nnport.targets.checker import Context
@@ -90,7 +90,6 @@ def fix_for(ctx: Context, node: ir.Node) -> str | None:
 
 def repro() -> Repro:
     """A [2, 3, 4, 5] tensor tiled by [1, 2, 2, 2] fed at run time (wrong on OpenVINO)."""
-    import onnx
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(
@@ -100,8 +99,6 @@ def repro() -> Repro:
          helper.make_tensor_value_info("r", TensorProto.INT64, [4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 6, 8, 10])],
     )  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
+    model = checked_model(graph, 13)
     x = np.arange(120, dtype=np.float32).reshape(2, 3, 4, 5)
     return Repro(model, {"x": x, "r": np.array([1, 2, 2, 2], np.int64)})

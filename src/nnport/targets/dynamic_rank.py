@@ -15,7 +15,7 @@ import numpy as np
 import onnx_ir as ir
 
 from nnport.targets.constness import Constness
-from nnport.targets.repro import Repro
+from nnport.targets.repro import Repro, checked_model
 
 if TYPE_CHECKING:
     import onnx
@@ -71,7 +71,6 @@ def unknown_rank(ctx: Context, node: ir.Node) -> str | None:
 def repro() -> Repro:
     """A ReduceSum with two run-time axes and keepdims=0; the control keeps the dims (output
     rank known)."""
-    import onnx
     from onnx import TensorProto, helper
 
     def model(keepdims: int) -> onnx.ModelProto:
@@ -88,10 +87,7 @@ def repro() -> Repro:
                 )
             ],
         )
-        made = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-        made.ir_version = 8
-        onnx.checker.check_model(made)
-        return made
+        return checked_model(graph, 18)
 
     feeds = {"x": np.arange(60, dtype=np.float32).reshape(3, 4, 5), "axes": np.array([0, 1])}
     return Repro(model(0), feeds, control=model(1))

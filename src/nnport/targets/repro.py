@@ -19,3 +19,11 @@ class Repro:
     feeds: dict[str, np.ndarray]
     control: onnx.ModelProto | None = None
     control_feeds: dict[str, np.ndarray] | None = None
+
+
+def checked_model(graph: onnx.GraphProto, opset: int, ir_version: int = 8) -> onnx.ModelProto:
+    """A repro's graph as a model of the default domain at ``opset``, validated by onnx."""
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)])
+    model.ir_version = ir_version
+    onnx.checker.check_model(model)
+    return model
