@@ -33,8 +33,9 @@ from nnport.results import dumps, loads
 from nnport.targets import TargetProfile, dump_profile
 from nnport.targets.defects import add_defects
 from nnport.targets.probe import CaseOutcome, ProbeResult, as_written, probe_backend
+from nnport.targets.probe_graph import graph_rules
 from nnport.targets.probe_nodes import annotate
-from nnport.targets.probe_profile import derive_profile
+from nnport.targets.probe_profile import derive_profile, evidence
 from nnport.targets.probe_table import newer_table_versions, refute_table_ops, supplement
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -222,7 +223,7 @@ def _boundary_from_all_cases(profile: TargetProfile) -> TargetProfile:
     if not wider.exists():
         return profile
     everything = loads(ProbeResult, gzip.decompress(wider.read_bytes()).decode())
-    seen = derive_profile(everything, "ncnn").graph
+    seen = graph_rules(evidence(everything), static_shapes=True)  # what derive_profile reads
     graph = dataclasses.replace(
         profile.graph,
         input_dtypes=seen.input_dtypes,

@@ -410,6 +410,18 @@ def _split_by_dtype(
     return split
 
 
+def evidence(result: ProbeResult) -> list[CaseOutcome]:
+    """The outcomes the derivation reads. On ncnn, a case that failed with a first axis other
+    than 1 says nothing about its op's dtypes or attributes: the rule batch-not-one owns it (its
+    batch-one variant speaks for the op); unless its op passed with such an axis too, which the
+    rule then lets through."""
+    if result.backend != "ncnn":
+        return list(result.outcomes)
+    free = set(batch_free_ops(result.outcomes))
+    return [o for o in result.outcomes
+            if o.status == "pass" or o.variant or o.leading_dim <= 1 or o.op in free]  # fmt: skip
+
+
 def derive_profile(result: ProbeResult, name: str | None = None) -> TargetProfile:
     """The profile the probe's outcomes support (see the module docstring for the rules)."""
     passed = [o for o in result.outcomes if o.status == "pass"]
@@ -426,13 +438,7 @@ def derive_profile(result: ProbeResult, name: str | None = None) -> TargetProfil
                 opsets[dom] = VersionRange(1, None)
     own = result.at_own_opset()
     ncnn = result.backend == "ncnn"
-    # a case that failed with a first axis other than 1 says nothing about its op's dtypes or
-    # attributes: the rule batch-not-one owns it (its batch-one variant speaks for the op);
-    # unless its op passed with such an axis too, which the rule then lets through
-    free = set(batch_free_ops(result.outcomes)) if ncnn else set()
-    outcomes = [o for o in result.outcomes
-                if not ncnn or o.status == "pass" or o.variant or o.leading_dim <= 1
-                or o.op in free]  # fmt: skip
+    outcomes = evidence(result)
     counts = collections.Counter(o.status for o in own)
     notes = (
         f"Node suite at the cases' own opsets: {result.passed} of {result.cases} cases pass "
