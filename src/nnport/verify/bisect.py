@@ -68,7 +68,6 @@ class _Tensor:
     name: str
     node: str
     op: str
-    nbytes: int | None  # when every dim is static
     dims: tuple[int | str | None, ...] | None = None  # None: rank unknown; str: a symbol
     itemsize: int = 4
 
@@ -88,8 +87,7 @@ class _Sizes:
                 self.recent = max(self.recent, array.nbytes)
 
     def estimate(self, tensor: _Tensor) -> int:
-        if tensor.nbytes is not None:
-            return tensor.nbytes
+        """Static or bound dims give the size; else the largest tensor of the last run."""
         if tensor.dims is not None:
             sizes = [d if isinstance(d, int) else self.bound.get(d or "") for d in tensor.dims]
             if all(isinstance(d, int) for d in sizes):
@@ -103,6 +101,14 @@ class _Sizes:
         for dim, size in zip(tensor.dims, shape, strict=True):
             if isinstance(dim, str):
                 self.bound[dim] = int(size)
+
+    def measured(self, chunk: Sequence[_Tensor], shapes: dict[str, tuple[int, ...]]) -> None:
+        """Learn from a run: every fetched tensor's dims, and its largest size."""
+        for tensor in chunk:
+            self.learn(tensor, shapes[tensor.name])
+        self.recent = max(
+            (math.prod(shapes[t.name]) * t.itemsize for t in chunk), default=self.recent
+        )
 
 
 def _value_types(proto: onnx.ModelProto) -> dict[str, onnx.ValueInfoProto]:
@@ -124,17 +130,6 @@ def _dims(info: onnx.ValueInfoProto | None) -> tuple[tuple[int | str | None, ...
     return dims, itemsize
 
 
-def _nbytes(info: onnx.ValueInfoProto | None) -> int | None:
-    if info is None or not info.type.HasField("tensor_type"):
-        return None
-    tensor = info.type.tensor_type
-    dims = tensor.shape.dim if tensor.HasField("shape") else None
-    if dims is None or not all(d.HasField("dim_value") for d in dims):
-        return None
-    itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).itemsize
-    return int(math.prod(d.dim_value for d in dims)) * itemsize
-
-
 def _candidates(reference: onnx.ModelProto, candidate: onnx.ModelProto) -> list[_Tensor]:
     """Non-constant floating tensors produced in both graphs, in the reference's node order."""
     types = _value_types(reference)
@@ -153,7 +148,7 @@ def _candidates(reference: onnx.ModelProto, candidate: onnx.ModelProto) -> list[
                 continue
             dims, itemsize = _dims(info)
             label = node.name or f"{node.op_type}_{index}"
-            tensors.append(_Tensor(out, label, node.op_type, _nbytes(info), dims, itemsize))
+            tensors.append(_Tensor(out, label, node.op_type, dims, itemsize))
     return tensors
 
 
@@ -162,7 +157,7 @@ def _graph_inputs(proto: onnx.ModelProto) -> dict[str, _Tensor]:
     found = {}
     for value in proto.graph.input:
         dims, itemsize = _dims(value)
-        found[value.name] = _Tensor(value.name, "", "", _nbytes(value), dims, itemsize)
+        found[value.name] = _Tensor(value.name, "", "", dims, itemsize)
     return found
 
 
@@ -267,12 +262,7 @@ def bisect_models(
             results, shapes = _run_chunk(
                 ref_full, cand_full, same, chunk, feeds, make, tolerance, work
             )
-            for tensor in chunk:
-                sizes.learn(tensor, shapes[tensor.name])
-            sizes.recent = max(
-                (math.prod(shape) * t.itemsize for t in chunk for shape in [shapes[t.name]]),
-                default=sizes.recent,
-            )
+            sizes.measured(chunk, shapes)
             runs += 1
             if progress is not None:
                 progress(len(compared) + len(results), len(tensors))
