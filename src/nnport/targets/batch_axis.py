@@ -10,9 +10,13 @@ On 3-D tensors it is the same: of the 128 rank-3 single-node node-suite cases of
 AXIS_OPS that ran on ncnn cut to a first axis of 1 (no anchor), the 8 that passed are
 reductions over all axes (which do not depend on the axes); the 40 rank-2 cases are mixed (9
 passed, mostly along the last axis), so rank 2 is not reported; every layer normalization case
-failed (``benchmarks/results/probe-ncnn-all.json.gz``). A fixed first axis other than 1 is kept
+failed (``benchmarks/results/probe-ncnn.json.gz``). A fixed first axis other than 1 is kept
 as a plain axis: Softmax, Concat and Transpose cases with their own first axis of 2 or 3 came
-out right.
+out right. A node that turns a first axis of 1 into another length (Flatten with axis 2, a
+Reshape or Concat along axis 0, Gemm with transA on [1, N]) is reported too, at any rank: the
+rule fires on 86 node-suite runs of pnnx's ops (mostly cases cut to a first axis of 1) and
+every one failed on ncnn; Flatten, Reshape, Concat, Expand, Squeeze and Gemm came out with the
+first axis kept as a batch of 1.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import onnx_ir as ir
 
+from nnport.targets.constness import Constness
 from nnport.targets.profile import canonical_domain
 from nnport.targets.violations import Violation
 
@@ -67,13 +72,27 @@ def _batch_like(shape: tuple[object, ...] | None) -> bool:
     )
 
 
-def _reduces_everything(node: ir.Node) -> bool:
-    """A reduction with no axes (attribute or input): over every axis, or none with
-    noop_with_empty_axes; either way its result does not depend on which axis is the batch."""
-    if node.op_type not in REDUCE_OPS:
+def reduces_everything(node: ir.Node) -> bool:
+    """A reduction with no axes (no attribute, no input): over every axis, or with an empty
+    constant axes input and noop_with_empty_axes=1 over none; either way its result does not
+    depend on which axis is the batch (``NodeUse.axis_free`` is the probe's record of the
+    same). An empty axes input without noop is not: pnnx reduces nothing then (measured on the
+    node suite's default-axes cases, which feed empty axes)."""
+    if node.op_type not in REDUCE_OPS or "axes" in node.attributes:
         return False
-    has_axes_input = len(node.inputs) > 1 and node.inputs[1] is not None
-    return "axes" not in node.attributes and not has_axes_input
+    axes = node.inputs[1] if len(node.inputs) > 1 else None
+    noop = node.attributes.get("noop_with_empty_axes")
+    return axes is None or (noop is not None and noop.as_int() == 1 and _empty_constant(axes))
+
+
+def _empty_constant(value: ir.Value) -> bool:
+    """An initializer or Constant output with no elements."""
+    const = value.const_value
+    producer = value.producer()
+    if const is None and producer is not None and producer.op_type == "Constant":
+        attr = producer.attributes.get("value")
+        const = attr.value if attr is not None else None
+    return const is not None and 0 in tuple(const.shape)
 
 
 def _moves_first_axis(ctx: Context, node: ir.Node) -> bool:
@@ -86,6 +105,30 @@ def _moves_first_axis(ctx: Context, node: ir.Node) -> bool:
     attr = node.attributes.get("perm")
     perm = list(attr.as_ints()) if attr is not None else list(range(len(shape)))[::-1]
     return bool(perm) and perm[0] != 0
+
+
+def _resizes_first_axis(ctx: Context, node: ir.Node) -> bool:
+    """A node whose run-time inputs all have a first axis of 1 and that outputs, at run time, a
+    first axis of another fixed length (a Flatten with axis 2, a Reshape to [2, 3, 2], a Concat
+    or Squeeze along axis 0): measured on the node suite's cases cut to a first axis of 1, pnnx
+    keeps that axis as the batch and ncnn returns the wrong shape. A run-time input with
+    another first axis (Gemm's a next to a [1, N] bias) brings that length itself; constants
+    (a Reshape's shape) are weights to the converter."""
+    from nnport.targets.input_rules import folded_by_converter
+
+    def runtime(value: ir.Value) -> bool:
+        level = ctx.level(value)
+        return level != Constness.CONSTANT and not folded_by_converter(ctx, level)
+
+    firsts = [_first_axis(ctx, v) for v in node.inputs if v is not None and v.name and runtime(v)]
+    if 1 not in firsts or any(f not in (None, 1) for f in firsts):
+        return False
+    return any(_first_axis(ctx, v) not in (None, 1) and runtime(v) for v in node.outputs)
+
+
+def _first_axis(ctx: Context, value: ir.Value) -> int | None:
+    shape = ctx.facts(value).shape
+    return shape[0] if shape and isinstance(shape[0], int) else None
 
 
 def node_label(ctx: Context, node: ir.Node, index: int) -> str:
@@ -118,6 +161,18 @@ def node_violation(
     )
 
 
+def _depends_on_axes(ctx: Context, node: ir.Node) -> bool:
+    """An axis-dependent node (AXIS_OPS, a broadcasting element-wise op, a Transpose moving
+    axis 0) on a batch-like tensor, other than a reduction over every axis or none."""
+    if (
+        node.op_type not in AXIS_OPS
+        and not (node.op_type in BROADCAST_OPS and _broadcasts(ctx, node))
+        and not (node.op_type == "Transpose" and _moves_first_axis(ctx, node))
+    ) or reduces_everything(node):
+        return False
+    return any(_batch_like(ctx.facts(v).shape) for v in node.inputs if v is not None)
+
+
 def batch_axis_violations(ctx: Context) -> list[Violation]:
     """One violation per axis-dependent node on a batch-like tensor (rank 3 or more, first axis 1
     or free) when the graph has no anchor op; a Transpose counts when it moves axis 0."""
@@ -131,21 +186,19 @@ def batch_axis_violations(ctx: Context) -> list[Violation]:
     for index, node in enumerate(nodes):
         if node.domain not in ("", "ai.onnx"):
             continue
-        if (
-            node.op_type not in AXIS_OPS
-            and not (node.op_type in BROADCAST_OPS and _broadcasts(ctx, node))
-            and not (node.op_type == "Transpose" and _moves_first_axis(ctx, node))
-        ):
+        resized = _resizes_first_axis(ctx, node)  # pnnx keeps that first axis as the batch
+        if not resized and not _depends_on_axes(ctx, node):
             continue
-        if _reduces_everything(node):
-            continue
-        if not any(_batch_like(ctx.facts(v).shape) for v in node.inputs if v is not None):
-            continue
+        what, effect = (
+            ("turns a first axis of 1 into another length", "keep that axis as the batch and "
+             "return the wrong shape") if resized
+            else ("depends on which axis is which", "apply the op one axis off and give wrong "
+                  "results")
+        )  # fmt: skip
         message = (
-            f"{node.op_type} '{node_label(ctx, node, index)}' depends on which axis is which, and the graph has no "
+            f"{node.op_type} '{node_label(ctx, node, index)}' {what}, and the graph has no "
             f"op ({', '.join(sorted(anchors)[:4])}, ...) from which {ctx.profile.name}'s "
-            f"converter learns the batch axis: it would apply the op one axis off and give wrong "
-            f"results without an error"
+            f"converter learns the batch axis: it would {effect} without an error"
         )
         found.append(node_violation(ctx, node, index, "batch-axis-unknown", message))
     return found

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import onnx_ir as ir
 
 from nnport.model.specs import graph_inputs
-from nnport.targets.batch_axis import node_label, node_violation
+from nnport.targets.batch_axis import node_label, node_violation, reduces_everything
 
 if TYPE_CHECKING:
     from nnport.targets.checker import Context
@@ -52,8 +52,8 @@ def batch_size_violations(ctx: Context) -> list[Violation]:
             continue
         source, size = fed[0]
         origin.update({out.name: fed[0] for out in node.outputs if out.name})
-        if node.op_type in free and node.domain in ("", "ai.onnx"):
-            continue
+        if node.domain in ("", "ai.onnx") and (node.op_type in free or reduces_everything(node)):
+            continue  # a reduction over every axis or none does not see the axes
         message = (
             f"{node.op_type} '{node_label(ctx, node, index)}' runs on input '{source}' whose first axis is fixed at "
             f"{size}; {ctx.profile.name} has no batch axis (its converter takes the first axis as "

@@ -1,12 +1,15 @@
-"""Defect `pool-ceil-extra-window`: a MaxPool with ``ceil_mode = 1`` whose last window would
-start in the end padding (or past the input) keeps that window, so its output has one row or
-column more than ONNX (and PyTorch) say, with no error.
+"""Defects `pool-ceil-extra-window` (MaxPool) and `avgpool-ceil-extra-window` (AveragePool): a
+pooling with ``ceil_mode = 1`` whose last window would start in the end padding (or past the
+input) keeps that window, so its output has one row or column more than ONNX (and PyTorch)
+say, with no error.
 
 ONNX drops such a window. OpenVINO 2026.4 keeps it: over 117 MaxPool configurations (sizes
 2-9, kernels 1-3, strides 1-3, padding 0-1) it was wrong on exactly the 25 where the window is
 dropped, and right on the other 92. Common configurations (kernel 3, stride 2, padding 0 or
 1; kernel 2, stride 2, padding 0) never drop a window; a kernel smaller than its stride, or
-padding with a small kernel, can. Judged where the input's spatial size is static.
+padding with a small kernel, can. Judged where the input's spatial size is static. ncnn has
+both defects; OpenVINO's AveragePool is right (the node suite's
+``test_averagepool_2d_ceil_last_window_starts_on_pad`` passes there and fails on ncnn).
 """
 
 from __future__ import annotations
@@ -53,7 +56,16 @@ def dropped_axes(node: ir.Node, spatial: list[int]) -> list[int]:
 
 def detect(ctx: Context, node: ir.Node, label: str) -> str | None:
     """A ceil-mode MaxPool whose last window starts in the padding on some axis."""
-    if node.op_type != "MaxPool" or node.domain not in ("", "ai.onnx") or not node.inputs:
+    return _detect(ctx, node, label, "MaxPool")
+
+
+def detect_average(ctx: Context, node: ir.Node, label: str) -> str | None:
+    """A ceil-mode AveragePool whose last window starts in the padding on some axis."""
+    return _detect(ctx, node, label, "AveragePool")
+
+
+def _detect(ctx: Context, node: ir.Node, label: str, op: str) -> str | None:
+    if node.op_type != op or node.domain not in ("", "ai.onnx") or not node.inputs:
         return None
     ceil = node.attributes.get("ceil_mode")
     if ceil is None or ceil.as_int() != 1:
@@ -65,7 +77,7 @@ def detect(ctx: Context, node: ir.Node, label: str) -> str | None:
     if not axes:
         return None
     return (
-        f"MaxPool '{label}' uses ceil_mode=1 and its last window on spatial axis {axes[0]} starts "
+        f"{op} '{label}' uses ceil_mode=1 and its last window on spatial axis {axes[0]} starts "
         f"in the padding, which ONNX drops; {ctx.profile.name} keeps it and returns one row or "
         f"column more, with no error"
     )
@@ -74,10 +86,18 @@ def detect(ctx: Context, node: ir.Node, label: str) -> str | None:
 def repro() -> Repro:
     """MaxPool, kernel 1, stride 2, ceil_mode on a 4x4 image: ONNX gives 2x2 (a window at 4
     would start past the input), a runtime with the defect 3x3."""
+    return _repro("MaxPool")
+
+
+def repro_average() -> Repro:
+    """The same with AveragePool."""
+    return _repro("AveragePool")
+
+
+def _repro(op: str) -> Repro:
     from onnx import TensorProto, helper
 
-    node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[1, 1], strides=[2, 2],
-                            ceil_mode=1)  # fmt: skip
+    node = helper.make_node(op, ["x"], ["y"], kernel_shape=[1, 1], strides=[2, 2], ceil_mode=1)
     graph = helper.make_graph(
         [node], "pool_ceil_extra_window",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],

@@ -8,11 +8,13 @@ installed runtime, and a test fails when a runtime upgrade fixes it. Two kinds:
 
 - wrong results with no error (rule ``runtime-defect``): ``if-empty-constant``
   (``nnport.targets.defect_if_empty``), ``tile-runtime-repeats`` (``nnport.targets.defect_tile``)
-  and ``pool-ceil-extra-window`` (``nnport.targets.defect_pool``), OpenVINO;
+  and ``pool-ceil-extra-window`` (``nnport.targets.defect_pool``), OpenVINO and ncnn;
+  ``avgpool-ceil-extra-window`` (the same module), ncnn;
 - refusals, each with its own rule, recorded only while the runtime refuses the repro and runs
   its control: ``dynamic-rank`` (``nnport.targets.dynamic_rank``, OpenVINO),
   ``reduce-empty-bool`` and ``attention-mask-length(-padded)`` (``nnport.targets.defect_kernels``,
-  shape checks kernels make when they run).
+  shape checks kernels make when they run); ``empty-tensor`` (``nnport.targets.defect_empty``,
+  ncnn).
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx_ir as ir
 
-from nnport.targets import defect_if_empty, defect_kernels, defect_pool, defect_tile, dynamic_rank
+from nnport.targets import (
+    defect_empty,
+    defect_if_empty,
+    defect_kernels,
+    defect_pool,
+    defect_tile,
+    dynamic_rank,
+)
 from nnport.targets.batch_axis import node_label, node_violation
 from nnport.targets.repro import Repro
 
@@ -82,6 +91,13 @@ DEFECTS: dict[str, Defect] = {
         defect_pool.detect,
         defect_pool.repro,
     ),
+    "avgpool-ceil-extra-window": Defect(
+        "runtime-defect",
+        "a ceil-mode AveragePool keeps a last window that starts in the padding (one row or "
+        "column more than ONNX)",
+        defect_pool.detect_average,
+        defect_pool.repro_average,
+    ),
     "dynamic-rank": Defect(
         "dynamic-rank",
         "refuses a node whose output rank is known only at run time (a reduction with "
@@ -110,6 +126,13 @@ DEFECTS: dict[str, Defect] = {
         "with nonpad_kv_seqlen given",
         defect_kernels.detect_attention_mask_length_padded,
         defect_kernels.attention_mask_length_padded_repro,
+        refusal=True,
+    ),
+    "empty-tensor": Defect(
+        "shape-unsupported",
+        "cannot hold a tensor with no elements (an axis of length 0)",
+        defect_empty.detect,
+        defect_empty.repro,
         refusal=True,
     ),
 }

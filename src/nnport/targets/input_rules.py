@@ -1,6 +1,7 @@
 """Rules on the inputs a node gives: ones that must be constant (``constant_inputs``) or hold one
 element (``one_element_inputs``), optional ones the target cannot take (``absent_inputs``), and
-too few of them (``min_inputs``)."""
+too few or too many of them (``min_inputs``, ``max_inputs``); and optional outputs it cannot
+produce (``absent_outputs``)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ def input_violations(
     optional inputs given that the target cannot take, and fewer inputs than it needs."""
     note = f" ({rule.note})" if rule.note else ""
     found: list[Violation] = []
-    for check_inputs in (_not_constant, _absent, _not_one_element, _too_few):
+    checks = (_not_constant, _absent, _absent_output, _not_one_element, _too_few, _too_many)
+    for check_inputs in checks:
         found += check_inputs(ctx, node, rule, f"{node.op_type} '{label}'", note, make)
     return found
 
@@ -90,6 +92,22 @@ def _absent(
     return found
 
 
+def _absent_output(
+    ctx: Context, node: ir.Node, rule: OpRule, who: str, note: str, make: Make
+) -> list[Violation]:
+    found = []
+    for position in rule.absent_outputs:
+        value = node.outputs[position] if position < len(node.outputs) else None
+        if value is not None and value.name:
+            message = (
+                f"{who} asks for its optional output {position} ('{value.name}'); "
+                f"{ctx.profile.name}'s {node.op_type} cannot produce it{note}"
+            )
+            found.append(make(rule="output-unsupported", message=message, fix=None,
+                              tensor=value.name))  # fmt: skip
+    return found
+
+
 def _not_one_element(
     ctx: Context, node: ir.Node, rule: OpRule, who: str, note: str, make: Make
 ) -> list[Violation]:
@@ -123,6 +141,19 @@ def _too_few(
         f"{node.op_type} fails with fewer than {rule.min_inputs}{which}{note}"
     )
     return [make(rule="input-missing", message=message, fix=None)]
+
+
+def _too_many(
+    ctx: Context, node: ir.Node, rule: OpRule, who: str, note: str, make: Make
+) -> list[Violation]:
+    given = sum(1 for v in node.inputs if v is not None and v.name)
+    if rule.max_inputs is None or given <= rule.max_inputs:
+        return []
+    message = (
+        f"{who} is given {given} inputs; {ctx.profile.name}'s {node.op_type} fails with more "
+        f"than {rule.max_inputs}{note}"
+    )
+    return [make(rule="input-unsupported", message=message, fix=None)]
 
 
 def _input_names(node: ir.Node, ctx: Context, given: int, wanted: int) -> str:

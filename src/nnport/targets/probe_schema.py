@@ -46,6 +46,15 @@ def optional_inputs(key: tuple[str, str, int]) -> set[int]:
     return {i for i, p in enumerate(schema.inputs) if p.option == optional}
 
 
+def optional_outputs(key: tuple[str, str, int]) -> set[int]:
+    """Output positions the ONNX schema of (domain, op, version) marks optional."""
+    schema = schema_of(key)
+    if schema is None:
+        return set()
+    optional = onnx.defs.OpSchema.FormalParameterOption.Optional
+    return {i for i, p in enumerate(schema.outputs) if p.option == optional}
+
+
 def parameters(key: tuple[str, str, int], positions: set[int]) -> tuple[int, ...]:
     """Positions that are parameters (typed unlike input 0: shapes, scales, per-channel
     weights), not data inputs that merely happened to be frozen (Concat of 1-D tensors)."""

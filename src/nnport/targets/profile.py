@@ -83,7 +83,9 @@ class OpRule:
     forbidden_dtype_pairs: tuple[tuple[str, str], ...] = ()  # (input 0, output 0) dtypes
     constant_inputs: tuple[int, ...] = ()
     absent_inputs: tuple[int, ...] = ()  # optional input positions the target cannot take
+    absent_outputs: tuple[int, ...] = ()  # optional outputs it cannot produce (LN's Mean)
     min_inputs: int = 0  # fewer inputs given than this fail (ncnn's one-input Sum)
+    max_inputs: int | None = None  # more inputs given than this fail (ncnn's three-input Max)
     one_element_inputs: tuple[int, ...] = ()  # inputs that must hold one element (per-tensor)
     input_values: dict[str, tuple[int | float, ...]] = field(default_factory=dict)
     max_rank: int | None = None
@@ -302,6 +304,7 @@ def _op(entry: Any, where: str) -> OpRule:
         raise _bad(where, "'input_values' must be a table {position = [allowed numbers]}")
     consts = _positions(entry, "constant_inputs", where)
     absent = _positions(entry, "absent_inputs", where)
+    absent_out = _positions(entry, "absent_outputs", where)
     integer_scales = entry.get("integer_scales", False)
     if not isinstance(integer_scales, bool):
         raise _bad(where, "'integer_scales' must be true or false")
@@ -318,7 +321,9 @@ def _op(entry: Any, where: str) -> OpRule:
         ),
         constant_inputs=consts,
         absent_inputs=absent,
+        absent_outputs=absent_out,
         min_inputs=_int(entry, "min_inputs", where) or 0,
+        max_inputs=_int(entry, "max_inputs", where),
         one_element_inputs=_positions(entry, "one_element_inputs", where),
         input_values={k: tuple(v) for k, v in values.items()},
         max_rank=_int(entry, "max_rank", where),

@@ -27,11 +27,13 @@ def _op_dict(rule: OpRule) -> dict[str, Any]:
             out[key] = list(table["*"])
         elif table:
             out[key] = {k: list(v) for k, v in table.items()}
-    for key in ("constant_inputs", "absent_inputs", "one_element_inputs"):
+    for key in ("constant_inputs", "absent_inputs", "absent_outputs", "one_element_inputs"):
         if getattr(rule, key):
             out[key] = list(getattr(rule, key))
     if rule.min_inputs:
         out["min_inputs"] = rule.min_inputs
+    if rule.max_inputs is not None:
+        out["max_inputs"] = rule.max_inputs
     if rule.max_rank is not None:
         out["max_rank"] = rule.max_rank
     if rule.broadcast != "any":
