@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import onnx
 
 if TYPE_CHECKING:
@@ -27,6 +28,13 @@ class NodeUse:
     # integer and integer-list attributes, defaults included, each value as compact JSON
     int_attributes: tuple[tuple[str, str], ...] = ()
     rank: int = -1  # the highest rank among its tensor inputs and outputs (-1: unknown)
+    # a reduction over every axis or over none (no axes, or empty constant axes): its result
+    # does not depend on which axis is which, so it says nothing about a batch axis
+    axis_free: bool = False
+    # an input or output not fed by a constant has an axis of length 0 (no elements)
+    empty: bool = False
+    # float attributes, defaults included, each value as text (float32, as ONNX stores it)
+    float_attributes: tuple[tuple[str, str], ...] = ()
 
 
 def _domain_opsets(model: onnx.ModelProto) -> dict[str, int]:
@@ -51,10 +59,19 @@ def int_text(value: Any) -> str:
     return json.dumps(int(value))
 
 
-def _attributes(node: onnx.NodeProto, schema: Any) -> tuple[dict[str, str], dict[str, str]]:
-    """String and integer attributes of ``node``, with the schema's defaults for absent ones."""
+def float_text(value: float) -> str:
+    """A float attribute value as text: the float32 ONNX stores, as the shortest repr."""
+    return repr(float(np.float32(value)))
+
+
+def _attributes(
+    node: onnx.NodeProto, schema: Any
+) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """String, integer and float attributes of ``node``, with the schema's defaults for absent
+    ones."""
     strings: dict[str, str] = {}
     ints: dict[str, str] = {}
+    floats: dict[str, str] = {}
     for a in node.attribute:
         if a.type == onnx.AttributeProto.STRING:
             strings[a.name] = a.s.decode()
@@ -62,10 +79,12 @@ def _attributes(node: onnx.NodeProto, schema: Any) -> tuple[dict[str, str], dict
             ints[a.name] = int_text(a.i)
         elif a.type == onnx.AttributeProto.INTS:
             ints[a.name] = int_text(list(a.ints))
+        elif a.type == onnx.AttributeProto.FLOAT:
+            floats[a.name] = float_text(a.f)
     if schema is not None:
         for name, spec in schema.attributes.items():
             default = spec.default_value
-            if name in strings or name in ints or not default.name:
+            if name in strings or name in ints or name in floats or not default.name:
                 continue
             if default.type == onnx.AttributeProto.STRING:
                 strings[name] = default.s.decode()  # checked against the ONNX default
@@ -73,17 +92,21 @@ def _attributes(node: onnx.NodeProto, schema: Any) -> tuple[dict[str, str], dict
                 ints[name] = int_text(default.i)
             elif default.type == onnx.AttributeProto.INTS:
                 ints[name] = int_text(list(default.ints))
-    return strings, ints
+            elif default.type == onnx.AttributeProto.FLOAT:
+                floats[name] = float_text(default.f)
+    return strings, ints, floats
 
 
-def _types(model: onnx.ModelProto) -> tuple[dict[str, str], dict[str, int]]:
-    """Element type and rank (when known) of every named value, from shape inference."""
+def _types(model: onnx.ModelProto) -> tuple[dict[str, str], dict[str, int], set[str]]:
+    """Element type and rank (when known) of every named value, from shape inference, and the
+    names of values with an axis of length 0."""
     try:
         inferred = onnx.shape_inference.infer_shapes(model)
     except Exception:  # keep going with the declared types only
         inferred = model
     types: dict[str, str] = {}
     ranks: dict[str, int] = {}
+    empty: set[str] = set()
     for graph in _iter_graphs(inferred.graph):
         for vi in [*graph.input, *graph.output, *graph.value_info]:
             tt = vi.type
@@ -91,18 +114,41 @@ def _types(model: onnx.ModelProto) -> tuple[dict[str, str], dict[str, int]]:
             if kind == "tensor_type" and tt.tensor_type.elem_type:
                 types[vi.name] = onnx.helper.tensor_dtype_to_np_dtype(tt.tensor_type.elem_type).name
                 if tt.tensor_type.HasField("shape"):
-                    ranks[vi.name] = len(tt.tensor_type.shape.dim)
+                    dims = tt.tensor_type.shape.dim
+                    ranks[vi.name] = len(dims)
+                    if any(d.HasField("dim_value") and d.dim_value == 0 for d in dims):
+                        empty.add(vi.name)
             elif kind:
                 types[vi.name] = kind.replace("_type", "")  # sequence / optional / map
         for init in graph.initializer:
             types[init.name] = onnx.helper.tensor_dtype_to_np_dtype(init.data_type).name
             ranks[init.name] = len(init.dims)
-    return types, ranks
+    return types, ranks, empty
+
+
+def _axis_free(node: onnx.NodeProto, empty: set[str]) -> bool:
+    """A Reduce* node given no axes (attribute or input), or an empty constant axes input with
+    noop_with_empty_axes=1 (as ``nnport.targets.batch_axis.reduces_everything`` reads a node)."""
+    if not node.op_type.startswith("Reduce") or any(a.name == "axes" for a in node.attribute):
+        return False
+    noop = any(a.name == "noop_with_empty_axes" and a.i == 1 for a in node.attribute)
+    return len(node.input) < 2 or not node.input[1] or (noop and node.input[1] in empty)
+
+
+def _empty_constants(graph: onnx.GraphProto) -> set[str]:
+    """Names of the graph's initializers and Constant outputs that hold no elements."""
+    found = {t.name for t in graph.initializer if 0 in t.dims}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.TENSOR and 0 in attr.t.dims:
+                    found.update(node.output)
+    return found
 
 
 def node_uses(model: onnx.ModelProto) -> tuple[NodeUse, ...]:
     """Every node (subgraphs included) with its operator version, inferred dtypes and attributes."""
-    types, ranks = _types(model)
+    types, ranks, empties = _types(model)
     opsets = _domain_opsets(model)
     uses = []
     for graph in _iter_graphs(model.graph):
@@ -110,6 +156,7 @@ def node_uses(model: onnx.ModelProto) -> tuple[NodeUse, ...]:
             o for n in graph.node if n.op_type == "Constant" and n.domain in ("", "ai.onnx")
             for o in n.output
         }  # fmt: skip
+        empty = _empty_constants(graph)
         for node in graph.node:
             domain = "" if node.domain == "ai.onnx" else node.domain
             try:
@@ -117,7 +164,7 @@ def node_uses(model: onnx.ModelProto) -> tuple[NodeUse, ...]:
                 version = int(schema.since_version)
             except Exception:  # a function or an unknown op: keep the model's opset
                 schema, version = None, opsets.get(domain, 0)
-            strings, ints = _attributes(node, schema)
+            strings, ints, floats = _attributes(node, schema)
             uses.append(
                 NodeUse(
                     node.op_type,
@@ -129,6 +176,9 @@ def node_uses(model: onnx.ModelProto) -> tuple[NodeUse, ...]:
                     tuple(i for i, n in enumerate(node.input) if n and n in constants),
                     tuple(sorted(ints.items())),
                     max((ranks.get(n, -1) for n in (*node.input, *node.output) if n), default=-1),
+                    _axis_free(node, empty),
+                    any(n in empties and n not in constants for n in (*node.input, *node.output)),
+                    tuple(sorted(floats.items())),
                 )
             )
     return tuple(uses)

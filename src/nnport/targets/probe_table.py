@@ -17,7 +17,8 @@ import onnx_ir as ir
 from nnport.targets.checker import check
 from nnport.targets.probe import ProbeResult, case_inputs, load_cases
 from nnport.targets.probe_batch import BATCH_ONE, batch_one_variant
-from nnport.targets.profile import OpRule, Source, TargetProfile
+from nnport.targets.probe_schema import optional_outputs
+from nnport.targets.profile import OpRule, Source, TargetProfile, canonical_domain
 
 
 def supplement(
@@ -25,15 +26,18 @@ def supplement(
     ops: Iterable[str],
     why: str,
     forbidden: dict[str, dict[str, tuple[object, ...]]] | None = None,
+    no_outputs: dict[str, set[int]] | None = None,
 ) -> TargetProfile:
     """Add ops a published table lists but no probed case passed (any version, ``note`` says
-    why; ``forbidden`` attribute values per op); the source line says it is probe plus table."""
+    why; ``forbidden`` attribute values and ``no_outputs`` optional output positions refused
+    per op); the source line says it is probe plus table."""
     have = {r.op for r in profile.ops}
-    limits = forbidden or {}
+    limits, outputs = forbidden or {}, no_outputs or {}
     extra = tuple(
-        OpRule(op=op, note=why, forbidden_attributes=limits.get(op, {}))
+        OpRule(op=op, note=why, forbidden_attributes=limits.get(op, {}),
+               absent_outputs=tuple(sorted(outputs.get(op, ()))))
         for op in sorted(set(ops) - have)
-    )
+    )  # fmt: skip
     source = Source(probe=f"{profile.source.probe}; plus {len(extra)} ops from {why}")
     return dataclasses.replace(profile, ops=profile.ops + extra, source=source)
 
@@ -67,15 +71,31 @@ def newer_table_versions(
     return dataclasses.replace(profile, ops=profile.ops + tuple(extra))
 
 
+@dataclasses.dataclass
+class Refutation:
+    """What the table's failing cases refute: whole ops, integer-list attribute values (as JSON
+    text), and optional outputs."""
+
+    ops: set[str] = dataclasses.field(default_factory=set)
+    values: dict[str, dict[str, set[str]]] = dataclasses.field(default_factory=dict)
+    outputs: dict[str, set[int]] = dataclasses.field(default_factory=dict)
+
+    def limits(self) -> dict[str, dict[str, tuple[object, ...]]]:
+        """The refused values of ops not refuted whole, as forbidden_attributes tables."""
+        return _as_limits({op: v for op, v in self.values.items() if op not in self.ops})
+
+
 def refute_table_ops(
     result: ProbeResult, table: list[str], profile: TargetProfile, why: str
-) -> tuple[set[str], dict[str, dict[str, tuple[object, ...]]]]:
+) -> Refutation:
     """Table ops (no probed case passed) refuted by a single-node case run with a first axis of
     1 that failed although ``check`` with the table-supplemented profile calls it deployable:
     nothing but the op explains the failure (pnnx ignores Selu, Softsign, ThresholdedRelu; ncnn
-    has no layer for torch.tile). When the failing node has integer-list attributes, their
-    exact values are refused instead of the op (ncnn crashed on Transpose perm [0, 1, 2], while
-    zoo networks' Transposes convert). Returns the refuted ops and the refused values."""
+    has no layer for torch.tile). When the failing node asks for optional outputs, those are
+    refused instead of the op (pnnx's layer_norm makes no Mean or InvStdDev, and every
+    LayerNormalization case asks for them, while zoo networks' convert); failing that, when it
+    has integer-list attributes, their exact values are (ncnn crashed on Transpose perm
+    [0, 1, 2], while zoo networks' Transposes convert)."""
     probed = {r.op for r in profile.ops}
     failed = [o for o in result.outcomes
               if o.status in ("fail", "crash", "timeout") and o.single_node and o.nodes
@@ -84,11 +104,10 @@ def refute_table_ops(
     cases = (
         {c.name: c for c in load_cases(names=sorted({o.case for o in failed}))} if failed else {}
     )
-    refuted: set[str] = set()
-    refused: dict[str, dict[str, set[str]]] = {}
+    refuted = Refutation()
     current = supplement(profile, table, why)
     for outcome in failed:
-        if outcome.op in refuted or outcome.case not in cases:
+        if outcome.op in refuted.ops or outcome.case not in cases:
             continue
         model, inputs = case_inputs(cases[outcome.case], freeze=True)
         if outcome.variant == BATCH_ONE:
@@ -98,16 +117,22 @@ def refute_table_ops(
             model = found[0]
         if not check(ir.serde.deserialize_model(model), current).deployable:
             continue
-        lists = [(n, v) for n, v in outcome.nodes[0].int_attributes if v.startswith("[")]
-        if lists:
+        use = outcome.nodes[0]
+        optional = optional_outputs((canonical_domain(use.domain), use.op, use.version))
+        asked = {i for i, d in enumerate(use.outputs) if d and i in optional}
+        lists = [(n, v) for n, v in use.int_attributes if v.startswith("[")]
+        if asked:
+            refuted.outputs.setdefault(outcome.op, set()).update(asked)
+        elif lists:
             for name, value in lists:
-                refused.setdefault(outcome.op, {}).setdefault(name, set()).add(value)
+                refuted.values.setdefault(outcome.op, {}).setdefault(name, set()).add(value)
         else:
-            refuted.add(outcome.op)
+            refuted.ops.add(outcome.op)
         current = supplement(  # what the next case is judged by
-            profile, [op for op in table if op not in refuted], why, _as_limits(refused)
-        )
-    return refuted, _as_limits({op: v for op, v in refused.items() if op not in refuted})
+            profile, [op for op in table if op not in refuted.ops], why, refuted.limits(),
+            refuted.outputs,
+        )  # fmt: skip
+    return refuted
 
 
 def _as_limits(refused: dict[str, dict[str, set[str]]]) -> dict[str, dict[str, tuple[object, ...]]]:

@@ -12,7 +12,7 @@ from nnport.targets.probe_schema import schema_of
 from nnport.targets.profile import VersionRange, canonical_domain
 
 if TYPE_CHECKING:
-    from nnport.targets.probe_profile import _Evidence
+    from nnport.targets.probe_evidence import Evidence
 
 
 @functools.cache
@@ -29,7 +29,7 @@ def _version_range(op: str, domain: str, since: int) -> VersionRange:
     return VersionRange(since, later[0] - 1 if later else None)
 
 
-def _untested_older(evidence: dict[tuple[str, str, int], _Evidence]) -> list[tuple[str, str, int]]:
+def _untested_older(evidence: dict[tuple[str, str, int], Evidence]) -> list[tuple[str, str, int]]:
     """Older versions of a passing op that no case reached (the version converter has no
     adapter, or needs constant inputs): assumed supported like the next probed version."""
     missing = []
@@ -60,13 +60,13 @@ def same_inputs(a: tuple[str, str, int], b: tuple[str, str, int]) -> bool:
     return [i.name for i in first.inputs] == [i.name for i in second.inputs]
 
 
-def _only_non_tensor_failures(ev: _Evidence) -> bool:
+def _only_non_tensor_failures(ev: Evidence) -> bool:
     """No passing case, and every failing one fed or returned a sequence/optional/map."""
     return not ev.passes and ev.fails == ev.non_tensor_fails
 
 
 def _untested_newer(
-    evidence: dict[tuple[str, str, int], _Evidence],
+    evidence: dict[tuple[str, str, int], Evidence],
 ) -> list[tuple[tuple[str, str, int], tuple[str, str, int]]]:
     """Newer versions of a passing op that the suite reached only with sequence or optional
     cases (If-13 and If-16), with the same attributes and inputs as the newest passing
@@ -90,7 +90,7 @@ def _untested_newer(
 
 
 def _next_probed(
-    evidence: dict[tuple[str, str, int], _Evidence], key: tuple[str, str, int]
+    evidence: dict[tuple[str, str, int], Evidence], key: tuple[str, str, int]
 ) -> tuple[str, str, int]:
     domain, op, since = key
     probed = sorted(v for (d, o, v), ev in evidence.items() if d == domain and o == op and v > since

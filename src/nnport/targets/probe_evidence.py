@@ -1,0 +1,135 @@
+"""What the probe's outcomes say about each (domain, op, version): the dtypes, attributes,
+inputs and ranks its passing cases used, and its failing single-node uses (rules: the module
+docstring of ``nnport.targets.probe_profile``)."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from collections.abc import Iterable
+
+from nnport.targets.probe import CaseOutcome
+from nnport.targets.probe_graph import io_explains, valid_dtype
+from nnport.targets.probe_nodes import NodeUse
+from nnport.targets.profile import IO_KINDS, canonical_domain
+
+
+@dataclasses.dataclass
+class Evidence:
+    """What the outcomes say about one (domain, op, since_version)."""
+
+    passes: int = 0
+    fails: int = 0
+    single_passes: int = 0  # passing single-node cases (the op itself ran)
+    ok_in: dict[int, set[str]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(set)
+    )
+    ok_out: dict[int, set[str]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(set)
+    )
+    bad_in: dict[int, set[str]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(set)
+    )
+    bad_out: dict[int, set[str]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(set)
+    )
+    ok_attr: dict[str, set[str]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(set)
+    )
+    bad_attr: dict[str, set[str]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(set)
+    )
+    note: str = ""
+    const_ok: set[int] = dataclasses.field(default_factory=set)  # positions constant in a pass
+    dynamic_ok: set[int] = dataclasses.field(default_factory=set)  # positions fed at run time
+    ok_float: dict[str, set[str]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(set)
+    )
+    ok_int: dict[str, set[str]] = dataclasses.field(
+        default_factory=lambda: collections.defaultdict(set)
+    )
+    const_any: set[int] = dataclasses.field(default_factory=set)  # constant in any passing case
+    dynamic_any: set[int] = dataclasses.field(default_factory=set)  # fed at run time in a pass
+    failed: list[NodeUse] = dataclasses.field(default_factory=list)  # failing single-node uses
+    ok_pairs: set[tuple[str, str]] = dataclasses.field(default_factory=set)  # (in 0, out 0) dtypes
+    given_ok: set[int] = dataclasses.field(default_factory=set)  # input positions given in a pass
+    fewest_ok: int = 1 << 30  # the fewest inputs a passing use gave
+    most_ok: int = 0  # the most inputs a passing use gave
+    ok_rank: int = -1  # the highest tensor rank of a passing use (-1: none known)
+    refused: set[int] = dataclasses.field(default_factory=set)  # failed: the converter refused
+    non_tensor_fails: int = 0  # failing cases that fed or returned a sequence/optional/map
+    ok_combos: set[tuple[str, str, str]] = dataclasses.field(default_factory=set)  # (n, v, in 0)
+
+
+def _record(table: dict[int, set[str]], dtypes: Iterable[str]) -> None:
+    for i, name in enumerate(dtypes):
+        valid = valid_dtype(name)
+        if valid:
+            table[i].add(valid)
+
+
+def gather_evidence(
+    outcomes: Iterable[CaseOutcome], io_denied: tuple[set[str], set[str]] = (set(), set())
+) -> dict[tuple[str, str, int], Evidence]:
+    """Per (domain, op, since_version): passing and failing dtypes and attributes, constant
+    inputs, and the failing single-node uses that graph I/O types (``io_denied``) do not explain."""
+    evidence: dict[tuple[str, str, int], Evidence] = collections.defaultdict(Evidence)
+
+    def key(use: NodeUse) -> tuple[str, str, int]:
+        return canonical_domain(use.domain), use.op, use.version
+
+    for outcome in outcomes:
+        if outcome.status == "pass":
+            for use in outcome.nodes:
+                ev = evidence[key(use)]
+                ev.passes += 1
+                _record(ev.ok_in, use.inputs)
+                _record(ev.ok_out, use.outputs)
+                for name, value in use.attributes:
+                    ev.ok_attr[name].add(value)
+                first = valid_dtype(use.inputs[0]) if use.inputs else None
+                for name, value in use.int_attributes:
+                    ev.ok_int[name].add(value)
+                    ev.ok_combos.add((name, value, first or ""))
+                for name, value in use.float_attributes:
+                    ev.ok_float[name].add(value)
+                if pair_of(use):
+                    ev.ok_pairs.add(pair_of(use))  # type: ignore[arg-type]
+                ev.const_any.update(use.constant)
+                ev.given_ok.update(i for i, d in enumerate(use.inputs) if d)
+                ev.fewest_ok = min(ev.fewest_ok, sum(1 for d in use.inputs if d))
+                ev.most_ok = max(ev.most_ok, sum(1 for d in use.inputs if d))
+                ev.ok_rank = max(ev.ok_rank, use.rank)
+                ev.dynamic_any.update(
+                    i for i, d in enumerate(use.inputs) if d and i not in use.constant
+                )
+                if outcome.single_node:
+                    ev.single_passes += 1
+                    ev.const_ok.update(use.constant)
+                    ev.dynamic_ok.update(
+                        i for i, d in enumerate(use.inputs) if d and i not in use.constant
+                    )
+        elif (
+            outcome.status in ("fail", "crash", "timeout") and outcome.single_node and outcome.nodes
+        ):
+            use = outcome.nodes[0]
+            ev = evidence[key(use)]
+            ev.fails += 1
+            if any(d in IO_KINDS for d in (*use.inputs, *use.outputs)):
+                ev.non_tensor_fails += 1
+            _record(ev.bad_in, use.inputs)
+            _record(ev.bad_out, use.outputs)
+            for name, value in use.attributes:
+                ev.bad_attr[name].add(value)
+            if not io_explains(outcome, io_denied):
+                ev.failed.append(use)
+                if outcome.stage == "convert":
+                    ev.refused.add(len(ev.failed) - 1)
+    return evidence
+
+
+def pair_of(use: NodeUse) -> tuple[str, str] | None:
+    """(input 0 dtype, output 0 dtype) of a node, when both are tensor dtypes."""
+    first_in = valid_dtype(use.inputs[0]) if use.inputs else None
+    first_out = valid_dtype(use.outputs[0]) if use.outputs else None
+    return (first_in, first_out) if first_in and first_out else None
