@@ -7,10 +7,8 @@ the case's own expected outputs and tolerance). Two sets of models:
 - node suite: every ONNX backend node case at its own opset; reality is the probe's raw outcome
   (``benchmarks/results/probe-<backend>.json.gz``: the ``raw_json`` of ``probe_backend``, gzipped). For the
   probed profiles (openvino, ncnn) this set is in-sample: the profile was derived from it. The
-  ncnn probe also ran each case whose inputs have a first axis other than 1 cut to one sample
-  (scored on its own line), and ``probe-ncnn-all.json.gz`` (``probe_profiles.py ncnn
-  --all-cases``) holds all 994 cases of pnnx's ops, a wider reality scored apart: the shipped
-  profile saw 205 of them.
+  ncnn probe ran the 994 cases of pnnx's ops, and each whose inputs have a first axis other
+  than 1 also cut to one sample (scored on its own line).
 - zoo: real architectures from ``benchmarks/zoo.py``; reality is measured here (detectors on
   the seeded random input and on a blank image, where nothing is detected), each run in a
   probe worker subprocess (a runtime crash is a "not deployable" outcome, not a crash of the
@@ -299,11 +297,6 @@ def main(argv: list[str] | None = None) -> int:
             if cut is not None and cut.total:
                 print(cut.line(f"  {target} (cut to batch 1)"))
                 _merge(overall[target], cut)
-            wider = RESULTS / f"probe-{target}-all.json.gz"  # a wider probe, not in the overall
-            for variant, label in (("", "all cases"), ("batch1", "all, cut to batch 1")):
-                more = suite_matrix(target, wider, variant) if wider.exists() else None
-                if more is not None and more.total:
-                    print(more.line(f"  {target} ({label})"))
     models: list[ZooModel] = []
     if args.zoo or args.speed:
         opsets = tuple(int(o) for o in args.opsets.split(","))

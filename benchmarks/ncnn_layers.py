@@ -40,6 +40,8 @@ MODELS: dict[str, tuple[str, str]] = {
     "slice_step2": ("Slice", f"g ({X}) => (float[1, 3, 4, 8] y) {{ s = Constant<value = int64[1] {{0}}>() e = Constant<value = int64[1] {{8}}>() a = Constant<value = int64[1] {{2}}>() t = Constant<value = int64[1] {{2}}>() y = Slice(x, s, e, a, t) }}"),
     "shape": ("Shape", f"g ({X}) => (int64[4] y) {{ y = Shape(x) }}"),
     "range": ("Range", f"g ({X}) => (float[N] y) {{ z = Constant<value = float {{0}}>() o = Constant<value = float {{1}}>() m = ReduceMax<keepdims = 0>(x) y = Range(z, m, o) }}"),
+    "tile": ("Tile", f"g ({X}) => (float[1, 3, 16, 16] y) {{ r = Constant<value = int64[4] {{1, 1, 2, 2}}>() y = Tile(x, r) }}"),
+    "tile_channels": ("Tile", f"g ({X}) => (float[1, 6, 8, 8] y) {{ r = Constant<value = int64[4] {{1, 2, 1, 1}}>() y = Tile(x, r) }}"),
 }  # fmt: skip
 
 

@@ -1,22 +1,20 @@
 """Regenerate the shipped probed profiles (openvino.toml, ncnn.toml) exactly as they were made.
 
     python benchmarks/probe_profiles.py openvino --workers 8     # whole suite, opsets 17/13/11
-    python benchmarks/probe_profiles.py ncnn --workers 2         # pnnx op subset, 2 cases per op
-    python benchmarks/probe_profiles.py ncnn --all-cases         # every case of those ops (reality)
+    python benchmarks/probe_profiles.py ncnn --workers 2         # every case of pnnx's ops
     python benchmarks/probe_profiles.py ncnn --from-raw          # rewrite from the saved outcomes
     python benchmarks/probe_profiles.py openvino --rerun-failed "no output named"  # after a fix
 
 Raw outcomes go to benchmarks/results/probe-<backend>.json.gz, a journal beside them lets an
-interrupted probe resume. The ncnn probe runs, at the cases' own opsets, at most 2 single-node
-cases per op for the ONNX ops pnnx 20261020 names in its ONNX rewrite patterns (read from the
-pnnx binary) plus the element-wise ops it maps generically, and each case whose inputs have a
-first axis other than 1 also cut to one sample (``nnport.targets.probe_batch``); ops of that
-table that no probed case passed are added from the table, and the profile's source says so,
-except those a case run with a first axis of 1 refutes (``nnport.targets.probe_table``).
-``--all-cases`` probes all 994 cases of those ops instead (about 11 minutes on 2 cores) into
-probe-ncnn-all.json.gz: a wider, mostly out-of-sample reality for benchmarks/check_accuracy.py.
-Profiles derived from it were tried and are not shipped: their finer limits, learned from
-cases that test axis-0 and empty-tensor semantics, refuse zoo models that convert and match.
+interrupted probe resume. The ncnn probe runs, at the cases' own opsets, all 994 node-suite
+cases of the ONNX ops pnnx 20261020 names in its ONNX rewrite patterns (read from the pnnx
+binary) plus the element-wise ops it maps generically (about 11 minutes on 2 cores), and each
+case whose inputs have a first axis other than 1 also cut to one sample
+(``nnport.targets.probe_batch``); ops of that table that no probed case passed are added from
+the table, and the profile's source says so, except those a case run with a first axis of 1
+refutes (``nnport.targets.probe_table``). The zoo in benchmarks/check_accuracy.py is the
+out-of-sample check: cases that test axis-0 and empty-tensor semantics are no op evidence
+(``nnport.targets.probe_profile.evidence``), so their limits do not refuse zoo models.
 """
 
 from __future__ import annotations
@@ -33,9 +31,8 @@ from nnport.results import dumps, loads
 from nnport.targets import TargetProfile, dump_profile
 from nnport.targets.defects import add_defects
 from nnport.targets.probe import CaseOutcome, ProbeResult, as_written, probe_backend
-from nnport.targets.probe_graph import graph_rules
 from nnport.targets.probe_nodes import annotate
-from nnport.targets.probe_profile import derive_profile, evidence
+from nnport.targets.probe_profile import derive_profile
 from nnport.targets.probe_table import newer_table_versions, refute_table_ops, supplement
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,9 +42,10 @@ PROFILES = ROOT / "src" / "nnport" / "targets" / "profiles"
 # Ops pnnx converts into layers ncnn cannot run on real tensors (pnnx folds them only in constant
 # shape arithmetic, which the profile's folds_constants accepts): Cast becomes Tensor.to, which
 # `nnport convert --to ncnn` rejects; the comparisons and logic ops become torch.eq/gt/lt/
-# logical_*/where, Range torch.arange, and Shape crashes ncnn (measured on [1, 3, 8, 8] tensors
-# by benchmarks/ncnn_layers.py).
-NO_NCNN_LAYER = ("Cast", "Equal", "Greater", "Less", "Not", "And", "Or", "Where", "Range", "Shape")
+# logical_*/where, Range torch.arange, Tile torch.tile, and Shape crashes ncnn (measured on
+# [1, 3, 8, 8] tensors by benchmarks/ncnn_layers.py).
+NO_NCNN_LAYER = ("Cast", "Equal", "Greater", "Less", "Not", "And", "Or", "Where", "Range", "Shape",
+                 "Tile")  # fmt: skip
 # Limits on constant input values (input_values): pnnx turns a Slice with steps other than 1
 # into Tensor.slice, which ncnn cannot run (benchmarks/ncnn_layers.py; LeViT-128S in the zoo).
 NCNN_INPUT_VALUES = {"Slice": {"4": (1,)}}
@@ -215,52 +213,32 @@ def _add_batch_one(result: ProbeResult, workers: int) -> ProbeResult:
     return dataclasses.replace(result, outcomes=tuple(outcomes) + tuple(ran))
 
 
-def _boundary_from_all_cases(profile: TargetProfile) -> TargetProfile:
-    """The graph input/output types (and refused sequence/optional kinds) as every probed case
-    of pnnx's ops shows them (``--all-cases``), when saved: which types pnnx and ncnn take at
-    the graph boundary is a fact about the converter, not about the ops sampled for the rest."""
-    wider = RESULTS / "probe-ncnn-all.json.gz"
-    if not wider.exists():
-        return profile
-    everything = loads(ProbeResult, gzip.decompress(wider.read_bytes()).decode())
-    seen = graph_rules(evidence(everything), static_shapes=True)  # what derive_profile reads
-    graph = dataclasses.replace(
-        profile.graph,
-        input_dtypes=seen.input_dtypes,
-        output_dtypes=seen.output_dtypes,
-        refused_io_kinds=seen.refused_io_kinds,
-    )
-    note = (
-        f"Graph input/output types: from all {everything.cases} probed cases of pnnx's ops "
-        "(benchmarks/results/probe-ncnn-all.json.gz)."
-    )
-    return dataclasses.replace(profile, graph=graph, notes=(*profile.notes, note))
-
-
 def build_profile(result: ProbeResult, backend: str) -> TargetProfile:
     """The shipped profile for ``backend`` from its probe outcomes: the derivation, measured
-    runtime defects, and for ncnn the graph I/O types of all cases, pnnx's table (less the
-    refuted ops) and Slice's steps."""
+    runtime defects, and for ncnn pnnx's table (less the refuted ops) and Slice's steps."""
     profile = add_defects(derive_profile(result, backend), backend)
     how = f"Regenerate: python benchmarks/probe_profiles.py {backend} (--from-raw: from the saved outcomes)"
     notes = tuple(how if n.startswith("Regenerate:") else n for n in profile.notes)
     profile = dataclasses.replace(profile, notes=notes)
     if backend != "ncnn":
         return profile
-    profile = _boundary_from_all_cases(profile)
     table = [op for op in PNNX_TABLE + GENERIC if op not in NO_NCNN_LAYER]
     why = "pnnx 20261020's ONNX op table"
-    refuted, refused = refute_table_ops(result, table, profile, why)
+    found = refute_table_ops(result, table, profile, why)
+    refused = found.limits()
     logging.info("table ops left out (failed at batch 1 for no other reason): %s; values "
-                 "refused: %s", sorted(refuted), refused)  # fmt: skip
-    profile = supplement(profile, [op for op in table if op not in refuted], why, refused)
+                 "refused: %s; outputs refused: %s", sorted(found.ops), refused, found.outputs)  # fmt: skip
+    kept = [op for op in table if op not in found.ops]
+    profile = supplement(profile, kept, why, refused, found.outputs)
     profile = newer_table_versions(profile, table, result, why)
     values = "; ".join(
         f"{op} {name}={list(v)}" for op, t in sorted(refused.items()) for name, v in t.items()
     )
+    outputs = "; ".join(f"{op} {sorted(p)}" for op, p in sorted(found.outputs.items()))
     left_out = (
         f"Left out of the table's ops, refuted by cases that failed with a first axis of 1 "
-        f"and nothing else to blame: {', '.join(sorted(refuted))}; refused values: {values}"
+        f"and nothing else to blame: {', '.join(sorted(found.ops))}; refused values: {values}"
+        + (f"; refused optional outputs: {outputs}" if outputs else "")
     )
     ops = tuple(
         dataclasses.replace(r, input_values={**r.input_values, **NCNN_INPUT_VALUES[r.op]},
@@ -294,16 +272,9 @@ def main(argv: list[str]) -> int:
         help="recompute the node facts the derivation reads (dtypes, attributes, ranks) from the "
         "case models into the raw file, then rewrite the profile",
     )
-    parser.add_argument(
-        "--all-cases",
-        action="store_true",
-        help="ncnn: probe every case of pnnx's ops into probe-ncnn-all.json.gz, the wider reality "
-        "benchmarks/check_accuracy.py also scores check against; the profile is not rewritten",
-    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    suffix = "-all" if args.all_cases else ""
-    raw = RESULTS / f"probe-{args.backend}{suffix}.json.gz"
+    raw = RESULTS / f"probe-{args.backend}.json.gz"
     if args.from_raw or args.rerun_failed or args.add_batch_one or args.annotate:
         result = loads(ProbeResult, gzip.decompress(raw.read_bytes()).decode())
         if args.add_batch_one:
@@ -328,16 +299,12 @@ def main(argv: list[str]) -> int:
             args.backend,
             ops=PNNX_TABLE + GENERIC if ncnn else None,
             opsets=() if ncnn else (17, 13, 11),
-            per_op=2 if ncnn and not args.all_cases else None,
             workers=args.workers,
             timeout=120 if ncnn else 60,
             progress=progress,
-            journal=RESULTS / f"probe-{args.backend}{suffix}.journal.jsonl",
+            journal=RESULTS / f"probe-{args.backend}.journal.jsonl",
         )
         raw.write_bytes(gzip.compress(dumps(result, indent=None).encode()))
-        if args.all_cases:
-            print(f"{args.backend}: {result.passed} of {result.cases} cases pass -> {raw}")
-            return 0
     profile = build_profile(result, args.backend)
     header = (
         f"Generated by benchmarks/probe_profiles.py {args.backend} ({profile.source.probe});\n"

@@ -34,20 +34,47 @@ def test_refuted_ops_are_left_out_and_list_attributes_refused_instead() -> None:
     result = ProbeResult("ncnn", "pnnx", "2026-11-28", "test", 4, 1, outcomes)
     probed = derive_profile(result)
     table = ["Relu", "Selu", "Softmax", "Transpose"]
-    refuted, refused = refute_table_ops(result, table, probed, "a table")
+    found = refute_table_ops(result, table, probed, "a table")
     # Softmax's failure is check's rule batch-axis-unknown (3-D, no anchor), not the op's
-    assert refuted == {"Selu"}
-    assert refused == {"Transpose": {"perm": ([0, 1, 2],)}}
-    profile = supplement(probed, [op for op in table if op not in refuted], "a table", refused)
+    assert found.ops == {"Selu"}
+    assert found.limits() == {"Transpose": {"perm": ([0, 1, 2],)}}
+    kept = [op for op in table if op not in found.ops]
+    profile = supplement(probed, kept, "a table", found.limits())
     assert {r.op for r in profile.ops} == {"Relu", "Softmax", "Transpose"}
     assert "plus 2 ops from a table" in profile.source.text()
 
 
-@pytest.mark.parametrize("op", ["Selu", "Softsign", "ThresholdedRelu", "Tile", "PRelu"])
+def test_a_failure_asking_for_optional_outputs_refuses_those_outputs_not_the_op() -> None:
+    """Every LayerNormalization case asks for Mean and InvStdDev, which pnnx cannot make: the
+    outputs are refused, and a LayerNormalization giving Y alone (as exporters write it) is
+    accepted."""
+    use = NodeUse("LayerNormalization", "", 17, ("float32", "float32", "float32"),
+                  ("float32", "float32", "float32"))  # fmt: skip
+    failed = CaseOutcome("test_layer_normalization_2d_axis1", "LayerNormalization", "", 17, 17,
+                         "fail", nodes=(use,), variant=BATCH_ONE, leading_dim=1)  # fmt: skip
+    relu = _outcome("test_relu", "Relu", 14, "pass")
+    result = ProbeResult("ncnn", "pnnx", "2026-11-28", "test", 2, 1, (relu, failed))
+    found = refute_table_ops(result, ["Relu", "LayerNormalization"], derive_profile(result), "t")
+    assert found.ops == set()
+    assert found.outputs == {"LayerNormalization": {1, 2}}
+    (rule,) = supplement(derive_profile(result), ["LayerNormalization"], "t", {},
+                         found.outputs).rules_for("LayerNormalization", "")  # fmt: skip
+    assert rule.absent_outputs == (1, 2)
+
+
+@pytest.mark.parametrize("op", ["Softsign", "ThresholdedRelu", "Tile", "PRelu"])
 def test_the_shipped_ncnn_profile_refuses_the_refuted_table_ops(op: str) -> None:
     profile = load_target("ncnn")
     assert op not in {r.op for r in profile.ops}, f"{op} is back in ncnn.toml: rerun the probe"
     assert "Transpose" in {r.op for r in profile.ops}
+
+
+def test_the_shipped_ncnn_profile_takes_selu_with_its_default_constants_only() -> None:
+    """pnnx maps Selu to a fixed-constant layer: the probe passed the default alpha and gamma
+    and failed alpha=2, gamma=3, so the profile allows the defaults alone."""
+    (*_, rule) = load_target("ncnn").rules_for("Selu", "")
+    assert rule.attributes["alpha"] == pytest.approx((1.6732632,))
+    assert rule.attributes["gamma"] == pytest.approx((1.0507010,))
 
 
 def test_ncnn_really_cannot_run_selu(tmp_path) -> None:  # type: ignore[no-untyped-def]
