@@ -156,7 +156,40 @@ def test_layer_normalization_mean_output_is_refused(tmp_path: Path) -> None:
     assert "output-unsupported" in _rules(path)
 
 
-@pytest.mark.parametrize("name", ["empty-tensor", "avgpool-ceil-extra-window"])
+def test_transpose_without_perm_is_refused_and_a_written_perm_runs(tmp_path: Path) -> None:
+    """required_attributes: pnnx cannot take Transpose's default permutation, even after a
+    Conv; the same permutation written out converts and matches."""
+    w = {"w": np.eye(3, dtype=np.float32).reshape(3, 3, 1, 1)}
+    conv = helper.make_node("Conv", ["x", "w"], ["c"])
+    default = _model(tmp_path, "default", [conv, helper.make_node("Transpose", ["c"], ["y"])],
+                     {"x": [1, 3, 4, 5]}, {"y": [5, 4, 3, 1]}, w)  # fmt: skip
+    written = helper.make_node("Transpose", ["c"], ["y"], perm=[0, 2, 3, 1])
+    explicit = _model(tmp_path, "explicit", [conv, written], {"x": [1, 3, 4, 5]},
+                      {"y": [1, 4, 5, 3]}, w)  # fmt: skip
+    assert not _ncnn_matches(default)
+    assert "attribute-unsupported" in _rules(default)
+    assert _ncnn_matches(explicit)
+    assert check(load(explicit), "ncnn").deployable
+
+
+def test_a_graph_input_passed_straight_to_an_output_is_refused(tmp_path: Path) -> None:
+    """passthrough-graph: pnnx removes a lone Identity and the model loses its input; after a
+    Conv the Identity is harmless."""
+    w = {"w": np.eye(3, dtype=np.float32).reshape(3, 3, 1, 1)}
+    alone = _model(tmp_path, "alone", [helper.make_node("Identity", ["x"], ["y"])],
+                   {"x": [1, 3, 4, 5]}, {"y": [1, 3, 4, 5]})  # fmt: skip
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"]),
+        helper.make_node("Identity", ["c"], ["y"]),
+    ]
+    after = _model(tmp_path, "after", nodes, {"x": [1, 3, 4, 5]}, {"y": [1, 3, 4, 5]}, w)
+    assert not _ncnn_matches(alone)
+    assert "graph-unsupported" in _rules(alone)
+    assert _ncnn_matches(after)
+    assert check(load(after), "ncnn").deployable
+
+
+@pytest.mark.parametrize("name", ["empty-tensor", "avgpool-ceil-extra-window", "passthrough-graph"])
 def test_the_new_ncnn_defects_reproduce_on_ncnn_only(name: str) -> None:
     pytest.importorskip("openvino")
     assert reproduces(name, "ncnn")

@@ -94,3 +94,13 @@ def test_dtype_limits_need_a_single_node_pass_where_the_converter_folds_constant
     outcomes = [_case("shape", "pass", shape, single=False), _case("gather_1", "fail", data)]
     assert _rule(derive_rules(outcomes, constants=True), "Gather", "13+").input_dtypes == {}
     assert "float32" not in _rule(derive_rules(outcomes), "Gather", "13+").input_dtypes["0"]
+
+
+def test_an_attribute_every_pass_set_and_the_failure_left_out_becomes_required() -> None:
+    """pnnx's Transpose without perm (ONNX's default reverses the axes) fails, with the same
+    permutation written out it passes."""
+    written = NodeUse("Transpose", "", 21, ("float32",), ("float32",),
+                      int_attributes=(("perm", "[2,1,0]"),))  # fmt: skip
+    default = NodeUse("Transpose", "", 21, ("float32",), ("float32",))
+    rules = derive_rules([_case("perm", "pass", written), _case("default", "fail", default)])
+    assert _rule(rules, "Transpose", "21-22").required_attributes == ("perm",)

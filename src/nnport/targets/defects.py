@@ -14,7 +14,7 @@ installed runtime, and a test fails when a runtime upgrade fixes it. Two kinds:
   its control: ``dynamic-rank`` (``nnport.targets.dynamic_rank``, OpenVINO),
   ``reduce-empty-bool`` and ``attention-mask-length(-padded)`` (``nnport.targets.defect_kernels``,
   shape checks kernels make when they run); ``empty-tensor`` (``nnport.targets.defect_empty``,
-  ncnn).
+  ncnn); ``passthrough-graph`` (``nnport.targets.defect_passthrough``, ncnn).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from nnport.targets import (
     defect_empty,
     defect_if_empty,
     defect_kernels,
+    defect_passthrough,
     defect_pool,
     defect_tile,
     dynamic_rank,
@@ -133,6 +134,14 @@ DEFECTS: dict[str, Defect] = {
         "cannot hold a tensor with no elements (an axis of length 0)",
         defect_empty.detect,
         defect_empty.repro,
+        refusal=True,
+    ),
+    "passthrough-graph": Defect(
+        "graph-unsupported",
+        "cannot convert a graph output that is a graph input passed through no-op nodes "
+        "(Identity, identity Transpose): the converter removes them",
+        defect_passthrough.detect,
+        defect_passthrough.repro,
         refusal=True,
     ),
 }

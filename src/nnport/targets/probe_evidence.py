@@ -40,6 +40,7 @@ class Evidence:
         default_factory=lambda: collections.defaultdict(set)
     )
     note: str = ""
+    always_set: set[str] | None = None  # attribute names every passing use had (None: no pass)
     const_ok: set[int] = dataclasses.field(default_factory=set)  # positions constant in a pass
     dynamic_ok: set[int] = dataclasses.field(default_factory=set)  # positions fed at run time
     ok_float: dict[str, set[str]] = dataclasses.field(
@@ -93,6 +94,8 @@ def gather_evidence(
                     ev.ok_combos.add((name, value, first or ""))
                 for name, value in use.float_attributes:
                     ev.ok_float[name].add(value)
+                names = attribute_names(use)
+                ev.always_set = names if ev.always_set is None else ev.always_set & names
                 if pair_of(use):
                     ev.ok_pairs.add(pair_of(use))  # type: ignore[arg-type]
                 ev.const_any.update(use.constant)
@@ -126,6 +129,11 @@ def gather_evidence(
                 if outcome.stage == "convert":
                     ev.refused.add(len(ev.failed) - 1)
     return evidence
+
+
+def attribute_names(use: NodeUse) -> set[str]:
+    """The names of the attributes a use has (set or defaulted by the schema)."""
+    return {n for n, _ in (*use.attributes, *use.int_attributes, *use.float_attributes)}
 
 
 def pair_of(use: NodeUse) -> tuple[str, str] | None:

@@ -8,7 +8,7 @@ import collections
 import dataclasses
 import json
 
-from nnport.targets.probe_evidence import Evidence, pair_of
+from nnport.targets.probe_evidence import Evidence, attribute_names, pair_of
 from nnport.targets.probe_graph import valid_dtype
 from nnport.targets.probe_schema import optional_inputs, parameters, schema_of
 
@@ -29,6 +29,7 @@ class Limits:
     # input 0 dtype -> switch values refused with it alone (Mod-28 fmod=0 with floats on OpenVINO)
     combos: dict[str, dict[str, set[str]]] = dataclasses.field(default_factory=dict)
     floats: dict[str, set[str]] = dataclasses.field(default_factory=dict)  # name -> allowed
+    required: set[str] = dataclasses.field(default_factory=set)  # attributes to be set
 
 
 def finer_limits(ev: Evidence, key: tuple[str, str, int]) -> Limits:
@@ -42,7 +43,9 @@ def finer_limits(ev: Evidence, key: tuple[str, str, int]) -> Limits:
     constant becomes a ``constant_inputs`` position. With nothing else to blame, the last
     optional input it gave that no passing case gave becomes an ``absent_inputs`` position;
     failing that, fewer inputs than every passing case gave set ``min_inputs``, or a rank above
-    every passing one that the converter refused sets ``max_rank``. A float attribute value
+    every passing one that the converter refused sets ``max_rank``. An attribute without a
+    default that every pass set and the failure left out becomes required
+    (``required_attributes``: ncnn's Transpose without ``perm``). A float attribute value
     that never passed, where every pass used one value, limits the attribute to that value
     (``attributes``): pnnx maps Selu to a fixed-constant layer, so only ONNX's default alpha and
     gamma convert; with several passing values nothing is blamed on it.
@@ -56,6 +59,7 @@ def finer_limits(ev: Evidence, key: tuple[str, str, int]) -> Limits:
     max_inputs: int | None = None
     combos: dict[str, dict[str, set[str]]] = {}
     floats: dict[str, set[str]] = {}
+    required: set[str] = set()
     seen = collections.defaultdict(set, {n: set(v) for n, v in ev.ok_int.items()})
     for use in ev.failed:
         for name, value in use.int_attributes:
@@ -96,6 +100,9 @@ def finer_limits(ev: Evidence, key: tuple[str, str, int]) -> Limits:
         blamed = absent or flags or [(n, v) for n, v in unseen if v[0] != "["]
         for name, value in blamed:
             forbidden[name].add(value)
+        if not blamed and (missing := (ev.always_set or set()) - attribute_names(use)):
+            required |= missing  # pnnx's Transpose without perm, which every pass set
+            blamed = [(n, "") for n in missing]
         if not blamed:
             only = [(n, ev.ok_float[n]) for n, v in use.float_attributes
                     if v not in ev.ok_float.get(n, set()) and len(ev.ok_float.get(n, ())) == 1]  # fmt: skip
@@ -129,7 +136,7 @@ def finer_limits(ev: Evidence, key: tuple[str, str, int]) -> Limits:
         )  # fmt: skip
     return Limits(
         dict(forbidden), set(parameters(key, constant)), pairs, not_given, max_rank,
-        min_inputs, max_inputs, combos, floats,
+        min_inputs, max_inputs, combos, floats, required,
     )  # fmt: skip
 
 

@@ -144,6 +144,7 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
             absent_inputs=tuple(sorted(found.not_given)),
             min_inputs=found.min_inputs,
             max_inputs=found.max_inputs,
+            required_attributes=tuple(sorted(found.required)),
             max_rank=found.max_rank,
             note=note,
         )

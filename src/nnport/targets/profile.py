@@ -80,6 +80,7 @@ class OpRule:
     output_dtypes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     attributes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     forbidden_attributes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    required_attributes: tuple[str, ...] = ()  # attributes without a default it needs set
     forbidden_dtype_pairs: tuple[tuple[str, str], ...] = ()  # (input 0, output 0) dtypes
     constant_inputs: tuple[int, ...] = ()
     absent_inputs: tuple[int, ...] = ()  # optional input positions the target cannot take
@@ -292,6 +293,9 @@ def _op(entry: Any, where: str) -> OpRule:
     forbidden = entry.get("forbidden_attributes", {})
     if not isinstance(forbidden, dict) or not all(isinstance(v, list) for v in forbidden.values()):
         raise _bad(where, "'forbidden_attributes' must be a table {name = [refused values]}")
+    required = entry.get("required_attributes", [])
+    if not isinstance(required, list) or not all(isinstance(n, str) and n for n in required):
+        raise _bad(where, "'required_attributes' must be a list of attribute names")
     pairs = entry.get("forbidden_dtype_pairs", [])
     if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
         raise _bad(where, "'forbidden_dtype_pairs' must be a list of [input dtype, output dtype]")
@@ -316,6 +320,7 @@ def _op(entry: Any, where: str) -> OpRule:
         output_dtypes=_dtype_table(entry.get("output_dtypes"), f"{where}.output_dtypes"),
         attributes={k: tuple(v) for k, v in attrs.items()},
         forbidden_attributes={k: tuple(v) for k, v in forbidden.items()},
+        required_attributes=tuple(required),
         forbidden_dtype_pairs=tuple(
             (a, b) for a, b in (_dtypes(p, f"{where}.forbidden_dtype_pairs") for p in pairs)
         ),

@@ -27,7 +27,8 @@ def _op_dict(rule: OpRule) -> dict[str, Any]:
             out[key] = list(table["*"])
         elif table:
             out[key] = {k: list(v) for k, v in table.items()}
-    for key in ("constant_inputs", "absent_inputs", "absent_outputs", "one_element_inputs"):
+    for key in ("constant_inputs", "absent_inputs", "absent_outputs", "one_element_inputs",
+                "required_attributes"):  # fmt: skip
         if getattr(rule, key):
             out[key] = list(getattr(rule, key))
     if rule.min_inputs:

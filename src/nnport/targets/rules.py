@@ -299,6 +299,18 @@ def _rule_violations(
                 fix=None,
             )
         )
+    for attr_name in rule.required_attributes:
+        if attr_name not in node.attributes:
+            found.append(
+                make(
+                    rule="attribute-unsupported",
+                    message=(
+                        f"{op} '{label}' does not set {attr_name}; {name}'s {op} needs it set "
+                        f"(its ONNX default is not taken){note}"
+                    ),
+                    fix=None,
+                )
+            )
     for attr_name, refused in rule.forbidden_attributes.items():
         value = _attribute_value(node, attr_name, ctx)
         anything = "*" in refused  # the attribute set at all, with any value

@@ -17,6 +17,7 @@ RULES: dict[str, str] = {
     "broadcast-unsupported": "an element-wise op broadcasts where the target needs equal shapes",
     "input-value-unsupported": "a constant input holds a value the target cannot take",
     "input-unsupported": "an optional input is given that the target's op cannot take",
+    "graph-unsupported": "a graph pattern the converter cannot take (an input passed straight to an output)",
     "output-unsupported": "an optional output is requested that the target's op cannot produce",
     "batch-axis-unknown": "an axis-dependent op in a graph from which the converter cannot tell the batch axis",
     "batch-not-one": "an op fed from a fixed first axis other than 1 on a target without a batch axis",
