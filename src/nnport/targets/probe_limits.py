@@ -10,6 +10,7 @@ import json
 
 from nnport.targets.probe_evidence import Evidence, attribute_names, pair_of
 from nnport.targets.probe_graph import valid_dtype
+from nnport.targets.probe_nodes import NodeUse
 from nnport.targets.probe_schema import optional_inputs, parameters, schema_of
 
 ANY_VALUE = '"*"'  # forbidden_attributes: the attribute set at all, with any value (JSON text)
@@ -100,14 +101,11 @@ def finer_limits(ev: Evidence, key: tuple[str, str, int]) -> Limits:
         blamed = absent or flags or [(n, v) for n, v in unseen if v[0] != "["]
         for name, value in blamed:
             forbidden[name].add(value)
-        if not blamed and (missing := (ev.always_set or set()) - attribute_names(use)):
-            required |= missing  # pnnx's Transpose without perm, which every pass set
-            blamed = [(n, "") for n in missing]
         if not blamed:
-            only = [(n, ev.ok_float[n]) for n, v in use.float_attributes
-                    if v not in ev.ok_float.get(n, set()) and len(ev.ok_float.get(n, ())) == 1]  # fmt: skip
+            missing, only = _unset_or_float(use, ev)
+            required |= missing
             floats.update(only)
-            blamed = [(n, "") for n, _ in only]
+            blamed = [(n, "") for n in (*missing, *only)]
         if never and not blamed:
             # the last one only: a case adds optional inputs in order to test the last
             # (LSTM's peepholes P come with sequence_lens, initial_h and initial_c)
@@ -138,6 +136,19 @@ def finer_limits(ev: Evidence, key: tuple[str, str, int]) -> Limits:
         dict(forbidden), set(parameters(key, constant)), pairs, not_given, max_rank,
         min_inputs, max_inputs, combos, floats, required,
     )  # fmt: skip
+
+
+def _unset_or_float(use: NodeUse, ev: Evidence) -> tuple[set[str], dict[str, set[str]]]:
+    """Attributes every pass set that ``use`` leaves out (pnnx's Transpose without perm); failing
+    those, float attributes with a value no pass used where every pass used one value (pnnx's
+    Selu with other constants than ONNX's defaults), each with that one value."""
+    missing = (ev.always_set or set()) - attribute_names(use)
+    if missing:
+        return missing, {}
+    return set(), {
+        n: ev.ok_float[n] for n, v in use.float_attributes
+        if v not in ev.ok_float.get(n, set()) and len(ev.ok_float.get(n, ())) == 1
+    }  # fmt: skip
 
 
 def _all_ones(text: str) -> bool:
