@@ -209,3 +209,17 @@ def test_empty_tensor_is_flagged_but_an_empty_constant_is_not(tmp_path: Path) ->
     path = _model(tmp_path, "noop", [noop], {"x": [1, 3, 4, 4]}, {"y": [1, 3, 4, 4]},
                   {"axes": np.array([], dtype=np.int64)})  # type: ignore[arg-type]  # fmt: skip
     assert "shape-unsupported" not in _rules(path)
+
+
+def test_batch_not_one_skips_shape_arithmetic_the_converter_folds() -> None:
+    """pnnx computes Shape -> Gather chains on static inputs itself: a fixed first axis of 2
+    reaching them is no batch-not-one violation (the node suite's expanded FlexAttention)."""
+    import onnx_ir as ir
+
+    from nnport.targets.probe import case_inputs, load_cases
+
+    (case,) = load_cases(names=["test_flexattention_expanded_ver26"])
+    model, _ = case_inputs(case, freeze=True)
+    report = check(ir.serde.deserialize_model(model), "ncnn")
+    flagged = {v.op for v in report.violations if v.rule == "batch-not-one"}
+    assert flagged and not flagged & {"Shape", "Gather"}

@@ -18,6 +18,7 @@ import onnx_ir as ir
 
 from nnport.model.specs import graph_inputs
 from nnport.targets.batch_axis import node_label, node_violation, reduces_everything
+from nnport.targets.input_rules import folded_by_converter
 
 if TYPE_CHECKING:
     from nnport.targets.checker import Context
@@ -51,6 +52,8 @@ def batch_size_violations(ctx: Context) -> list[Violation]:
         if not fed:
             continue
         source, size = fed[0]
+        if node.outputs and all(folded_by_converter(ctx, ctx.level(o)) for o in node.outputs):
+            continue  # shape arithmetic the converter computes itself (Shape -> Gather)
         origin.update({out.name: fed[0] for out in node.outputs if out.name})
         if node.domain in ("", "ai.onnx") and (node.op_type in free or reduces_everything(node)):
             continue  # a reduction over every axis or none does not see the axes
