@@ -156,20 +156,37 @@ def test_layer_normalization_mean_output_is_refused(tmp_path: Path) -> None:
     assert "output-unsupported" in _rules(path)
 
 
+def _transpose(tmp_path: Path, name: str, perm: list[int] | None = None) -> Path:
+    """A Transpose of a [2, 3, 4] tensor (pnnx keeps a first axis of 2 as a plain axis)."""
+    node = helper.make_node("Transpose", ["x"], ["y"])
+    if perm is not None:
+        node.attribute.append(helper.make_attribute("perm", perm))
+    return _model(tmp_path, name, [node], {"x": [2, 3, 4]}, {"y": [4, 3, 2]})
+
+
 def test_transpose_without_perm_is_refused_and_a_written_perm_runs(tmp_path: Path) -> None:
-    """required_attributes: pnnx cannot take Transpose's default permutation, even after a
-    Conv; the same permutation written out converts and matches."""
-    w = {"w": np.eye(3, dtype=np.float32).reshape(3, 3, 1, 1)}
-    conv = helper.make_node("Conv", ["x", "w"], ["c"])
-    default = _model(tmp_path, "default", [conv, helper.make_node("Transpose", ["c"], ["y"])],
-                     {"x": [1, 3, 4, 5]}, {"y": [5, 4, 3, 1]}, w)  # fmt: skip
-    written = helper.make_node("Transpose", ["c"], ["y"], perm=[0, 2, 3, 1])
-    explicit = _model(tmp_path, "explicit", [conv, written], {"x": [1, 3, 4, 5]},
-                      {"y": [1, 4, 5, 3]}, w)  # fmt: skip
+    """required_attributes: pnnx cannot take Transpose's default permutation; the same
+    permutation written out converts and matches. (After a Conv, a Transpose that leaves the
+    batch axis elsewhere in a graph output fails either way.)"""
+    default, explicit = _transpose(tmp_path, "default"), _transpose(tmp_path, "p", perm=[2, 1, 0])
     assert not _ncnn_matches(default)
     assert "attribute-unsupported" in _rules(default)
     assert _ncnn_matches(explicit)
     assert check(load(explicit), "ncnn").deployable
+
+
+def test_fix_writes_the_default_perm_out_and_ncnn_runs_it(tmp_path: Path) -> None:
+    """The required perm has a fix: explicit-transpose-perm writes the reversed axes out; the
+    fixed model passes check, converts and matches ONNX Runtime on ncnn."""
+    from nnport.model.io import save
+    from nnport.passes import FixOptions, fix
+
+    path = _transpose(tmp_path, "default")
+    (violation,) = check(load(path), "ncnn").violations
+    assert violation.fix == "explicit-transpose-perm"
+    result = fix(load(path), "ncnn", options=FixOptions(seed=0))
+    assert result.deployable and result.verified, (result.passes, result.remaining)
+    assert _ncnn_matches(save(result.model, tmp_path / "fixed.onnx"))
 
 
 def test_a_graph_input_passed_straight_to_an_output_is_refused(tmp_path: Path) -> None:

@@ -155,3 +155,18 @@ def test_isnan_becomes_not_equal_self() -> None:
     assert [n.op_type for n in new.graph] == ["Equal", "Not"]
     _, out = run_model(new, feeds)
     assert out[0]["y"].tolist() == [False, True, False, False]
+
+
+def test_explicit_transpose_perm_matches_onnxruntime() -> None:
+    """Transpose without perm reverses the axes; the pass writes that permutation out."""
+    from nnport.passes.explicit_transpose_perm import ExplicitTransposePermPass
+
+    model = parse("""
+        <ir_version: 8, opset_import: ["" : 13]>
+        g (float[2,3,8] x) => (float[8,3,2] y) { y = Transpose(x) }
+    """)
+    new, drift = apply_verified(ExplicitTransposePermPass(), model, FEEDS)
+    assert drift.ok, drift.reason
+    (node,) = new.graph
+    assert list(node.attributes["perm"].as_ints()) == [2, 1, 0]
+    assert "perm" not in next(iter(model.graph)).attributes  # the input model is untouched

@@ -14,6 +14,7 @@ from nnport.passes.decompose_isnan import DecomposeIsNaNPass
 from nnport.passes.decompose_layernorm import DecomposeLayerNormPass
 from nnport.passes.decompose_lpnorm import DecomposeLpNormPass
 from nnport.passes.decompose_mish import DecomposeMishPass
+from nnport.passes.explicit_transpose_perm import ExplicitTransposePermPass
 from nnport.passes.fold_constants import FoldConstantsPass
 from nnport.passes.freeze_shapes import FreezeShapesPass
 from nnport.passes.fuse_lpnorm import FuseLpNormPass
@@ -44,6 +45,7 @@ CATALOG: list[type[FixPass]] = [
     RewriteChannelShufflePass,
     RewriteTilePass,
     RewriteStridedSlicePass,
+    ExplicitTransposePermPass,
     MaterializeBroadcastPass,
     MaterializeEmptyBranchPass,
     ConvertOpsetPass,

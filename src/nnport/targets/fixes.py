@@ -24,6 +24,9 @@ DECOMPOSITIONS: dict[str, str] = {
     "Clip": "decompose-clip",
 }
 
+# attribute-unsupported on a required attribute: the pass that writes its default out.
+REQUIRED_ATTRIBUTES: dict[tuple[str, str], str] = {("Transpose", "perm"): "explicit-transpose-perm"}
+
 # What each fix id does, for messages and docs.
 DESCRIPTIONS: dict[str, str] = {
     FREEZE_SHAPES: "freeze dynamic input dims, then fold constants and Shape chains",
@@ -32,6 +35,7 @@ DESCRIPTIONS: dict[str, str] = {
     RETYPE_INT64: "retype int64 -> int32 and float64 -> float32 tensors (range-checked)",
     CAST_GRAPH_IO: "add boundary Casts for int64/bool graph inputs and outputs",
     "rewrite-tile": "remove Tile/Expand when consumers broadcast, else rewrite it",
+    "explicit-transpose-perm": "write Transpose's default perm (the axes reversed) out",
     "decompose-lpnorm": "LpNormalization -> ReduceL2/Div (or ReduceSum(Abs))",
     "decompose-gather-elements": "GatherElements -> Gather/arithmetic the target supports",
     "decompose-hardswish": "HardSwish -> x * HardSigmoid-like arithmetic",

@@ -308,7 +308,7 @@ def _rule_violations(
                         f"{op} '{label}' does not set {attr_name}; {name}'s {op} needs it set "
                         f"(its ONNX default is not taken){note}"
                     ),
-                    fix=None,
+                    fix=fixes.REQUIRED_ATTRIBUTES.get((op, attr_name)),
                 )
             )
     for attr_name, refused in rule.forbidden_attributes.items():
