@@ -206,7 +206,9 @@ def test_a_graph_input_passed_straight_to_an_output_is_refused(tmp_path: Path) -
     assert check(load(after), "ncnn").deployable
 
 
-@pytest.mark.parametrize("name", ["empty-tensor", "avgpool-ceil-extra-window", "passthrough-graph"])
+@pytest.mark.parametrize(
+    "name", ["empty-tensor", "avgpool-ceil-extra-window", "passthrough-graph", "linear-bias"]
+)
 def test_the_new_ncnn_defects_reproduce_on_ncnn_only(name: str) -> None:
     pytest.importorskip("openvino")
     assert reproduces(name, "ncnn")
@@ -240,3 +242,29 @@ def test_batch_not_one_skips_shape_arithmetic_the_converter_folds() -> None:
     report = check(ir.serde.deserialize_model(model), "ncnn")
     flagged = {v.op for v in report.violations if v.rule == "batch-not-one"}
     assert flagged and not flagged & {"Shape", "Gather"}
+
+
+_B = np.linspace(-1, 1, 24, dtype=np.float32).reshape(4, 6)
+# (name, run-time inputs besides a, constants, transB, transA) -> ncnn runs it (measured)
+Gemm = tuple[dict[str, list[int]], dict[str, np.ndarray], int, int, bool]
+GEMMS: dict[str, Gemm] = {
+    "layer": ({}, {"b": _B, "c": np.ones(4, np.float32)}, 1, 0, True),
+    "no_bias_fed_b": ({"b": [4, 6]}, {}, 1, 0, True),
+    "fed_b_fed_c": ({"b": [4, 6], "c": [4]}, {}, 1, 0, False),
+    "const_b_fed_c": ({"c": [4]}, {"b": _B}, 1, 0, False),
+    "fed_b_const_c": ({"b": [4, 6]}, {"c": np.ones(4, np.float32)}, 1, 0, False),
+    "matrix_bias": ({}, {"b": _B, "c": np.ones((3, 4), np.float32)}, 1, 0, False),
+    "matmul_add": ({"b": [6, 4], "c": [3, 4]}, {}, 0, 0, True),
+}
+
+
+@pytest.mark.parametrize("name", list(GEMMS))
+def test_check_agrees_with_ncnn_on_linear_layer_biases(tmp_path: Path, name: str) -> None:
+    """linear-bias: pnnx makes a Gemm with transB (or a constant B) a linear layer, which ncnn
+    runs with a bias only when B and the bias are constants and the bias is a vector."""
+    fed, constants, trans_b, trans_a, runs = GEMMS[name]
+    node = helper.make_node("Gemm", ["a", "b", "c"][: 2 + ("c" in fed or "c" in constants)],
+                            ["y"], transB=trans_b, transA=trans_a)  # fmt: skip
+    path = _model(tmp_path, name, [node], {"a": [3, 6], **fed}, {"y": [3, 4]}, constants)
+    assert _ncnn_matches(path) == runs  # the measurement, rerun
+    assert check(load(path), "ncnn").deployable == runs

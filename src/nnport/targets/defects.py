@@ -14,7 +14,8 @@ installed runtime, and a test fails when a runtime upgrade fixes it. Two kinds:
   its control: ``dynamic-rank`` (``nnport.targets.dynamic_rank``, OpenVINO),
   ``reduce-empty-bool`` and ``attention-mask-length(-padded)`` (``nnport.targets.defect_kernels``,
   shape checks kernels make when they run); ``empty-tensor`` (``nnport.targets.defect_empty``,
-  ncnn); ``passthrough-graph`` (``nnport.targets.defect_passthrough``, ncnn).
+  ncnn); ``passthrough-graph`` (``nnport.targets.defect_passthrough``, ncnn);
+  ``linear-bias`` (``nnport.targets.defect_linear``, ncnn).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from nnport.targets import (
     defect_empty,
     defect_if_empty,
     defect_kernels,
+    defect_linear,
     defect_passthrough,
     defect_pool,
     defect_tile,
@@ -134,6 +136,14 @@ DEFECTS: dict[str, Defect] = {
         "cannot hold a tensor with no elements (an axis of length 0)",
         defect_empty.detect,
         defect_empty.repro,
+        refusal=True,
+    ),
+    "linear-bias": Defect(
+        "input-not-constant",
+        "cannot run a Gemm that becomes a linear layer (transB=1 or a constant B) with a bias, "
+        "unless B and the bias are constants and the bias is a vector",
+        defect_linear.detect,
+        defect_linear.repro,
         refusal=True,
     ),
     "passthrough-graph": Defect(
