@@ -50,6 +50,12 @@ NO_NCNN_LAYER = ("Cast", "Equal", "Greater", "Less", "Not", "And", "Or", "Where"
 # into Tensor.slice, which ncnn cannot run (benchmarks/ncnn_layers.py; LeViT-128S in the zoo).
 NCNN_INPUT_VALUES = {"Slice": {"4": (1,)}}
 NCNN_INPUT_VALUES_WHY = "other steps become Tensor.slice, which ncnn cannot run"
+# Attributes to be set although ONNX gives them a default: pnnx can write a garbage axis into
+# ncnn's param for a Split given `split` and no `axis` (the node suite's
+# test_split_variable_parts_default_axis: `1=547985045`, depending on the file's bytes; with
+# axis = 0 written out it converts right; measured by tests/test_check_ncnn_limits.py).
+NCNN_REQUIRED = {"Split": ("axis",)}
+NCNN_REQUIRED_WHY = "pnnx can misread a Split's default axis"
 
 PNNX_TABLE = [
     "ArgMax",
@@ -245,6 +251,12 @@ def build_profile(result: ProbeResult, backend: str) -> TargetProfile:
                             note=f"{NCNN_INPUT_VALUES_WHY}; {r.note}")
         if r.op in NCNN_INPUT_VALUES else r
         for r in profile.ops
+    )  # fmt: skip
+    ops = tuple(
+        dataclasses.replace(r, note=f"{NCNN_REQUIRED_WHY}; {r.note}", required_attributes=tuple(
+            sorted({*r.required_attributes, *NCNN_REQUIRED[r.op]})))
+        if r.op in NCNN_REQUIRED else r
+        for r in ops
     )  # fmt: skip
     return dataclasses.replace(profile, notes=(*profile.notes, left_out), ops=ops)
 

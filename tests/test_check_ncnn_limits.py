@@ -176,14 +176,14 @@ def test_transpose_without_perm_is_refused_and_a_written_perm_runs(tmp_path: Pat
 
 
 def test_fix_writes_the_default_perm_out_and_ncnn_runs_it(tmp_path: Path) -> None:
-    """The required perm has a fix: explicit-transpose-perm writes the reversed axes out; the
+    """The required perm has a fix: write-defaults writes the reversed axes out; the
     fixed model passes check, converts and matches ONNX Runtime on ncnn."""
     from nnport.model.io import save
     from nnport.passes import FixOptions, fix
 
     path = _transpose(tmp_path, "default")
     (violation,) = check(load(path), "ncnn").violations
-    assert violation.fix == "explicit-transpose-perm"
+    assert violation.fix == "write-defaults"
     result = fix(load(path), "ncnn", options=FixOptions(seed=0))
     assert result.deployable and result.verified, (result.passes, result.remaining)
     assert _ncnn_matches(save(result.model, tmp_path / "fixed.onnx"))
@@ -268,3 +268,19 @@ def test_check_agrees_with_ncnn_on_linear_layer_biases(tmp_path: Path, name: str
     path = _model(tmp_path, name, [node], {"a": [3, 6], **fed}, {"y": [3, 4]}, constants)
     assert _ncnn_matches(path) == runs  # the measurement, rerun
     assert check(load(path), "ncnn").deployable == runs
+
+
+def test_split_without_axis_is_refused_and_fixed(tmp_path: Path) -> None:
+    """required_attributes (recorded by hand): pnnx can write a garbage axis for a Split given
+    `split` and no `axis`; check asks for the axis, and write-defaults writes it out."""
+    from nnport.model.io import save
+    from nnport.passes import FixOptions, fix
+
+    node = helper.make_node("Split", ["x", "split"], ["a", "b"])
+    path = _model(tmp_path, "split", [node], {"x": [6]}, {"a": [2], "b": [4]},
+                  {"split": np.array([2, 4], dtype=np.int64)})  # type: ignore[arg-type]  # fmt: skip
+    (violation,) = check(load(path), "ncnn").violations
+    assert violation.rule == "attribute-unsupported" and violation.fix == "write-defaults"
+    result = fix(load(path), "ncnn", options=FixOptions(seed=0))
+    assert result.deployable and result.verified, (result.passes, result.remaining)
+    assert _ncnn_matches(save(result.model, tmp_path / "fixed.onnx"))

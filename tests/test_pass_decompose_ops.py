@@ -157,16 +157,27 @@ def test_isnan_becomes_not_equal_self() -> None:
     assert out[0]["y"].tolist() == [False, True, False, False]
 
 
-def test_explicit_transpose_perm_matches_onnxruntime() -> None:
-    """Transpose without perm reverses the axes; the pass writes that permutation out."""
-    from nnport.passes.explicit_transpose_perm import ExplicitTransposePermPass
+@pytest.mark.parametrize(
+    ("body", "written"),
+    [
+        ("y = Transpose(x)", ("perm", [2, 1, 0])),
+        ("s = Constant<value = int64[2] {1, 1}>() a, b = Split(x, s)", ("axis", 0)),
+    ],
+)
+def test_write_defaults_matches_onnxruntime(body: str, written: tuple[str, object]) -> None:
+    """Transpose without perm reverses the axes and Split without axis splits axis 0; the pass
+    writes those defaults out."""
+    from nnport.passes.write_defaults import WriteDefaultsPass
 
-    model = parse("""
+    outputs = "float[8,3,2] y" if "Transpose" in body else "float[1,3,8] a, float[1,3,8] b"
+    model = parse(f"""
         <ir_version: 8, opset_import: ["" : 13]>
-        g (float[2,3,8] x) => (float[8,3,2] y) { y = Transpose(x) }
+        g (float[2,3,8] x) => ({outputs}) {{ {body} }}
     """)
-    new, drift = apply_verified(ExplicitTransposePermPass(), model, FEEDS)
+    new, drift = apply_verified(WriteDefaultsPass(), model, FEEDS)
     assert drift.ok, drift.reason
-    (node,) = new.graph
-    assert list(node.attributes["perm"].as_ints()) == [2, 1, 0]
-    assert "perm" not in next(iter(model.graph)).attributes  # the input model is untouched
+    name, value = written
+    (node,) = [n for n in new.graph if n.op_type in ("Transpose", "Split")]
+    attr = node.attributes[name]
+    assert (list(attr.as_ints()) if isinstance(value, list) else attr.as_int()) == value
+    assert all(name not in n.attributes for n in model.graph)  # the input model is untouched

@@ -14,7 +14,6 @@ from nnport.passes.decompose_isnan import DecomposeIsNaNPass
 from nnport.passes.decompose_layernorm import DecomposeLayerNormPass
 from nnport.passes.decompose_lpnorm import DecomposeLpNormPass
 from nnport.passes.decompose_mish import DecomposeMishPass
-from nnport.passes.explicit_transpose_perm import ExplicitTransposePermPass
 from nnport.passes.fold_constants import FoldConstantsPass
 from nnport.passes.freeze_shapes import FreezeShapesPass
 from nnport.passes.fuse_lpnorm import FuseLpNormPass
@@ -25,6 +24,7 @@ from nnport.passes.retype_int64 import RetypeInt64Pass
 from nnport.passes.rewrite_channel_shuffle import RewriteChannelShufflePass
 from nnport.passes.rewrite_strided_slice import RewriteStridedSlicePass
 from nnport.passes.rewrite_tile import RewriteTilePass
+from nnport.passes.write_defaults import WriteDefaultsPass
 
 # Order matters: shapes first (folding needs them), then op rewrites, then the opset move (so
 # decompositions are written at the source opset and converted with the rest), then dtypes.
@@ -45,7 +45,7 @@ CATALOG: list[type[FixPass]] = [
     RewriteChannelShufflePass,
     RewriteTilePass,
     RewriteStridedSlicePass,
-    ExplicitTransposePermPass,
+    WriteDefaultsPass,
     MaterializeBroadcastPass,
     MaterializeEmptyBranchPass,
     ConvertOpsetPass,

@@ -25,7 +25,10 @@ DECOMPOSITIONS: dict[str, str] = {
 }
 
 # attribute-unsupported on a required attribute: the pass that writes its default out.
-REQUIRED_ATTRIBUTES: dict[tuple[str, str], str] = {("Transpose", "perm"): "explicit-transpose-perm"}
+REQUIRED_ATTRIBUTES: dict[tuple[str, str], str] = {
+    ("Transpose", "perm"): "write-defaults",
+    ("Split", "axis"): "write-defaults",
+}
 
 # What each fix id does, for messages and docs.
 DESCRIPTIONS: dict[str, str] = {
@@ -35,7 +38,7 @@ DESCRIPTIONS: dict[str, str] = {
     RETYPE_INT64: "retype int64 -> int32 and float64 -> float32 tensors (range-checked)",
     CAST_GRAPH_IO: "add boundary Casts for int64/bool graph inputs and outputs",
     "rewrite-tile": "remove Tile/Expand when consumers broadcast, else rewrite it",
-    "explicit-transpose-perm": "write Transpose's default perm (the axes reversed) out",
+    "write-defaults": "write Transpose's default perm and Split's default axis out",
     "decompose-lpnorm": "LpNormalization -> ReduceL2/Div (or ReduceSum(Abs))",
     "decompose-gather-elements": "GatherElements -> Gather/arithmetic the target supports",
     "decompose-hardswish": "HardSwish -> x * HardSigmoid-like arithmetic",
