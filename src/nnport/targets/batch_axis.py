@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 import onnx_ir as ir
 
-from nnport.targets.constness import Constness
+from nnport.model.graphs import constant_tensor
+from nnport.targets.input_rules import converter_sees
 from nnport.targets.profile import canonical_domain
 from nnport.targets.violations import Violation
 
@@ -81,18 +82,11 @@ def reduces_everything(node: ir.Node) -> bool:
     if node.op_type not in REDUCE_OPS or "axes" in node.attributes:
         return False
     axes = node.inputs[1] if len(node.inputs) > 1 else None
-    noop = node.attributes.get("noop_with_empty_axes")
-    return axes is None or (noop is not None and noop.as_int() == 1 and _empty_constant(axes))
-
-
-def _empty_constant(value: ir.Value) -> bool:
-    """An initializer or Constant output with no elements."""
-    const = value.const_value
-    producer = value.producer()
-    if const is None and producer is not None and producer.op_type == "Constant":
-        attr = producer.attributes.get("value")
-        const = attr.value if attr is not None else None
-    return const is not None and 0 in tuple(const.shape)
+    if axes is None:
+        return True
+    const = constant_tensor(axes)  # empty, with noop: over no axis
+    noop = node.attributes.get_int("noop_with_empty_axes", 0) == 1
+    return noop and const is not None and 0 in tuple(const.shape)
 
 
 def _moves_first_axis(ctx: Context, node: ir.Node) -> bool:
@@ -102,8 +96,7 @@ def _moves_first_axis(ctx: Context, node: ir.Node) -> bool:
     shape = ctx.facts(node.inputs[0]).shape if node.inputs else None
     if shape is None:
         return False
-    attr = node.attributes.get("perm")
-    perm = list(attr.as_ints()) if attr is not None else list(range(len(shape)))[::-1]
+    perm = node.attributes.get_ints("perm", list(range(len(shape)))[::-1])
     return bool(perm) and perm[0] != 0
 
 
@@ -114,16 +107,13 @@ def _resizes_first_axis(ctx: Context, node: ir.Node) -> bool:
     keeps that axis as the batch and ncnn returns the wrong shape. A run-time input with
     another first axis (Gemm's a next to a [1, N] bias) brings that length itself; constants
     (a Reshape's shape) are weights to the converter."""
-    from nnport.targets.input_rules import folded_by_converter
-
-    def runtime(value: ir.Value) -> bool:
-        level = ctx.level(value)
-        return level != Constness.CONSTANT and not folded_by_converter(ctx, level)
-
-    firsts = [_first_axis(ctx, v) for v in node.inputs if v is not None and v.name and runtime(v)]
+    firsts = [_first_axis(ctx, v) for v in node.inputs
+              if v is not None and v.name and not converter_sees(ctx, v)]  # fmt: skip
     if 1 not in firsts or any(f not in (None, 1) for f in firsts):
         return False
-    return any(_first_axis(ctx, v) not in (None, 1) and runtime(v) for v in node.outputs)
+    return any(
+        _first_axis(ctx, v) not in (None, 1) and not converter_sees(ctx, v) for v in node.outputs
+    )
 
 
 def _first_axis(ctx: Context, value: ir.Value) -> int | None:

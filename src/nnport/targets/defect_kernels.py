@@ -50,8 +50,8 @@ def _reduced_axes(node: ir.Node, rank: int) -> list[int] | None:
     else:
         axes = []
     if not axes:
-        noop = node.attributes.get("noop_with_empty_axes")
-        return [] if noop is not None and noop.as_int() else list(range(rank))
+        noop = node.attributes.get_int("noop_with_empty_axes", 0)
+        return [] if noop else list(range(rank))
     return [a % rank for a in axes] if rank else []
 
 

@@ -17,22 +17,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnx_ir as ir
 
-from nnport.targets.constness import Constness
-from nnport.targets.input_rules import folded_by_converter
+from nnport.targets.input_rules import converter_sees
 from nnport.targets.repro import Repro, checked_model
 
 if TYPE_CHECKING:
     from nnport.targets.checker import Context
-
-
-def _flag(node: ir.Node, name: str) -> int:
-    attr = node.attributes.get(name)
-    return attr.as_int() if attr is not None else 0
-
-
-def _constant(ctx: Context, value: ir.Value) -> bool:
-    level = ctx.level(value)
-    return level == Constness.CONSTANT or folded_by_converter(ctx, level)
 
 
 def detect(ctx: Context, node: ir.Node, label: str) -> str | None:
@@ -40,13 +29,13 @@ def detect(ctx: Context, node: ir.Node, label: str) -> str | None:
     if node.op_type != "Gemm" or node.domain not in ("", "ai.onnx") or len(node.inputs) < 3:
         return None
     weight, bias = node.inputs[1], node.inputs[2]
-    if weight is None or bias is None or not bias.name or _flag(node, "transA") != 0:
+    if weight is None or bias is None or not bias.name or node.attributes.get_int("transA", 0) != 0:
         return None
-    constant_weight = _constant(ctx, weight)
-    if _flag(node, "transB") != 1 and not constant_weight:
+    constant_weight = converter_sees(ctx, weight)
+    if node.attributes.get_int("transB", 0) != 1 and not constant_weight:
         return None  # a matmul and an add to pnnx
     rank = ctx.facts(bias).rank
-    if constant_weight and _constant(ctx, bias) and rank is not None and rank <= 1:
+    if constant_weight and converter_sees(ctx, bias) and rank is not None and rank <= 1:
         return None
     return (
         f"Gemm '{label}' becomes a linear layer whose bias ('{bias.name}') is not a constant "

@@ -26,12 +26,8 @@ def _no_op(node: ir.Node | None) -> bool:
         return False
     if node.op_type == "Identity":
         return True
-    perm = node.attributes.get("perm")
-    return (
-        node.op_type == "Transpose"
-        and perm is not None
-        and (list(perm.as_ints()) == list(range(len(perm.as_ints()))))
-    )
+    perm = node.attributes.get_ints("perm")
+    return node.op_type == "Transpose" and perm is not None and list(perm) == [*range(len(perm))]
 
 
 def detect(ctx: Context, node: ir.Node, label: str) -> str | None:

@@ -26,18 +26,13 @@ if TYPE_CHECKING:
     from nnport.targets.checker import Context
 
 
-def _ints(node: ir.Node, name: str, default: list[int]) -> list[int]:
-    attr = node.attributes.get(name)
-    return list(attr.as_ints()) if attr is not None else default
-
-
 def dropped_axes(node: ir.Node, spatial: list[int]) -> list[int]:
     """Spatial axes (from 0) whose last ceil-mode window ONNX drops for starting in padding."""
     rank = len(spatial)
-    kernel = _ints(node, "kernel_shape", [1] * rank)
-    strides = _ints(node, "strides", [1] * rank)
-    dilations = _ints(node, "dilations", [1] * rank)
-    pads = _ints(node, "pads", [0] * (2 * rank))
+    kernel = node.attributes.get_ints("kernel_shape", [1] * rank)
+    strides = node.attributes.get_ints("strides", [1] * rank)
+    dilations = node.attributes.get_ints("dilations", [1] * rank)
+    pads = node.attributes.get_ints("pads", [0] * (2 * rank))
     auto_pad = node.attributes.get("auto_pad")
     if auto_pad is not None and auto_pad.as_string() not in ("NOTSET", ""):
         return []  # SAME/VALID pads are computed, not given; no window starts in them
@@ -67,8 +62,7 @@ def detect_average(ctx: Context, node: ir.Node, label: str) -> str | None:
 def _detect(ctx: Context, node: ir.Node, label: str, op: str) -> str | None:
     if node.op_type != op or node.domain not in ("", "ai.onnx") or not node.inputs:
         return None
-    ceil = node.attributes.get("ceil_mode")
-    if ceil is None or ceil.as_int() != 1:
+    if node.attributes.get_int("ceil_mode", 0) != 1:
         return None
     shape = ctx.facts(node.inputs[0]).shape
     if shape is None or len(shape) < 3 or not all(isinstance(d, int) for d in shape[2:]):

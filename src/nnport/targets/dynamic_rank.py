@@ -62,8 +62,7 @@ def unknown_rank(ctx: Context, node: ir.Node) -> str | None:
         return None  # one axis fewer: the rank is known
     if op == "Squeeze":
         return f"takes its axes at run time ('{axes.name}', {many})"
-    keepdims = node.attributes.get("keepdims")
-    if keepdims is None or keepdims.as_int() != 0:
+    if node.attributes.get_int("keepdims", 1) != 0:
         return None  # the rank is kept
     return f"takes its axes at run time ('{axes.name}', {many}) with keepdims=0"
 

@@ -6,6 +6,7 @@ produce (``absent_outputs``)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import onnx.defs
@@ -37,6 +38,13 @@ def folded_by_converter(ctx: Context, level: Constness) -> bool:
     return level == Constness.FOLDABLE or (level == Constness.SHAPE and ctx.inputs_static)
 
 
+def converter_sees(ctx: Context, value: ir.Value) -> bool:
+    """The converter has ``value`` as a weight: a constant, or computed from constants and
+    shapes it folds itself (``folded_by_converter``)."""
+    level = ctx.level(value)
+    return level == Constness.CONSTANT or folded_by_converter(ctx, level)
+
+
 def input_violations(
     ctx: Context, node: ir.Node, rule: OpRule, label: str, make: Make
 ) -> list[Violation]:
@@ -50,9 +58,9 @@ def input_violations(
     return found
 
 
-def _given(node: ir.Node, position: int) -> ir.Value | None:
-    """The input at ``position`` when the node gives it (named), else None."""
-    value = node.inputs[position] if position < len(node.inputs) else None
+def _given(values: Sequence[ir.Value | None], position: int) -> ir.Value | None:
+    """The input (or output) at ``position`` when the node gives it (named), else None."""
+    value = values[position] if position < len(values) else None
     return value if value is not None and value.name else None
 
 
@@ -61,12 +69,12 @@ def _not_constant(
 ) -> list[Violation]:
     found = []
     for position in rule.constant_inputs:
-        value = _given(node, position)
+        value = _given(node.inputs, position)
         if value is None:
             continue
-        level = ctx.level(value)
-        if level == Constness.CONSTANT or folded_by_converter(ctx, level):
+        if converter_sees(ctx, value):
             continue
+        level = ctx.level(value)
         message = (
             f"{who} input {position} ('{value.name}') is {_DESCRIBE_LEVEL[level]}; "
             f"{ctx.profile.name} needs it as a constant initializer"
@@ -81,7 +89,7 @@ def _absent(
 ) -> list[Violation]:
     found = []
     for position in rule.absent_inputs:
-        value = _given(node, position)
+        value = _given(node.inputs, position)
         if value is not None:
             message = (
                 f"{who} is given its optional input {position} ('{value.name}'); "
@@ -97,8 +105,8 @@ def _absent_output(
 ) -> list[Violation]:
     found = []
     for position in rule.absent_outputs:
-        value = node.outputs[position] if position < len(node.outputs) else None
-        if value is not None and value.name:
+        value = _given(node.outputs, position)
+        if value is not None:
             message = (
                 f"{who} asks for its optional output {position} ('{value.name}'); "
                 f"{ctx.profile.name}'s {node.op_type} cannot produce it{note}"
@@ -113,7 +121,7 @@ def _not_one_element(
 ) -> list[Violation]:
     found = []
     for position in rule.one_element_inputs:
-        value = _given(node, position)
+        value = _given(node.inputs, position)
         if value is None or not ctx.facts(value).static:
             continue
         count = math.prod(d for d in ctx.facts(value).shape or () if isinstance(d, int))
