@@ -34,6 +34,7 @@ from nnport.targets.probe import CaseOutcome, ProbeResult, as_written, probe_bac
 from nnport.targets.probe_nodes import annotate
 from nnport.targets.probe_profile import derive_profile
 from nnport.targets.probe_table import newer_table_versions, refute_table_ops, supplement
+from nnport.targets.profile import OpRule
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -246,19 +247,21 @@ def build_profile(result: ProbeResult, backend: str) -> TargetProfile:
         f"and nothing else to blame: {', '.join(sorted(found.ops))}; refused values: {values}"
         + (f"; refused optional outputs: {outputs}" if outputs else "")
     )
-    ops = tuple(
-        dataclasses.replace(r, input_values={**r.input_values, **NCNN_INPUT_VALUES[r.op]},
-                            note=f"{NCNN_INPUT_VALUES_WHY}; {r.note}")
-        if r.op in NCNN_INPUT_VALUES else r
-        for r in profile.ops
-    )  # fmt: skip
-    ops = tuple(
-        dataclasses.replace(r, note=f"{NCNN_REQUIRED_WHY}; {r.note}", required_attributes=tuple(
-            sorted({*r.required_attributes, *NCNN_REQUIRED[r.op]})))
-        if r.op in NCNN_REQUIRED else r
-        for r in ops
-    )  # fmt: skip
+    ops = tuple(_recorded_by_hand(r) for r in profile.ops)
     return dataclasses.replace(profile, notes=(*profile.notes, left_out), ops=ops)
+
+
+def _recorded_by_hand(rule: OpRule) -> OpRule:
+    """``rule`` with the ncnn limits measured outside the probe: Slice's steps, Split's axis."""
+    if rule.op in NCNN_INPUT_VALUES:
+        values = {**rule.input_values, **NCNN_INPUT_VALUES[rule.op]}
+        rule = dataclasses.replace(rule, input_values=values,
+                                   note=f"{NCNN_INPUT_VALUES_WHY}; {rule.note}")  # fmt: skip
+    if rule.op in NCNN_REQUIRED:
+        required = tuple(sorted({*rule.required_attributes, *NCNN_REQUIRED[rule.op]}))
+        rule = dataclasses.replace(rule, required_attributes=required,
+                                   note=f"{NCNN_REQUIRED_WHY}; {rule.note}")  # fmt: skip
+    return rule
 
 
 def main(argv: list[str]) -> int:

@@ -8,12 +8,10 @@ from collections.abc import Sequence
 import onnx_ir as ir
 
 from nnport.passes.base import Builder, Decline, NodeRewritePass
+from nnport.targets.fixes import DEFAULTS_WRITTEN
 
 # Hand-rolled: a one-attribute rewrite; neither onnxscript's rewriter nor its optimizer writes
 # defaults out.
-
-# op -> the attribute it writes out
-WRITTEN = {"Transpose": "perm", "Split": "axis"}
 
 
 class WriteDefaultsPass(NodeRewritePass):
@@ -23,10 +21,10 @@ class WriteDefaultsPass(NodeRewritePass):
     fix_id = "write-defaults"
     resolves = ("attribute-unsupported",)
     op_type = "*"
-    op_types = tuple(WRITTEN)
+    op_types = tuple(DEFAULTS_WRITTEN)
 
     def wants(self, node: ir.Node) -> bool:
-        return WRITTEN[node.op_type] not in node.attributes and super().wants(node)
+        return DEFAULTS_WRITTEN[node.op_type] not in node.attributes and super().wants(node)
 
     def rewrite(self, node: ir.Node, b: Builder) -> Sequence[ir.Value]:
         x = node.inputs[0]

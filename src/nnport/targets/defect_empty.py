@@ -18,6 +18,7 @@ import onnx_ir as ir
 
 from nnport.targets.constness import Constness
 from nnport.targets.repro import Repro, checked_model
+from nnport.targets.shape_rules import dims_text
 
 if TYPE_CHECKING:
     from nnport.targets.checker import Context
@@ -31,9 +32,9 @@ def detect(ctx: Context, node: ir.Node, label: str) -> str | None:
             continue
         shape = ctx.facts(value).shape
         if shape is not None and 0 in shape:
-            dims = "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
             return (
-                f"{node.op_type} '{label}' has tensor '{value.name}' of shape {dims}, with no "
+                f"{node.op_type} '{label}' has tensor '{value.name}' of shape "
+                f"{dims_text(shape)}, with no "
                 f"elements; {ctx.profile.name} cannot hold an empty tensor"
             )
     return None

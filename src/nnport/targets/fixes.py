@@ -25,9 +25,10 @@ DECOMPOSITIONS: dict[str, str] = {
 }
 
 # attribute-unsupported on a required attribute: the pass that writes its default out.
+# op -> the attribute whose default the pass write-defaults writes out
+DEFAULTS_WRITTEN: dict[str, str] = {"Transpose": "perm", "Split": "axis"}
 REQUIRED_ATTRIBUTES: dict[tuple[str, str], str] = {
-    ("Transpose", "perm"): "write-defaults",
-    ("Split", "axis"): "write-defaults",
+    item: "write-defaults" for item in DEFAULTS_WRITTEN.items()
 }
 
 # What each fix id does, for messages and docs.

@@ -7,11 +7,17 @@ from __future__ import annotations
 import collections
 import dataclasses
 from collections.abc import Iterable
+from typing import Any
 
 from nnport.targets.probe import CaseOutcome
 from nnport.targets.probe_graph import io_explains, valid_dtype
 from nnport.targets.probe_nodes import NodeUse
 from nnport.targets.profile import IO_KINDS, canonical_domain
+
+
+def _sets() -> collections.defaultdict[Any, set[str]]:
+    """An empty table of sets (the default of Evidence's per-position and per-name tables)."""
+    return collections.defaultdict(set)
 
 
 @dataclasses.dataclass
@@ -21,34 +27,18 @@ class Evidence:
     passes: int = 0
     fails: int = 0
     single_passes: int = 0  # passing single-node cases (the op itself ran)
-    ok_in: dict[int, set[str]] = dataclasses.field(
-        default_factory=lambda: collections.defaultdict(set)
-    )
-    ok_out: dict[int, set[str]] = dataclasses.field(
-        default_factory=lambda: collections.defaultdict(set)
-    )
-    bad_in: dict[int, set[str]] = dataclasses.field(
-        default_factory=lambda: collections.defaultdict(set)
-    )
-    bad_out: dict[int, set[str]] = dataclasses.field(
-        default_factory=lambda: collections.defaultdict(set)
-    )
-    ok_attr: dict[str, set[str]] = dataclasses.field(
-        default_factory=lambda: collections.defaultdict(set)
-    )
-    bad_attr: dict[str, set[str]] = dataclasses.field(
-        default_factory=lambda: collections.defaultdict(set)
-    )
+    ok_in: dict[int, set[str]] = dataclasses.field(default_factory=_sets)
+    ok_out: dict[int, set[str]] = dataclasses.field(default_factory=_sets)
+    bad_in: dict[int, set[str]] = dataclasses.field(default_factory=_sets)
+    bad_out: dict[int, set[str]] = dataclasses.field(default_factory=_sets)
+    ok_attr: dict[str, set[str]] = dataclasses.field(default_factory=_sets)
+    bad_attr: dict[str, set[str]] = dataclasses.field(default_factory=_sets)
     note: str = ""
     always_set: set[str] | None = None  # attribute names every passing use had (None: no pass)
     const_ok: set[int] = dataclasses.field(default_factory=set)  # positions constant in a pass
     dynamic_ok: set[int] = dataclasses.field(default_factory=set)  # positions fed at run time
-    ok_float: dict[str, set[str]] = dataclasses.field(
-        default_factory=lambda: collections.defaultdict(set)
-    )
-    ok_int: dict[str, set[str]] = dataclasses.field(
-        default_factory=lambda: collections.defaultdict(set)
-    )
+    ok_float: dict[str, set[str]] = dataclasses.field(default_factory=_sets)
+    ok_int: dict[str, set[str]] = dataclasses.field(default_factory=_sets)
     const_any: set[int] = dataclasses.field(default_factory=set)  # constant in any passing case
     dynamic_any: set[int] = dataclasses.field(default_factory=set)  # fed at run time in a pass
     failed: list[NodeUse] = dataclasses.field(default_factory=list)  # failing single-node uses

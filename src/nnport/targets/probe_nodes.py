@@ -123,6 +123,8 @@ def _types(model: onnx.ModelProto) -> tuple[dict[str, str], dict[str, int], set[
         for init in graph.initializer:
             types[init.name] = onnx.helper.tensor_dtype_to_np_dtype(init.data_type).name
             ranks[init.name] = len(init.dims)
+            if 0 in init.dims:
+                empty.add(init.name)
     return types, ranks, empty
 
 
@@ -135,17 +137,6 @@ def _axis_free(node: onnx.NodeProto, empty: set[str]) -> bool:
     return len(node.input) < 2 or not node.input[1] or (noop and node.input[1] in empty)
 
 
-def _empty_constants(graph: onnx.GraphProto) -> set[str]:
-    """Names of the graph's initializers and Constant outputs that hold no elements."""
-    found = {t.name for t in graph.initializer if 0 in t.dims}
-    for node in graph.node:
-        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.TENSOR and 0 in attr.t.dims:
-                    found.update(node.output)
-    return found
-
-
 def node_uses(model: onnx.ModelProto) -> tuple[NodeUse, ...]:
     """Every node (subgraphs included) with its operator version, inferred dtypes and attributes."""
     types, ranks, empties = _types(model)
@@ -156,7 +147,7 @@ def node_uses(model: onnx.ModelProto) -> tuple[NodeUse, ...]:
             o for n in graph.node if n.op_type == "Constant" and n.domain in ("", "ai.onnx")
             for o in n.output
         }  # fmt: skip
-        empty = _empty_constants(graph)
+        empty = empties & constants
         for node in graph.node:
             domain = "" if node.domain == "ai.onnx" else node.domain
             try:

@@ -39,20 +39,20 @@ def schema_dtypes(key: tuple[str, str, int], side: str, pos: int) -> set[str]:
 
 def optional_inputs(key: tuple[str, str, int]) -> set[int]:
     """Input positions the ONNX schema of (domain, op, version) marks optional."""
-    schema = schema_of(key)
-    if schema is None:
-        return set()
-    optional = onnx.defs.OpSchema.FormalParameterOption.Optional
-    return {i for i, p in enumerate(schema.inputs) if p.option == optional}
+    return _optional(key, "inputs")
 
 
 def optional_outputs(key: tuple[str, str, int]) -> set[int]:
     """Output positions the ONNX schema of (domain, op, version) marks optional."""
+    return _optional(key, "outputs")
+
+
+def _optional(key: tuple[str, str, int], side: str) -> set[int]:
     schema = schema_of(key)
     if schema is None:
         return set()
     optional = onnx.defs.OpSchema.FormalParameterOption.Optional
-    return {i for i, p in enumerate(schema.outputs) if p.option == optional}
+    return {i for i, p in enumerate(getattr(schema, side)) if p.option == optional}
 
 
 def parameters(key: tuple[str, str, int], positions: set[int]) -> tuple[int, ...]:
