@@ -51,8 +51,7 @@ def _value_range(value: ir.Value, shape: tuple[int, ...]) -> tuple[float, float]
             continue
         data_index, attr, default = spec
         data = node.inputs[data_index]
-        axis_attr = node.attributes.get(attr)
-        axis = axis_attr.as_int() if axis_attr is not None else default
+        axis = node.attributes.get_int(attr, default)
         if (
             data is not None
             and data.shape is not None
