@@ -207,8 +207,10 @@ def test_a_graph_input_passed_straight_to_an_output_is_refused(tmp_path: Path) -
 
 
 @pytest.mark.parametrize(
-    "name", ["empty-tensor", "avgpool-ceil-extra-window", "passthrough-graph", "linear-bias"]
-)
+    "name",
+    ["empty-tensor", "avgpool-ceil-extra-window", "passthrough-graph", "linear-bias",
+     "gather-index-list"],
+)  # fmt: skip
 def test_the_new_ncnn_defects_reproduce_on_ncnn_only(name: str) -> None:
     pytest.importorskip("openvino")
     assert reproduces(name, "ncnn")
@@ -284,3 +286,63 @@ def test_split_without_axis_is_refused_and_fixed(tmp_path: Path) -> None:
     result = fix(load(path), "ncnn", options=FixOptions(seed=0))
     assert result.deployable and result.verified, (result.passes, result.remaining)
     assert _ncnn_matches(save(result.model, tmp_path / "fixed.onnx"))
+
+
+_CONV = {"w": np.eye(3, dtype=np.float32).reshape(3, 3, 1, 1)}
+
+
+def _gather(tmp_path: Path, name: str, indices: np.ndarray, axis: int = 1) -> Path:
+    """A 1x1 Conv on [1, 3, 4, 5] (it tells pnnx the batch axis), then Gather(indices)."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
+             helper.make_node("Gather", ["c", "i"], ["y"], axis=axis)]  # fmt: skip
+    out = [1, 3, 4, 5][:axis] + list(indices.shape) + [1, 3, 4, 5][axis + 1 :]
+    return _model(tmp_path, name, nodes, {"x": [1, 3, 4, 5]}, {"y": out},
+                  {**_CONV, "i": indices.astype(np.int64)})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "indices",
+    [np.array([0, 2]), np.array([2, 0, 1]), np.array([[0, 2]]), np.array([[0, 2], [1, 1]])],
+)
+def test_gather_of_several_indices_is_refused_and_rewritten(
+    tmp_path: Path, indices: np.ndarray
+) -> None:
+    """gather-index-list: pnnx makes a Gather of a run-time tensor a select of one index; a
+    vector of indices comes back as one slice, a matrix fails to convert. rewrite-gather turns
+    it into Slices and a Concat, which ncnn runs."""
+    from nnport.model.io import save
+    from nnport.passes import FixOptions, fix
+
+    path = _gather(tmp_path, "gather", indices)
+    assert not _ncnn_matches(path)
+    (violation,) = check(load(path), "ncnn").violations
+    assert violation.rule == "input-not-scalar" and violation.fix == "rewrite-gather"
+    result = fix(load(path), "ncnn", options=FixOptions(seed=0))
+    assert result.deployable and result.verified and result.max_error == 0.0, result.remaining
+    assert _ncnn_matches(save(result.model, tmp_path / "fixed.onnx"))
+
+
+@pytest.mark.parametrize(
+    ("indices", "axis"), [(np.array(1), 1), (np.array([2]), 1), (np.array([3]), 3)]
+)
+def test_gather_of_one_index_runs(tmp_path: Path, indices: np.ndarray, axis: int) -> None:
+    """A scalar index or a vector of one is the select pnnx makes: it converts and matches."""
+    path = _gather(tmp_path, "gather1", indices, axis)
+    assert _ncnn_matches(path)
+    assert check(load(path), "ncnn").deployable
+
+
+def test_unsqueeze_past_axis_3_without_an_anchor_is_refused(tmp_path: Path) -> None:
+    """Without an anchor pnnx hands ncnn's ExpandDims the ONNX axes unshifted, and it does not
+    load an axis above 3 (the node suite's test_unsqueeze_two_axes); axes up to 3 run."""
+
+    def unsqueeze(name: str, axes: list[int], out: list[int]) -> Path:
+        return _model(tmp_path, name, [helper.make_node("Unsqueeze", ["x", "axes"], ["y"])],
+                      {"x": [1, 4, 5]}, {"y": out}, {"axes": np.array(axes)})  # fmt: skip
+
+    past = unsqueeze("past", [1, 4], [1, 1, 4, 5, 1])
+    within = unsqueeze("within", [1, 3], [1, 1, 4, 1, 5])
+    assert not _ncnn_matches(past)
+    assert "batch-axis-unknown" in _rules(past)
+    assert _ncnn_matches(within)
+    assert check(load(within), "ncnn").deployable

@@ -22,6 +22,7 @@ from nnport.passes.materialize_empty_branch import MaterializeEmptyBranchPass
 from nnport.passes.replace_reduce_mean import ReplaceReduceMeanPass
 from nnport.passes.retype_int64 import RetypeInt64Pass
 from nnport.passes.rewrite_channel_shuffle import RewriteChannelShufflePass
+from nnport.passes.rewrite_gather import RewriteGatherPass
 from nnport.passes.rewrite_strided_slice import RewriteStridedSlicePass
 from nnport.passes.rewrite_tile import RewriteTilePass
 from nnport.passes.write_defaults import WriteDefaultsPass
@@ -45,6 +46,7 @@ CATALOG: list[type[FixPass]] = [
     RewriteChannelShufflePass,
     RewriteTilePass,
     RewriteStridedSlicePass,
+    RewriteGatherPass,
     WriteDefaultsPass,
     MaterializeBroadcastPass,
     MaterializeEmptyBranchPass,

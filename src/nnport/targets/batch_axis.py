@@ -16,7 +16,10 @@ out right. A node that turns a first axis of 1 into another length (Flatten with
 Reshape or Concat along axis 0, Gemm with transA on [1, N]) is reported too, at any rank: the
 rule fires on 86 node-suite runs of pnnx's ops (mostly cases cut to a first axis of 1) and
 every one failed on ncnn; Flatten, Reshape, Concat, Expand, Squeeze and Gemm came out with the
-first axis kept as a batch of 1.
+first axis kept as a batch of 1. An Unsqueeze that puts a new axis at position 4 or later
+fails to load without an anchor: pnnx passes its axes on unshifted, and ncnn's ExpandDims does
+not load an axis above 3 (measured on [1, 4, 5] and [1, 4, 5, 6]: axes [1, 4], [2, 4], [4] and
+[-1] fail, axes [1, 3], [2, 3] and [3] match, and after a Conv [1, 4] matches).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ AXIS_OPS = frozenset({
     "LayerNormalization", "RMSNormalization", "MeanVarianceNormalization",
 })  # fmt: skip
 REDUCE_OPS = frozenset(op for op in AXIS_OPS if op.startswith("Reduce"))
+NCNN_AXES = 4  # ncnn's ExpandDims loads axes 0 to 3 only (module docstring)
 MIN_RANK = 3  # the lowest input rank at which the rule is measured to hold (module docstring)
 
 # Element-wise ops that broadcast: their meaning depends on the axes when the shapes differ.
@@ -116,6 +120,21 @@ def _resizes_first_axis(ctx: Context, node: ir.Node) -> bool:
     )
 
 
+def _expands_past_ncnn_axes(ctx: Context, node: ir.Node) -> bool:
+    """An Unsqueeze that puts a new axis at position NCNN_AXES or later of its output (without
+    an anchor pnnx hands ncnn the ONNX axes unshifted)."""
+    if node.op_type != "Unsqueeze":
+        return False
+    out = ctx.facts(node.outputs[0]).rank
+    axes = node.attributes.get_ints("axes")
+    if axes is None and len(node.inputs) > 1:
+        const = constant_tensor(node.inputs[1])
+        axes = None if const is None else [int(a) for a in const.numpy().reshape(-1)]
+    if out is None or axes is None:
+        return False
+    return any(a % out >= NCNN_AXES for a in axes)
+
+
 def _first_axis(ctx: Context, value: ir.Value) -> int | None:
     shape = ctx.facts(value).shape
     return shape[0] if shape and isinstance(shape[0], int) else None
@@ -177,18 +196,21 @@ def batch_axis_violations(ctx: Context) -> list[Violation]:
         if node.domain not in ("", "ai.onnx"):
             continue
         resized = _resizes_first_axis(ctx, node)  # pnnx keeps that first axis as the batch
-        if not resized and not _depends_on_axes(ctx, node):
+        expanded = _expands_past_ncnn_axes(ctx, node)
+        if not resized and not expanded and not _depends_on_axes(ctx, node):
             continue
         what, effect = (
             ("turns a first axis of 1 into another length", "keep that axis as the batch and "
-             "return the wrong shape") if resized
+             "return the wrong shape without an error") if resized
+            else (f"inserts an axis at position {NCNN_AXES} or later", "pass the axes on "
+                  f"unshifted, and the runtime loads axes 0 to {NCNN_AXES - 1} only") if expanded
             else ("depends on which axis is which", "apply the op one axis off and give wrong "
-                  "results")
+                  "results without an error")
         )  # fmt: skip
         message = (
             f"{node.op_type} '{node_label(ctx, node, index)}' {what}, and the graph has no "
             f"op ({', '.join(sorted(anchors)[:4])}, ...) from which {ctx.profile.name}'s "
-            f"converter learns the batch axis: it would {effect} without an error"
+            f"converter learns the batch axis: it would {effect}"
         )
         found.append(node_violation(ctx, node, index, "batch-axis-unknown", message))
     return found

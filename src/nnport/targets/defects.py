@@ -15,7 +15,10 @@ installed runtime, and a test fails when a runtime upgrade fixes it. Two kinds:
   ``reduce-empty-bool`` and ``attention-mask-length(-padded)`` (``nnport.targets.defect_kernels``,
   shape checks kernels make when they run); ``empty-tensor`` (``nnport.targets.defect_empty``,
   ncnn); ``passthrough-graph`` (``nnport.targets.defect_passthrough``, ncnn);
-  ``linear-bias`` (``nnport.targets.defect_linear``, ncnn).
+  ``linear-bias`` (``nnport.targets.defect_linear``, ncnn);
+- both (a wrong result or a refusal, by the shape of the input): ``gather-index-list``
+  (``nnport.targets.defect_gather``, ncnn), recorded while the runtime returns a wrong result
+  on its repro.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import onnx_ir as ir
 
 from nnport.targets import (
     defect_empty,
+    defect_gather,
     defect_if_empty,
     defect_kernels,
     defect_linear,
@@ -153,6 +157,14 @@ DEFECTS: dict[str, Defect] = {
         defect_passthrough.detect,
         defect_passthrough.repro,
         refusal=True,
+    ),
+    "gather-index-list": Defect(
+        "input-not-scalar",
+        "maps a Gather of a run-time tensor to a select of one index: with a vector of indices "
+        "it returns one slice, with a matrix it fails to convert",
+        defect_gather.detect,
+        defect_gather.repro,
+        fix=defect_gather.REWRITE_GATHER,
     ),
 }
 

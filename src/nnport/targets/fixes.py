@@ -39,6 +39,7 @@ DESCRIPTIONS: dict[str, str] = {
     RETYPE_INT64: "retype int64 -> int32 and float64 -> float32 tensors (range-checked)",
     CAST_GRAPH_IO: "add boundary Casts for int64/bool graph inputs and outputs",
     "rewrite-tile": "remove Tile/Expand when consumers broadcast, else rewrite it",
+    "rewrite-gather": "Gather with constant indices of several elements -> Slices and a Concat",
     "write-defaults": "write Transpose's default perm and Split's default axis out",
     "decompose-lpnorm": "LpNormalization -> ReduceL2/Div (or ReduceSum(Abs))",
     "decompose-gather-elements": "GatherElements -> Gather/arithmetic the target supports",
