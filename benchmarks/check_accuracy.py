@@ -99,13 +99,17 @@ def _verdict(path_or_model: Any, target: str, shapes: dict[str, tuple[int, ...]]
 # ----------------------------------------------------------------------------- node suite
 
 
-def suite_matrix(target: str, raw: Path, variant: str = "") -> Matrix | None:
+def suite_matrix(
+    target: str, raw: Path, variant: str = "", exporters: bool = False
+) -> Matrix | None:
     """Check every probed case (own opset) against its probe outcome; with ``variant``
-    ("batch1"), the cases the probe also ran cut to one sample (``probe_batch``)."""
+    ("batch1"), the cases the probe also ran cut to one sample (``probe_batch``); with
+    ``exporters``, nnport's exporter cases (``probe_exporter``) instead of the suite's."""
     import onnx_ir as ir
 
     from nnport.targets.probe import case_inputs, load_cases
     from nnport.targets.probe_batch import BATCH_ONE, batch_one_variant
+    from nnport.targets.probe_exporter import PREFIX
 
     if not raw.exists():
         print(f"  (no {raw.name}: run the {target} probe first)")
@@ -117,6 +121,7 @@ def suite_matrix(target: str, raw: Path, variant: str = "") -> Matrix | None:
         if o["opset"] == o["original_opset"]
         and o["status"] != "unconvertible"
         and o.get("variant", "") == variant
+        and o["case"].startswith(PREFIX) == exporters
     }
     matrix = Matrix()
     if not real:  # load_cases(names=[]) would mean every case
@@ -297,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
             if cut is not None and cut.total:
                 print(cut.line(f"  {target} (cut to batch 1)"))
                 _merge(overall[target], cut)
+            extra = suite_matrix(target, RESULTS / f"probe-{target}.json.gz", exporters=True)
+            if extra is not None and extra.total:
+                print(extra.line(f"  {target} (exporter cases)"))
+                _merge(overall[target], extra)
     models: list[ZooModel] = []
     if args.zoo or args.speed:
         opsets = tuple(int(o) for o in args.opsets.split(","))

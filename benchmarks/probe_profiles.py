@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import gzip
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -30,7 +31,14 @@ from pathlib import Path
 from nnport.results import dumps, loads
 from nnport.targets import TargetProfile, dump_profile
 from nnport.targets.defects import add_defects
-from nnport.targets.probe import CaseOutcome, ProbeResult, as_written, probe_backend
+from nnport.targets.probe import (
+    CaseOutcome,
+    ProbeResult,
+    as_written,
+    exporter_note,
+    probe_backend,
+)
+from nnport.targets.probe_exporter import PREFIX, exporter_cases
 from nnport.targets.probe_nodes import annotate
 from nnport.targets.probe_profile import derive_profile
 from nnport.targets.probe_table import newer_table_versions, refute_table_ops, supplement
@@ -178,12 +186,36 @@ def _rerun(result: ProbeResult, text: str, workers: int) -> ProbeResult:
     opsets = sorted({o.opset for o in result.outcomes if o.opset != o.original_opset}, reverse=True)
     fresh = probe_backend(result.backend, cases=cases, opsets=opsets, workers=workers,
                           options=result.options)  # fmt: skip
+    print(f"  {sum(o.status == 'pass' for o in fresh.at_own_opset())} of {len(cases)} now pass")
+    return _merge(result, fresh)
+
+
+def _add_exporters(result: ProbeResult, workers: int) -> ProbeResult:
+    """Run nnport's exporter cases (``nnport.targets.probe_exporter``) the saved outcomes lack,
+    at the saved opsets, and add their outcomes."""
+    have = {o.case for o in result.outcomes}
+    cases = [c.name for c in exporter_cases() if c.name not in have]
+    if not cases:
+        return result
+    print(f"running {len(cases)} exporter cases")
+    opsets = sorted({o.opset for o in result.outcomes if o.opset != o.original_opset}, reverse=True)
+    fresh = probe_backend(result.backend, cases=cases, opsets=opsets, workers=workers,
+                          options=result.options)  # fmt: skip
+    print(f"  {sum(o.status == 'pass' for o in fresh.at_own_opset())} of {len(cases)} pass")
+    merged = _merge(result, fresh)
+    count = sum(c.startswith(PREFIX) for c in {o.case for o in merged.outcomes})
+    base = re.sub(re.escape(exporter_note(1)).replace("1", r"\d+"), "", result.source)
+    return dataclasses.replace(merged, cases=result.cases + len(cases),
+                               source=base + exporter_note(count))  # fmt: skip
+
+
+def _merge(result: ProbeResult, fresh: ProbeResult) -> ProbeResult:
+    """``result`` with ``fresh``'s outcomes in place of the same runs', and its new runs added."""
     new = {(o.case, o.opset, o.variant): o for o in fresh.outcomes}
     outcomes = tuple(new.pop((o.case, o.opset, o.variant), o) for o in result.outcomes)
-    outcomes += tuple(new.values())  # variants the saved result did not have
-    own = as_written(outcomes)
-    passed = sum(o.status == "pass" for o in own)
-    print(f"  {sum(o.status == 'pass' for o in fresh.at_own_opset())} of {len(cases)} now pass")
+    outcomes += tuple(new.values())  # runs the saved result did not have
+    outcomes = tuple(sorted(outcomes, key=lambda o: (o.case, -o.opset)))
+    passed = sum(o.status == "pass" for o in as_written(outcomes))
     return dataclasses.replace(result, outcomes=outcomes, passed=passed)
 
 
@@ -282,6 +314,11 @@ def main(argv: list[str]) -> int:
         help="run the batch-one variants the saved outcomes lack (ncnn), then rewrite the profile",
     )
     parser.add_argument(
+        "--add-exporters",
+        action="store_true",
+        help="run nnport's exporter cases the saved outcomes lack, then rewrite the profile",
+    )
+    parser.add_argument(
         "--annotate",
         action="store_true",
         help="recompute the node facts the derivation reads (dtypes, attributes, ranks) from the "
@@ -290,8 +327,12 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     raw = RESULTS / f"probe-{args.backend}.json.gz"
-    if args.from_raw or args.rerun_failed or args.add_batch_one or args.annotate:
+    saved = args.rerun_failed or args.add_batch_one or args.add_exporters or args.annotate
+    if args.from_raw or saved:
         result = loads(ProbeResult, gzip.decompress(raw.read_bytes()).decode())
+        if args.add_exporters:
+            result = _add_exporters(result, args.workers)
+            raw.write_bytes(gzip.compress(dumps(result, indent=None).encode()))
         if args.add_batch_one:
             result = _add_batch_one(result, args.workers)
             raw.write_bytes(gzip.compress(dumps(result, indent=None).encode()))
@@ -310,6 +351,7 @@ def main(argv: list[str]) -> int:
                 print(f"{done}/{total} runs, {time.perf_counter() - start:.0f} s", flush=True)
 
         ncnn = args.backend == "ncnn"
+        journal = RESULTS / f"probe-{args.backend}.journal.jsonl"
         result = probe_backend(
             args.backend,
             ops=PNNX_TABLE + GENERIC if ncnn else None,
@@ -317,9 +359,10 @@ def main(argv: list[str]) -> int:
             workers=args.workers,
             timeout=120 if ncnn else 60,
             progress=progress,
-            journal=RESULTS / f"probe-{args.backend}.journal.jsonl",
+            journal=journal,
         )
         raw.write_bytes(gzip.compress(dumps(result, indent=None).encode()))
+        journal.unlink()  # finished: a later probe (after an upgrade) must not reuse its runs
     profile = build_profile(result, args.backend)
     header = (
         f"Generated by benchmarks/probe_profiles.py {args.backend} ({profile.source.probe});\n"

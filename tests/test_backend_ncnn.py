@@ -93,3 +93,37 @@ def test_ncnn_unsupported_op_is_named(tmp_path: Path) -> None:
     with pytest.raises(BackendError, match=r"LpNormalization.*'l2norm'"):
         convert_to_ncnn(path, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "shape"),
+    [
+        ("g (float[4] a, float[4] b) => (float[] y) { y = MatMul(a, b) }", ()),
+        ("g (float[1,3,4] x) => (float[] y) { y = ReduceSum <keepdims=0> (x) }", ()),
+        (
+            """g (float[1,3,2,2] x) => (float[1] y) {
+                   w = Constant <value = float[3,3,1,1] {1,0,0,0,1,0,0,0,1}> ()
+                   c = Conv(x, w)
+                   a = Constant <value = int64[3] {1,2,3}> ()
+                   y = ReduceSum <keepdims=0> (c, a)
+               }""",
+            (1,),
+        ),
+    ],
+)
+def test_ncnn_returns_scalar_and_one_element_outputs_in_their_shape(
+    tmp_path: Path, text: str, shape: tuple[int, ...]
+) -> None:
+    """A rank-0 output has no batch axis: it comes back as a scalar, not as [1] or [1, 1]; a
+    [1] output of a batch-1 model keeps its one axis (MatMul of two vectors, a full reduction)."""
+    model = onnx.parser.parse_model('<ir_version: 8, opset_import: ["" : 13]>\n' + text)
+    model.graph.output[0].type.tensor_type.shape.SetInParent()  # "float[]" parses as rank unknown
+    path = tmp_path / "m.onnx"
+    onnx.save(model, path)
+    feeds = generate_inputs(load(path), seed=0)[0]
+    with make_runner("onnxruntime", path) as ref:
+        (want,) = ref.infer(feeds).values()
+    with make_runner("ncnn", path) as runner:
+        (got,) = runner.infer(feeds).values()
+    assert want.shape == shape and got.shape == shape
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)

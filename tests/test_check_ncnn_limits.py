@@ -209,7 +209,7 @@ def test_a_graph_input_passed_straight_to_an_output_is_refused(tmp_path: Path) -
 @pytest.mark.parametrize(
     "name",
     ["empty-tensor", "avgpool-ceil-extra-window", "passthrough-graph", "linear-bias",
-     "gather-index-list"],
+     "gather-index-list", "deconv-runtime-weight"],
 )  # fmt: skip
 def test_the_new_ncnn_defects_reproduce_on_ncnn_only(name: str) -> None:
     pytest.importorskip("openvino")
@@ -346,3 +346,60 @@ def test_unsqueeze_past_axis_3_without_an_anchor_is_refused(tmp_path: Path) -> N
     assert "batch-axis-unknown" in _rules(past)
     assert _ncnn_matches(within)
     assert check(load(within), "ncnn").deployable
+
+
+@pytest.mark.parametrize(("c_in", "c_out"), [(1, 2), (2, 2), (1, 1)])
+def test_convtranspose_with_a_run_time_weight_is_refused_unless_one_channel(
+    tmp_path: Path, c_in: int, c_out: int
+) -> None:
+    """deconv-runtime-weight: ncnn runs a ConvTranspose right with a constant weight; with the
+    weight fed at run time only a single channel pair matches."""
+    node = helper.make_node("ConvTranspose", ["x", "w"], ["y"])
+    shapes = {"x": [1, c_in, 3, 3], "w": [c_in, c_out, 3, 3]}
+    fed = _model(tmp_path, "fed", [node], shapes, {"y": [1, c_out, 5, 5]})
+    weight = np.random.default_rng(0).standard_normal(shapes["w"]).astype(np.float32)
+    const = _model(tmp_path, "const", [node], {"x": shapes["x"]}, {"y": [1, c_out, 5, 5]},
+                   {"w": weight})  # fmt: skip
+    runs = (c_in, c_out) == (1, 1)
+    assert _ncnn_matches(fed) == runs
+    assert check(load(fed), "ncnn").deployable == runs
+    assert runs or "input-not-constant" in _rules(fed)
+    assert _ncnn_matches(const)
+    assert check(load(const), "ncnn").deployable
+
+
+def test_lrn_on_a_first_axis_of_5_is_refused_and_runs_cut_to_one(tmp_path: Path) -> None:
+    """LRN is not batch-free on ncnn (the node suite's test_lrn: bias 2 on [5, 5, 5, 5] is
+    wrong, and right cut to one sample)."""
+    node = helper.make_node("LRN", ["x"], ["y"], size=3, alpha=0.0002, beta=0.5, bias=2.0)
+    five = _model(tmp_path, "lrn5", [node], {"x": [5, 5, 5, 5]}, {"y": [5, 5, 5, 5]})
+    one = _model(tmp_path, "lrn1", [node], {"x": [1, 5, 5, 5]}, {"y": [1, 5, 5, 5]})
+    assert not _ncnn_matches(five)
+    assert "batch-not-one" in _rules(five)
+    assert _ncnn_matches(one)
+    assert check(load(one), "ncnn").deployable
+
+
+@pytest.mark.parametrize("opset", [11, 13, 17, 20])
+def test_torch_nearest_upsampling_is_deployable_and_runs(tmp_path: Path, opset: int) -> None:
+    """nn.Upsample(mode="nearest") as torch exports it (Resize with asymmetric coordinates and
+    floor rounding; dynamo at opset 20): the node suite has no such case, nnport's exporter
+    cases do, and ncnn converts and matches it after a Conv, as in a detector's neck."""
+    torch = pytest.importorskip("torch")
+
+    class Neck(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+            self.up = torch.nn.Upsample(scale_factor=2, mode="nearest")
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.up(self.conv(x))
+
+    torch.manual_seed(0)
+    path = tmp_path / "neck.onnx"
+    options = {"dynamo": True} if opset == 20 else {"opset_version": opset, "dynamo": False}
+    torch.onnx.export(Neck().eval(), (torch.randn(1, 3, 8, 8),), str(path), **options)
+    assert onnx.load(path).opset_import[0].version == opset
+    assert check(load(path), "ncnn").deployable
+    assert _ncnn_matches(path)

@@ -104,3 +104,40 @@ def test_an_attribute_every_pass_set_and_the_failure_left_out_becomes_required()
     default = NodeUse("Transpose", "", 21, ("float32",), ("float32",))
     rules = derive_rules([_case("perm", "pass", written), _case("default", "fail", default)])
     assert _rule(rules, "Transpose", "21-22").required_attributes == ("perm",)
+
+
+def test_a_case_that_fails_as_written_and_passes_cut_makes_its_op_batch_bound() -> None:
+    """LRN's default case passes with a first axis of 5 because it is near the identity; its
+    case with bias 2 fails there and passes cut to one sample: LRN is not batch-free."""
+    lrn = NodeUse("LRN", "", 13, ("float32",), ("float32",))
+    relu = NodeUse("Relu", "", 14, ("float32",), ("float32",))
+    outcomes = [
+        _case("lrn_default", "pass", lrn, lead=5),
+        _case("lrn", "fail", lrn, lead=5),
+        _case("lrn", "pass", lrn, variant="batch1"),
+        _case("relu", "pass", relu, lead=3),
+    ]
+    assert batch_free_ops(outcomes) == ("Relu",)
+
+
+def test_exporter_cases_add_to_the_next_suite_version_instead_of_replacing_it() -> None:
+    """Resize-13 reached only by nnport's exporter cases (asymmetric nearest, as torch writes
+    it) keeps version 19's limits from the suite and adds what passed: asymmetric is allowed,
+    tf_crop_and_resize (failed at 19, never tried at 13) is still refused."""
+
+    def resize(version: int, ctm: str, nearest: str) -> NodeUse:
+        return NodeUse("Resize", "", version, ("float32", "", "float32"), ("float32",),
+                       attributes=(("coordinate_transformation_mode", ctm), ("mode", "nearest"),
+                                   ("nearest_mode", nearest)), constant=(2,))  # fmt: skip
+
+    outcomes = [
+        _case("suite_ok", "pass", resize(19, "half_pixel", "round_prefer_floor")),
+        _case("suite_crop", "fail", resize(19, "tf_crop_and_resize", "round_prefer_floor")),
+        _case("nnport_resize_nearest_opset13", "pass", resize(13, "asymmetric", "floor")),
+    ]
+    rule = _rule(derive_rules(outcomes), "Resize", "13-17")
+    assert set(rule.attributes["coordinate_transformation_mode"]) == {"asymmetric", "half_pixel"}
+    assert "as version 19" in rule.note
+    # without the suite's evidence, the exporter case alone would limit nothing
+    alone = _rule(derive_rules(outcomes[2:]), "Resize", "13-17")
+    assert "coordinate_transformation_mode" not in alone.attributes

@@ -409,10 +409,14 @@ class _PipeConnection:
 
 def _restore(parts: list[np.ndarray], shape: list[int] | None, per_sample: bool) -> np.ndarray:
     """Put back the batch axis ncnn drops, and the expected shape where it is known."""
+    if shape == [] and len(parts) == 1 and parts[0].size == 1:
+        return parts[0].reshape(())  # a scalar: no batch axis to put back
     if per_sample:
         sample_shape = tuple(shape[1:]) if shape else None
         fixed = [
-            p.reshape(sample_shape) if sample_shape and p.size == int(np.prod(sample_shape)) else p
+            p.reshape(sample_shape)
+            if sample_shape is not None and p.size == int(np.prod(sample_shape))
+            else p
             for p in parts
         ]
         return np.stack(fixed)

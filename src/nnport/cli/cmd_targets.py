@@ -96,9 +96,17 @@ def probe_cmd(
     if json_out:
         emit_json(result)
         return
-    passed = getattr(result, "passed", None)
-    cases = getattr(result, "cases", None)
-    console.print(f"{backend}: {passed} of {cases} node-suite cases pass at their own opset")
+    own = result.at_own_opset()
+    suite = [o for o in own if not o.case.startswith(probe.PREFIX)]
+    extra = [o for o in own if o.case.startswith(probe.PREFIX)]
+    line = (
+        f"{backend}: {sum(o.status == 'pass' for o in suite)} of {len(suite)} node-suite cases "
+        "pass at their own opset"
+    )
+    if extra:
+        passed = sum(o.status == "pass" for o in extra)
+        line += f"; nnport's exporter cases: {passed} of {len(extra)}"
+    console.print(line)
     err_console.print(f"wrote {getattr(result, 'profile', out)}")
 
 

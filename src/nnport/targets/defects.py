@@ -16,9 +16,9 @@ installed runtime, and a test fails when a runtime upgrade fixes it. Two kinds:
   shape checks kernels make when they run); ``empty-tensor`` (``nnport.targets.defect_empty``,
   ncnn); ``passthrough-graph`` (``nnport.targets.defect_passthrough``, ncnn);
   ``linear-bias`` (``nnport.targets.defect_linear``, ncnn);
-- both (a wrong result or a refusal, by the shape of the input): ``gather-index-list``
-  (``nnport.targets.defect_gather``, ncnn), recorded while the runtime returns a wrong result
-  on its repro.
+- both (a wrong result or a refusal, by the shape of the input), recorded while the runtime
+  returns a wrong result on the repro: ``gather-index-list`` (``nnport.targets.defect_gather``)
+  and ``deconv-runtime-weight`` (``nnport.targets.defect_deconv``), ncnn.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import numpy as np
 import onnx_ir as ir
 
 from nnport.targets import (
+    defect_deconv,
     defect_empty,
     defect_gather,
     defect_if_empty,
@@ -165,6 +166,14 @@ DEFECTS: dict[str, Defect] = {
         defect_gather.detect,
         defect_gather.repro,
         fix=defect_gather.REWRITE_GATHER,
+    ),
+    "deconv-runtime-weight": Defect(
+        "input-not-constant",
+        "runs a ConvTranspose right only with a constant weight: a 2-D one with a run-time "
+        "weight of more than one channel returns wrong values, a 3-D one fails to convert",
+        defect_deconv.detect,
+        defect_deconv.repro,
+        fix_for=defect_deconv.fix_for,
     ),
 }
 

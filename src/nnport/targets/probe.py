@@ -24,6 +24,7 @@ import onnx
 
 from nnport.errors import UsageError
 from nnport.targets.probe_batch import BATCH_ONE, batch_one_variant, leading_dim
+from nnport.targets.probe_exporter import PREFIX, exporter_cases
 from nnport.targets.probe_nodes import NodeUse, _domain_opsets, graph_io, node_uses
 
 __all__ = ["CaseOutcome", "NodeUse", "ProbeResult", "load_cases", "node_uses", "probe_backend"]
@@ -89,6 +90,11 @@ class ProbeResult:
 
 
 ProgressCallback = Callable[[int, int, CaseOutcome], None]
+
+
+def exporter_note(count: int) -> str:
+    """The source's mention of nnport's exporter cases ('' when none ran)."""
+    return f"; plus {count} exporter cases" if count else ""
 
 
 def runtime_version(backend: str) -> str:
@@ -185,10 +191,13 @@ def load_cases(
     limit: int | None = None,
     names: Sequence[str] | None = None,
     per_op: int | None = None,
+    exporters: bool = False,
 ) -> list[Any]:
     """The node-suite cases (onnx's ``TestCase`` objects), filtered by op names or case names.
 
-    ``per_op`` keeps only the first N single-node cases of each operator (a quick survey).
+    ``per_op`` keeps only the first N single-node cases of each operator (a quick survey);
+    ``exporters`` adds nnport's exporter cases (``probe_exporter``), which named cases also
+    find.
     """
     import warnings
 
@@ -197,9 +206,13 @@ def load_cases(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the case generators warn on purpose (overflow, nan)
         found = _cases_of_ops(ops) if ops else None
-        if found is None:
+        if names and all(n.startswith(PREFIX) for n in names):
+            found = []  # exporter cases only: no need to build the suite
+        elif found is None:
             found = load_model_tests(kind="node")
         cases: list[Any] = [c for c in found if c.model is not None]
+    if exporters or any(n.startswith(PREFIX) for n in names or ()):
+        cases += exporter_cases()
     if names:
         wanted = set(names)
         cases = [c for c in cases if c.name in wanted]
@@ -375,12 +388,14 @@ def probe_backend(
     dedupe: bool = True,
     journal: Path | None = None,
     per_op: int | None = None,
+    exporters: bool = True,
 ) -> ProbeResult:
     """Probe ``backend`` with the node suite; write the derived profile to ``out`` (if given).
 
     ``ops`` restricts the suite to cases whose tested operator is in the list, ``cases`` to
     named cases, ``limit`` to the first N; ``opsets`` are the older opsets each case is also
-    converted to. ``raw_json`` keeps every outcome (the profile is derived from them).
+    converted to. ``exporters`` adds nnport's exporter cases (``probe_exporter``: nodes as
+    torch exports them, which the suite lacks) unless ``cases`` names the cases. ``raw_json`` keeps every outcome (the profile is derived from them).
     ``journal`` (a JSON-lines file) records each run as it finishes; a probe restarted with the
     same journal runs only what is missing.
     """
@@ -390,7 +405,7 @@ def probe_backend(
         )
     start = time.perf_counter()
     opts = {**DEFAULT_OPTIONS[backend], **(options or {})}
-    suite = load_cases(ops, limit, cases, per_op)
+    suite = load_cases(ops, limit, cases, per_op, exporters=exporters and not cases)
     if not suite:
         raise UsageError("no node-suite case matches the selection", hint="check --op / --limit")
     runtime = runtime_version(backend)
@@ -412,9 +427,11 @@ def probe_backend(
     everything = tuple(sorted([*outcomes, *skipped], key=lambda o: (o.case, -o.opset)))
     own = as_written(everything)
     source = f"nnport targets probe, {runtime}, {date}"
+    extra = sum(c.name.startswith(PREFIX) for c in suite)
     if ops or cases or limit is not None or per_op is not None:
-        source += f" (subset: {len(suite)} node-suite cases"
+        source += f" (subset: {len(suite) - extra} node-suite cases"
         source += f", at most {per_op} per op)" if per_op is not None else ")"
+    source += exporter_note(extra)
     result = ProbeResult(
         backend, runtime, date, source, len(suite), sum(o.status == "pass" for o in own),
         everything, None, round(time.perf_counter() - start, 1), opts,

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from nnport.targets.probe import CaseOutcome
+from nnport.targets.probe_exporter import PREFIX
 from nnport.targets.probe_graph import io_explains, valid_dtype
 from nnport.targets.probe_nodes import NodeUse
 from nnport.targets.profile import IO_KINDS, canonical_domain
@@ -50,6 +51,7 @@ class Evidence:
     refused: set[int] = dataclasses.field(default_factory=set)  # failed: the converter refused
     non_tensor_fails: int = 0  # failing cases that fed or returned a sequence/optional/map
     ok_combos: set[tuple[str, str, str]] = dataclasses.field(default_factory=set)  # (n, v, in 0)
+    suite: bool = False  # a node-suite case (not only nnport's exporter cases) speaks for it
 
 
 def _record(table: dict[int, set[str]], dtypes: Iterable[str]) -> None:
@@ -70,9 +72,11 @@ def gather_evidence(
         return canonical_domain(use.domain), use.op, use.version
 
     for outcome in outcomes:
+        from_suite = not outcome.case.startswith(PREFIX)
         if outcome.status == "pass":
             for use in outcome.nodes:
                 ev = evidence[key(use)]
+                ev.suite |= from_suite
                 ev.passes += 1
                 _record(ev.ok_in, use.inputs)
                 _record(ev.ok_out, use.outputs)
@@ -107,6 +111,7 @@ def gather_evidence(
         ):
             use = outcome.nodes[0]
             ev = evidence[key(use)]
+            ev.suite |= from_suite
             ev.fails += 1
             if any(d in IO_KINDS for d in (*use.inputs, *use.outputs)):
                 ev.non_tensor_fails += 1
@@ -131,3 +136,31 @@ def pair_of(use: NodeUse) -> tuple[str, str] | None:
     first_in = valid_dtype(use.inputs[0]) if use.inputs else None
     first_out = valid_dtype(use.outputs[0]) if use.outputs else None
     return (first_in, first_out) if first_in and first_out else None
+
+
+def combined(base: Evidence, extra: Evidence) -> Evidence:
+    """The evidence of ``base`` and ``extra`` together: counts added, value sets joined, the
+    attributes every pass set intersected, the input-count and rank bounds widened."""
+    merged = Evidence()
+    for field in dataclasses.fields(Evidence):
+        a, b = getattr(base, field.name), getattr(extra, field.name)
+        if field.name == "always_set":
+            value: Any = b if a is None else a if b is None else a & b
+        elif field.name == "fewest_ok":
+            value = min(a, b)
+        elif field.name in ("most_ok", "ok_rank"):
+            value = max(a, b)
+        elif field.name == "refused":  # indices into failed: extra's come after base's
+            value = a | {len(base.failed) + i for i in b}
+        elif isinstance(a, bool):
+            value = a or b
+        elif isinstance(a, (int, str)):
+            value = a + b if isinstance(a, int) else b or a
+        elif isinstance(a, dict):
+            value = _sets()
+            for k in (*a, *b):
+                value[k] = set(a.get(k, ())) | set(b.get(k, ()))
+        else:  # sets and the list of failed uses
+            value = a | b if isinstance(a, set) else [*a, *b]
+        setattr(merged, field.name, value)
+    return merged

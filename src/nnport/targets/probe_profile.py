@@ -30,7 +30,8 @@ from pathlib import Path
 from nnport.targets.batch_axis import PNNX_BATCH_ANCHORS
 from nnport.targets.probe import CaseOutcome, ProbeResult
 from nnport.targets.probe_batch import batch_free_ops
-from nnport.targets.probe_evidence import Evidence, gather_evidence
+from nnport.targets.probe_evidence import Evidence, combined, gather_evidence
+from nnport.targets.probe_exporter import PREFIX
 from nnport.targets.probe_graph import graph_io_denied, graph_rules
 from nnport.targets.probe_limits import finer_limits, older_too
 from nnport.targets.probe_schema import parameters, schema_dtypes
@@ -79,6 +80,25 @@ def _as_values(found: dict[str, set[str]]) -> dict[str, tuple[object, ...]]:
     }
 
 
+def with_suite_evidence(evidence: dict[tuple[str, str, int], Evidence]) -> None:
+    """Give an op version that only nnport's exporter cases reached (Resize-11 and -13, as torch
+    exports them) the evidence of the next version the suite reached, when the inputs mean the
+    same: what the exporter cases show is added to what the suite showed, not put in its place
+    (four passing cases alone would limit nothing)."""
+    for (domain, op, since), ev in list(evidence.items()):
+        if ev.suite or not ev.passes:
+            continue
+        newer = sorted(v for (d, o, v), e in evidence.items()
+                       if (d, o) == (domain, op) and v > since and e.suite and e.passes)  # fmt: skip
+        like = (domain, op, newer[0]) if newer else None
+        if like is None or not same_inputs((domain, op, since), like):
+            continue
+        evidence[(domain, op, since)] = combined(evidence[like], ev)
+        evidence[
+            (domain, op, since)
+        ].note = f"probe: {ev.passes} passing exporter cases; otherwise as version {like[2]}"
+
+
 def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> list[OpRule]:
     """One OpRule per (domain, op, operator version) that passed at least one case.
 
@@ -91,6 +111,7 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
     outcomes = list(outcomes)
     rules = []
     evidence = gather_evidence(outcomes, graph_io_denied(outcomes))
+    with_suite_evidence(evidence)
     renumbered = set()  # untested versions whose inputs differ from the version they copy
     for key in _untested_older(evidence):
         like = _next_probed(evidence, key)
@@ -208,23 +229,30 @@ def derive_profile(result: ProbeResult, name: str | None = None) -> TargetProfil
             dom = canonical_domain(use.domain)
             if dom != "ai.onnx" and dom not in opsets:
                 opsets[dom] = VersionRange(1, None)
-    own = result.at_own_opset()
+    exporter = [o for o in result.at_own_opset() if o.case.startswith(PREFIX)]
+    own = [o for o in result.at_own_opset() if not o.case.startswith(PREFIX)]
     ncnn = result.backend == "ncnn"
     outcomes = evidence(result)
     counts = collections.Counter(o.status for o in own)
-    notes = (
-        f"Node suite at the cases' own opsets: {result.passed} of {result.cases} cases pass "
-        f"({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}).",
-        f"Runs in total (including cases converted to opsets {sorted({o.opset for o in result.outcomes if o.opset != o.original_opset}, reverse=True)}): "
+    converted_to = sorted({o.opset for o in result.outcomes if o.opset != o.original_opset})
+    notes = [
+        f"Node suite at the cases' own opsets: {sum(o.status == 'pass' for o in own)} of "
+        f"{len(own)} cases pass ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}).",
+    ]
+    if exporter:
+        notes.append(
+            "nnport's exporter cases (nodes as torch exports them): "
+            f"{sum(o.status == 'pass' for o in exporter)} of {len(exporter)} pass."
+        )
+    notes += [
+        f"Runs in total (including cases converted to opsets {converted_to[::-1]}): "
         f"{sum(o.status == 'pass' for o in result.outcomes)} pass of "
         f"{sum(o.status != 'unconvertible' for o in result.outcomes)}.",
         "Options: " + ", ".join(f"{k}={v}" for k, v in sorted(result.options.items())),
         "Regenerate: nnport targets probe --backend " + result.backend + " -o PROFILE",
-    ) + (
-        ()
-        if converted
-        else ("Cases ran at their own opsets only; older opsets are assumed, not probed.",)
-    )
+    ]
+    if not converted:
+        notes.append("Cases ran at their own opsets only; older opsets are assumed, not probed.")
     return TargetProfile(
         name=name or result.backend,
         description=_DESCRIPTIONS.get(result.backend, result.backend),
@@ -239,12 +267,12 @@ def derive_profile(result: ProbeResult, name: str | None = None) -> TargetProfil
             folds_constants=ncnn,
             # pnnx learns the batch axis from these ops (nnport.targets.batch_axis, measured)
             batch_anchor_ops=PNNX_BATCH_ANCHORS if ncnn else (),
-            batch_free_ops=batch_free_ops(outcomes) if ncnn else (),
+            batch_free_ops=batch_free_ops(result.outcomes) if ncnn else (),
         ),
         ops=tuple(derive_rules(outcomes, constants=ncnn)),
         unlisted_ops="unsupported",
         expands_functions=False,
-        notes=notes,
+        notes=tuple(notes),
     )
 
 
