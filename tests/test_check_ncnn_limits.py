@@ -209,7 +209,7 @@ def test_a_graph_input_passed_straight_to_an_output_is_refused(tmp_path: Path) -
 @pytest.mark.parametrize(
     "name",
     ["empty-tensor", "avgpool-ceil-extra-window", "passthrough-graph", "linear-bias",
-     "gather-index-list", "deconv-runtime-weight"],
+     "gather-index-list", "deconv-runtime-weight", "resize-nearest-mode"],
 )  # fmt: skip
 def test_the_new_ncnn_defects_reproduce_on_ncnn_only(name: str) -> None:
     pytest.importorskip("openvino")
@@ -403,3 +403,47 @@ def test_torch_nearest_upsampling_is_deployable_and_runs(tmp_path: Path, opset: 
     assert onnx.load(path).opset_import[0].version == opset
     assert check(load(path), "ncnn").deployable
     assert _ncnn_matches(path)
+
+
+def test_nearest_mode_written_out_is_refused_and_left_out(tmp_path: Path) -> None:
+    """resize-nearest-mode: pnnx gives up on a nearest Resize with nearest_mode written out,
+    even at its default; left out (drop-defaults), the same Resize converts and matches."""
+    from nnport.model.io import save
+    from nnport.passes import FixOptions, fix
+
+    node = helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="nearest",
+                            coordinate_transformation_mode="half_pixel",
+                            nearest_mode="round_prefer_floor")  # fmt: skip
+    path = _model(tmp_path, "resize", [node], {"x": [1, 3, 4, 4]}, {"y": [1, 3, 8, 8]},
+                  {"scales": np.array([1, 1, 2, 2], np.float32)})  # fmt: skip
+    assert not _ncnn_matches(path)
+    (violation,) = check(load(path), "ncnn").violations
+    assert violation.rule == "attribute-unsupported" and violation.fix == "drop-defaults"
+    result = fix(load(path), "ncnn", options=FixOptions(seed=0))
+    assert result.deployable and result.verified and result.max_error == 0.0, result.remaining
+    assert _ncnn_matches(save(result.model, tmp_path / "fixed.onnx"))
+
+
+@pytest.mark.parametrize(
+    ("mode", "ctm", "nearest_mode", "runs"),
+    [
+        ("cubic", "asymmetric", None, False),
+        ("cubic", "half_pixel", None, True),
+        ("nearest", "align_corners", "floor", False),
+        ("nearest", "asymmetric", "floor", True),
+    ],
+)
+def test_resize_values_refused_together_and_allowed_apart(
+    tmp_path: Path, mode: str, ctm: str, nearest_mode: str | None, runs: bool
+) -> None:
+    """forbidden_combinations: cubic and asymmetric each convert on ncnn, cubic with asymmetric
+    gives wrong values; so does nearest with align_corners (the suite's
+    test_resize_upsample_scales_cubic_asymmetric and ..._nearest_floor_align_corners)."""
+    extra = {"nearest_mode": nearest_mode} if nearest_mode else {}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
+             helper.make_node("Resize", ["c", "", "scales"], ["y"], mode=mode,
+                              coordinate_transformation_mode=ctm, **extra)]  # fmt: skip
+    path = _model(tmp_path, "resize", nodes, {"x": [1, 3, 4, 4]}, {"y": [1, 3, 8, 8]},
+                  {**_CONV, "scales": np.array([1, 1, 2, 2], np.float32)})  # fmt: skip
+    assert _ncnn_matches(path) == runs
+    assert check(load(path), "ncnn").deployable == runs

@@ -181,3 +181,41 @@ def test_write_defaults_matches_onnxruntime(body: str, written: tuple[str, objec
     attr = node.attributes[name]
     assert (list(attr.as_ints()) if isinstance(value, list) else attr.as_int()) == value
     assert all(name not in n.attributes for n in model.graph)  # the input model is untouched
+
+
+def _nearest(attributes: str) -> ir.Model:
+    return parse(f"""
+        <ir_version: 8, opset_import: ["" : 13]>
+        g (float[1,3,4,4] x) => (float[1,3,8,8] y) {{
+            s = Constant<value = float[4] {{1, 1, 2, 2}}>()
+            y = Resize<mode = "nearest"{attributes}>(x, , s)
+        }}
+    """)
+
+
+def test_drop_defaults_leaves_out_a_nearest_mode_written_at_its_default() -> None:
+    """Resize's nearest_mode written as its default "round_prefer_floor" is left out (pnnx
+    refuses it written out); the other attributes and the outputs stay the same."""
+    from nnport.passes.drop_defaults import DropDefaultsPass
+
+    model = _nearest(', coordinate_transformation_mode = "half_pixel", '
+                     'nearest_mode = "round_prefer_floor"')  # fmt: skip
+    feeds = [{"x": np.random.default_rng(0).standard_normal((1, 3, 4, 4)).astype(np.float32)}]
+    new, drift = apply_verified(DropDefaultsPass(), model, feeds)
+    assert drift.ok and drift.max_abs == 0.0, drift.reason
+    (node,) = [n for n in new.graph if n.op_type == "Resize"]
+    assert "nearest_mode" not in node.attributes
+    assert node.attributes.get_string("coordinate_transformation_mode") == "half_pixel"
+    assert node.attributes.get_string("mode") == "nearest"
+
+
+@pytest.mark.parametrize(
+    ("attributes", "reason"),
+    [(', nearest_mode = "round_prefer_ceil"', "not the default"), ("", "not written out")],
+)
+def test_drop_defaults_declines(attributes: str, reason: str) -> None:
+    from nnport.passes.drop_defaults import DropDefaultsPass
+
+    pass_ = DropDefaultsPass()
+    assert not pass_(_nearest(attributes)).modified
+    assert reason in pass_.declined[0]

@@ -141,3 +141,25 @@ def test_exporter_cases_add_to_the_next_suite_version_instead_of_replacing_it() 
     # without the suite's evidence, the exporter case alone would limit nothing
     alone = _rule(derive_rules(outcomes[2:]), "Resize", "13-17")
     assert "coordinate_transformation_mode" not in alone.attributes
+
+
+def test_values_that_passed_apart_and_failed_together_are_refused_together() -> None:
+    """ncnn's Resize: cubic passed (half_pixel), asymmetric passed (nearest), cubic with
+    asymmetric failed; the pair is refused, each value alone stays allowed. nearest_mode is
+    not judged outside mode="nearest", so it pairs with nothing there."""
+
+    def resize(mode: str, ctm: str) -> NodeUse:
+        return NodeUse("Resize", "", 19, ("float32", "", "float32"), ("float32",),
+                       attributes=(("coordinate_transformation_mode", ctm), ("mode", mode),
+                                   ("nearest_mode", "floor")), constant=(2,))  # fmt: skip
+
+    outcomes = [
+        _case("cubic", "pass", resize("cubic", "half_pixel")),
+        _case("nearest", "pass", resize("nearest", "asymmetric")),
+        _case("cubic_asymmetric", "fail", resize("cubic", "asymmetric")),
+    ]
+    rule = _rule(derive_rules(outcomes), "Resize", "19+")
+    assert rule.forbidden_combinations == (
+        (("coordinate_transformation_mode", "asymmetric"), ("mode", "cubic")),
+    )
+    assert not rule.forbidden_attributes and not rule.attributes

@@ -113,6 +113,17 @@ def test_dump_profile_builds_from_data(tmp_path: Path) -> None:
     assert 15 in written.ops[0].versions[1]
 
 
+def test_forbidden_combinations_round_trip(tmp_path: Path) -> None:
+    combination = (("coordinate_transformation_mode", "asymmetric"), ("mode", "cubic"))
+    rule = OpRule("Resize", forbidden_combinations=(combination,))
+    profile = TargetProfile(
+        name="combos", description="d", date="2026-11-28", source=Source(probe="p"),
+        opsets={"ai.onnx": VersionRange(11, None)}, graph=GraphRules(), ops=(rule,),
+    )  # fmt: skip
+    written = read_profile(dump_profile(profile, tmp_path / "p.toml"))
+    assert written.ops[0].forbidden_combinations == (combination,)
+
+
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
@@ -125,6 +136,13 @@ def test_dump_profile_builds_from_data(tmp_path: Path) -> None:
         (('name = "mini"', 'name = "Mini Target"'), "must be lowercase"),
         (('[opsets]\n"ai.onnx" = "9-13"', ""), "missing [opsets]"),
         (("date = 2026-11-28", "date = [1"), "not TOML"),
+        (
+            (
+                "constant_inputs = [1]",
+                'constant_inputs = [1]\nforbidden_combinations = [{mode = "x"}]',
+            ),
+            "'forbidden_combinations' must",
+        ),
     ],
 )
 def test_malformed_profiles_are_refused(

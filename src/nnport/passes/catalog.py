@@ -14,6 +14,7 @@ from nnport.passes.decompose_isnan import DecomposeIsNaNPass
 from nnport.passes.decompose_layernorm import DecomposeLayerNormPass
 from nnport.passes.decompose_lpnorm import DecomposeLpNormPass
 from nnport.passes.decompose_mish import DecomposeMishPass
+from nnport.passes.drop_defaults import DropDefaultsPass
 from nnport.passes.fold_constants import FoldConstantsPass
 from nnport.passes.freeze_shapes import FreezeShapesPass
 from nnport.passes.fuse_lpnorm import FuseLpNormPass
@@ -48,6 +49,7 @@ CATALOG: list[type[FixPass]] = [
     RewriteStridedSlicePass,
     RewriteGatherPass,
     WriteDefaultsPass,
+    DropDefaultsPass,
     MaterializeBroadcastPass,
     MaterializeEmptyBranchPass,
     ConvertOpsetPass,

@@ -90,6 +90,8 @@ def render_profile(profile: TargetProfile) -> RenderableType:
             limits.append(f"{name} in {list(values)}")
         for name, values in rule.forbidden_attributes.items():
             limits.append(f"{name} not in {list(values)}")
+        for combination in rule.forbidden_combinations:
+            limits.append("not " + " with ".join(f"{n}={v!r}" for n, v in combination))
         for pos, numbers in rule.input_values.items():
             limits.append(f"in[{pos}] values in {list(numbers)}")
         for src, dst in rule.forbidden_dtype_pairs:

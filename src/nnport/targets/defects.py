@@ -15,7 +15,8 @@ installed runtime, and a test fails when a runtime upgrade fixes it. Two kinds:
   ``reduce-empty-bool`` and ``attention-mask-length(-padded)`` (``nnport.targets.defect_kernels``,
   shape checks kernels make when they run); ``empty-tensor`` (``nnport.targets.defect_empty``,
   ncnn); ``passthrough-graph`` (``nnport.targets.defect_passthrough``, ncnn);
-  ``linear-bias`` (``nnport.targets.defect_linear``, ncnn);
+  ``linear-bias`` (``nnport.targets.defect_linear``, ncnn); ``resize-nearest-mode``
+  (``nnport.targets.defect_resize``, ncnn);
 - both (a wrong result or a refusal, by the shape of the input), recorded while the runtime
   returns a wrong result on the repro: ``gather-index-list`` (``nnport.targets.defect_gather``)
   and ``deconv-runtime-weight`` (``nnport.targets.defect_deconv``), ncnn.
@@ -39,6 +40,7 @@ from nnport.targets import (
     defect_linear,
     defect_passthrough,
     defect_pool,
+    defect_resize,
     defect_tile,
     dynamic_rank,
 )
@@ -174,6 +176,15 @@ DEFECTS: dict[str, Defect] = {
         defect_deconv.detect,
         defect_deconv.repro,
         fix_for=defect_deconv.fix_for,
+    ),
+    "resize-nearest-mode": Defect(
+        "attribute-unsupported",
+        "cannot convert a nearest Resize with nearest_mode written out as another value than "
+        "'floor', even ONNX's default 'round_prefer_floor'",
+        defect_resize.detect,
+        defect_resize.repro,
+        refusal=True,
+        fix_for=defect_resize.fix_for,
     ),
 }
 

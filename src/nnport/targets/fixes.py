@@ -30,6 +30,10 @@ DEFAULTS_WRITTEN: dict[str, str] = {"Transpose": "perm", "Split": "axis"}
 REQUIRED_ATTRIBUTES: dict[tuple[str, str], str] = {
     item: "write-defaults" for item in DEFAULTS_WRITTEN.items()
 }
+# op -> the attribute the pass drop-defaults leaves out where it is written at its default
+# (pnnx gives up on a nearest Resize with nearest_mode written out: defect resize-nearest-mode)
+DROP_DEFAULTS = "drop-defaults"
+DEFAULTS_DROPPED: dict[str, str] = {"Resize": "nearest_mode"}
 
 # What each fix id does, for messages and docs.
 DESCRIPTIONS: dict[str, str] = {
@@ -40,6 +44,7 @@ DESCRIPTIONS: dict[str, str] = {
     CAST_GRAPH_IO: "add boundary Casts for int64/bool graph inputs and outputs",
     "rewrite-tile": "remove Tile/Expand when consumers broadcast, else rewrite it",
     "rewrite-gather": "Gather with constant indices of several elements -> Slices and a Concat",
+    DROP_DEFAULTS: "leave out attributes written at their ONNX default (Resize's nearest_mode)",
     "write-defaults": "write Transpose's default perm and Split's default axis out",
     "decompose-lpnorm": "LpNormalization -> ReduceL2/Div (or ReduceSum(Abs))",
     "decompose-gather-elements": "GatherElements -> Gather/arithmetic the target supports",

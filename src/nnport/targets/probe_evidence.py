@@ -13,7 +13,7 @@ from nnport.targets.probe import CaseOutcome
 from nnport.targets.probe_exporter import PREFIX
 from nnport.targets.probe_graph import io_explains, valid_dtype
 from nnport.targets.probe_nodes import NodeUse
-from nnport.targets.profile import IO_KINDS, canonical_domain
+from nnport.targets.profile import IO_KINDS, MODE_ONLY, canonical_domain
 
 
 def _sets() -> collections.defaultdict[Any, set[str]]:
@@ -52,6 +52,8 @@ class Evidence:
     non_tensor_fails: int = 0  # failing cases that fed or returned a sequence/optional/map
     ok_combos: set[tuple[str, str, str]] = dataclasses.field(default_factory=set)  # (n, v, in 0)
     suite: bool = False  # a node-suite case (not only nnport's exporter cases) speaks for it
+    # the string attribute values of each passing use, as judged (``judged_strings``)
+    ok_strings: set[frozenset[tuple[str, str]]] = dataclasses.field(default_factory=set)
 
 
 def _record(table: dict[int, set[str]], dtypes: Iterable[str]) -> None:
@@ -82,6 +84,7 @@ def gather_evidence(
                 _record(ev.ok_out, use.outputs)
                 for name, value in use.attributes:
                     ev.ok_attr[name].add(value)
+                ev.ok_strings.add(judged_strings(use))
                 first = valid_dtype(use.inputs[0]) if use.inputs else None
                 for name, value in use.int_attributes:
                     ev.ok_int[name].add(value)
@@ -124,6 +127,16 @@ def gather_evidence(
                 if outcome.stage == "convert":
                     ev.refused.add(len(ev.failed) - 1)
     return evidence
+
+
+def judged_strings(use: NodeUse) -> frozenset[tuple[str, str]]:
+    """A use's string attribute values, less those its mode does not use (``MODE_ONLY``:
+    Resize's nearest_mode outside mode="nearest"), as check judges them."""
+    mode = dict(use.attributes).get("mode")
+    return frozenset(
+        (name, value) for name, value in use.attributes
+        if MODE_ONLY.get((use.op, name)) in (None, mode)
+    )  # fmt: skip
 
 
 def attribute_names(use: NodeUse) -> set[str]:

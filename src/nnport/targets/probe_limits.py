@@ -8,7 +8,7 @@ import collections
 import dataclasses
 import json
 
-from nnport.targets.probe_evidence import Evidence, attribute_names, pair_of
+from nnport.targets.probe_evidence import Evidence, attribute_names, judged_strings, pair_of
 from nnport.targets.probe_graph import valid_dtype
 from nnport.targets.probe_nodes import NodeUse
 from nnport.targets.probe_schema import optional_inputs, parameters, schema_of
@@ -31,6 +31,8 @@ class Limits:
     combos: dict[str, dict[str, set[str]]] = dataclasses.field(default_factory=dict)
     floats: dict[str, set[str]] = dataclasses.field(default_factory=dict)  # name -> allowed
     required: set[str] = dataclasses.field(default_factory=set)  # attributes to be set
+    # string attribute values refused together, each of which passed on its own
+    together: set[tuple[tuple[str, str], ...]] = dataclasses.field(default_factory=set)
 
 
 def finer_limits(ev: Evidence, key: tuple[str, str, int]) -> Limits:
@@ -49,7 +51,9 @@ def finer_limits(ev: Evidence, key: tuple[str, str, int]) -> Limits:
     (``required_attributes``: ncnn's Transpose without ``perm``). A float attribute value
     that never passed, where every pass used one value, limits the attribute to that value
     (``attributes``): pnnx maps Selu to a fixed-constant layer, so only ONNX's default alpha and
-    gamma convert; with several passing values nothing is blamed on it.
+    gamma convert; with several passing values nothing is blamed on it. String values that
+    each passed, but never two of them in the same case, are refused together
+    (``forbidden_combinations``: ncnn's Resize with cubic and asymmetric).
     """
     forbidden: dict[str, set[str]] = collections.defaultdict(set)
     constant: set[int] = set()
@@ -61,6 +65,7 @@ def finer_limits(ev: Evidence, key: tuple[str, str, int]) -> Limits:
     combos: dict[str, dict[str, set[str]]] = {}
     floats: dict[str, set[str]] = {}
     required: set[str] = set()
+    together: set[tuple[tuple[str, str], ...]] = set()
     seen = collections.defaultdict(set, {n: set(v) for n, v in ev.ok_int.items()})
     for use in ev.failed:
         for name, value in use.int_attributes:
@@ -101,6 +106,11 @@ def finer_limits(ev: Evidence, key: tuple[str, str, int]) -> Limits:
         blamed = absent or flags or [(n, v) for n, v in unseen if v[0] != "["]
         for name, value in blamed:
             forbidden[name].add(value)
+        if not blamed and (apart := _never_together(use, ev)):
+            # each value passed, never these together: ncnn's Resize with cubic and
+            # asymmetric, or nearest and align_corners
+            together.update(apart)
+            blamed = [(n, v) for pair in apart for n, v in pair]
         if not blamed:
             missing, only = _unset_or_float(use, ev)
             required |= missing
@@ -134,8 +144,18 @@ def finer_limits(ev: Evidence, key: tuple[str, str, int]) -> Limits:
         )  # fmt: skip
     return Limits(
         dict(forbidden), set(parameters(key, constant)), pairs, not_given, max_rank,
-        min_inputs, max_inputs, combos, floats, required,
+        min_inputs, max_inputs, combos, floats, required, together,
     )  # fmt: skip
+
+
+def _never_together(use: NodeUse, ev: Evidence) -> list[tuple[tuple[str, str], ...]]:
+    """The pairs of a failing use's string attribute values (as judged) that no passing use
+    had together, when there are passing uses to compare with."""
+    values = sorted(judged_strings(use))
+    if not ev.ok_strings:
+        return []
+    return [(a, b) for i, a in enumerate(values) for b in values[i + 1 :]
+            if not any(a in ok and b in ok for ok in ev.ok_strings)]  # fmt: skip
 
 
 def _unset_or_float(use: NodeUse, ev: Evidence) -> tuple[set[str], dict[str, set[str]]]:

@@ -160,6 +160,7 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
             else {},
             attributes=attrs,
             forbidden_attributes=forbidden,
+            forbidden_combinations=tuple(sorted(found.together)),
             forbidden_dtype_pairs=tuple(sorted(found.pairs)),
             constant_inputs=tuple(sorted(frozen | found.constant)),
             absent_inputs=tuple(sorted(found.not_given)),

@@ -64,6 +64,11 @@ class VersionRange:
         return cls(lo, hi)
 
 
+# Attributes that only take effect in one mode (ONNX Resize): elsewhere they are not judged.
+MODE_ONLY = {("Resize", "nearest_mode"): "nearest", ("Resize", "cubic_coeff_a"): "cubic",
+             ("Resize", "exclude_outside"): "cubic"}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class OpRule:
     """What a target accepts for one operator (one entry of ``[[ops]]``).
@@ -80,6 +85,8 @@ class OpRule:
     output_dtypes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     attributes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     forbidden_attributes: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    # attribute values refused together, each allowed on its own: ((name, value), ...) per entry
+    forbidden_combinations: tuple[tuple[tuple[str, Any], ...], ...] = ()
     required_attributes: tuple[str, ...] = ()  # attributes without a default it needs set
     forbidden_dtype_pairs: tuple[tuple[str, str], ...] = ()  # (input 0, output 0) dtypes
     constant_inputs: tuple[int, ...] = ()
@@ -293,6 +300,12 @@ def _op(entry: Any, where: str) -> OpRule:
     forbidden = entry.get("forbidden_attributes", {})
     if not isinstance(forbidden, dict) or not all(isinstance(v, list) for v in forbidden.values()):
         raise _bad(where, "'forbidden_attributes' must be a table {name = [refused values]}")
+    combinations = entry.get("forbidden_combinations", [])
+    if not isinstance(combinations, list) or not all(
+        isinstance(c, dict) and len(c) >= 2 and all(isinstance(k, str) for k in c)
+        for c in combinations
+    ):
+        raise _bad(where, "'forbidden_combinations' must be a list of tables {name = value, ...}")
     required = entry.get("required_attributes", [])
     if not isinstance(required, list) or not all(isinstance(n, str) and n for n in required):
         raise _bad(where, "'required_attributes' must be a list of attribute names")
@@ -320,6 +333,7 @@ def _op(entry: Any, where: str) -> OpRule:
         output_dtypes=_dtype_table(entry.get("output_dtypes"), f"{where}.output_dtypes"),
         attributes={k: tuple(v) for k, v in attrs.items()},
         forbidden_attributes={k: tuple(v) for k, v in forbidden.items()},
+        forbidden_combinations=tuple(tuple(sorted(c.items())) for c in combinations),
         required_attributes=tuple(required),
         forbidden_dtype_pairs=tuple(
             (a, b) for a, b in (_dtypes(p, f"{where}.forbidden_dtype_pairs") for p in pairs)

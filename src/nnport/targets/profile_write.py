@@ -48,6 +48,8 @@ def _op_dict(rule: OpRule) -> dict[str, Any]:
     for key in ("attributes", "input_values", "forbidden_attributes"):  # name -> values tables
         if getattr(rule, key):
             out[key] = {k: list(v) for k, v in getattr(rule, key).items()}
+    if rule.forbidden_combinations:
+        out["forbidden_combinations"] = [dict(c) for c in rule.forbidden_combinations]
     return out
 
 

@@ -16,7 +16,7 @@ from nnport.targets.batch_axis import node_label
 from nnport.targets.constness import Constness
 from nnport.targets.function_body import body_problem
 from nnport.targets.input_rules import folded_by_converter
-from nnport.targets.profile import OpRule, canonical_domain
+from nnport.targets.profile import MODE_ONLY, OpRule, canonical_domain
 from nnport.targets.shape_rules import Make, dims_text
 from nnport.targets.violations import Violation
 
@@ -328,6 +328,14 @@ def _rule_violations(
                 fix=None,
             )
         )
+    for combination in rule.forbidden_combinations:
+        values = [_attribute_value(node, n, ctx) for n, _ in combination]
+        if all(v is not _MISSING and _normalize(v) == _normalize(want)
+               for v, (_, want) in zip(values, combination, strict=True)):  # fmt: skip
+            shown = " with ".join(f"{n}={_normalize(v)!r}" for n, v in combination)
+            found.append(make(rule="attribute-unsupported", fix=None, message=(
+                f"{op} '{label}' has {shown}; {name}'s {op} fails with these values together "
+                f"(each is allowed on its own){note}")))  # fmt: skip
     found += input_rules.input_violations(ctx, node, rule, label, make)
     found += value_rules.value_violations(ctx, node, rule, label, make)
     if rule.max_rank is not None:
@@ -411,13 +419,10 @@ def _graph_wide(
 
 
 _MISSING = object()
-# Attributes that only take effect in one mode (ONNX Resize): elsewhere they are not judged.
-_MODE_ONLY = {("Resize", "nearest_mode"): "nearest", ("Resize", "cubic_coeff_a"): "cubic",
-              ("Resize", "exclude_outside"): "cubic"}  # fmt: skip
 
 
 def _attribute_value(node: ir.Node, name: str, ctx: Context) -> Any:
-    only_in = _MODE_ONLY.get((node.op_type, name))
+    only_in = MODE_ONLY.get((node.op_type, name))
     if only_in is not None and _normalize(_attribute_value(node, "mode", ctx)) != only_in:
         return _MISSING
     attr = node.attributes.get(name)

@@ -1,0 +1,43 @@
+"""Leave out attributes written at their ONNX default that a converter misreads when written:
+Resize's nearest_mode ("round_prefer_floor"), for pnnx."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import onnx
+import onnx_ir as ir
+
+from nnport.passes.base import Builder, Decline, NodeRewritePass
+from nnport.targets.fixes import DEFAULTS_DROPPED, DROP_DEFAULTS
+
+# Hand-rolled: a one-attribute edit, the mirror of write-defaults; neither onnxscript's rewriter
+# nor its optimizer leaves defaults out. The node keeps its name, inputs and outputs.
+
+
+class DropDefaultsPass(NodeRewritePass):
+    """Leave out Resize's nearest_mode where it is written at its default (resolves
+    attribute-unsupported from the defect resize-nearest-mode)."""
+
+    fix_id = DROP_DEFAULTS
+    resolves = ("attribute-unsupported",)
+    op_type = "*"
+    op_types = tuple(DEFAULTS_DROPPED)
+
+    def rewrite(self, node: ir.Node, b: Builder) -> Sequence[ir.Value]:
+        name = DEFAULTS_DROPPED[node.op_type]
+        written = node.attributes.get(name)
+        if written is None:
+            raise Decline(f"{name} is not written out")
+        schema = onnx.defs.get_schema(node.op_type, b.opset, node.domain or "")
+        default = onnx.helper.get_attribute_value(schema.attributes[name].default_value)
+        default = default.decode() if isinstance(default, bytes) else default
+        if written.value != default:
+            raise Decline(f"{name}={written.value!r} is not the default {default!r}")
+        attributes = {k: a for k, a in node.attributes.items() if k != name}
+        kept = b.tape.op_multi_out(node.op_type, list(node.inputs), num_outputs=len(node.outputs))
+        new = kept[0].producer()
+        assert new is not None
+        for attribute in attributes.values():
+            new.attributes[attribute.name] = attribute
+        return list(kept)
