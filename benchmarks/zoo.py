@@ -25,6 +25,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # zoo_yolo beside this file
+import zoo_yolo
+
 logger = logging.getLogger("nnport.zoo")
 
 DEFAULT_CACHE = Path(os.environ.get("NNPORT_ZOO_CACHE", "~/.cache/nnport-zoo")).expanduser()
@@ -189,6 +192,7 @@ ZOO: tuple[_Spec, ...] = (
     _Spec(
         "retinanet_resnet50_fpn", "detection", _tv_det("retinanet_resnet50_fpn", 320), heavy=True
     ),
+    _Spec("yolo_like", "detection", lambda: zoo_yolo.build()),  # YOLOv5-style, written here
     _Spec("deeplabv3_mobilenet_v3_large", "segmentation", _tv_seg("deeplabv3_mobilenet_v3_large")),
     _Spec("lraspp_mobilenet_v3_large", "segmentation", _tv_seg("lraspp_mobilenet_v3_large")),
     _Spec("fcn_resnet50", "segmentation", _tv_seg("fcn_resnet50"), heavy=True),
