@@ -209,7 +209,8 @@ def test_a_graph_input_passed_straight_to_an_output_is_refused(tmp_path: Path) -
 @pytest.mark.parametrize(
     "name",
     ["empty-tensor", "avgpool-ceil-extra-window", "passthrough-graph", "linear-bias",
-     "gather-index-list", "deconv-runtime-weight", "resize-nearest-mode"],
+     "gather-index-list", "deconv-runtime-weight", "resize-nearest-mode", "resize-nearest-index",
+     "split-uneven-parts"],
 )  # fmt: skip
 def test_the_new_ncnn_defects_reproduce_on_ncnn_only(name: str) -> None:
     pytest.importorskip("openvino")
@@ -447,3 +448,30 @@ def test_resize_values_refused_together_and_allowed_apart(
                   {**_CONV, "scales": np.array([1, 1, 2, 2], np.float32)})  # fmt: skip
     assert _ncnn_matches(path) == runs
     assert check(load(path), "ncnn").deployable == runs
+
+
+@pytest.mark.parametrize(("length", "runs"), [(8, False), (9, True)])
+def test_split_by_num_outputs_with_uneven_parts_is_refused_and_written_out(
+    tmp_path: Path, length: int, runs: bool
+) -> None:
+    """split-uneven-parts: ncnn cuts 8 into parts 2, 3 and 3 where ONNX-18 makes them 3, 3
+    and 2; write-split-sizes gives the sizes as the split input, which ncnn takes. 9 in 3 is
+    even."""
+    from nnport.model.io import save
+    from nnport.passes import FixOptions, fix
+
+    parts = [3, 3, length - 6]
+    node = helper.make_node("Split", ["c"], ["a", "b", "d"], axis=2, num_outputs=3)
+    path = _model(tmp_path, "split", [helper.make_node("Conv", ["x", "w"], ["c"]), node],
+                  {"x": [1, 3, length, 4]},
+                  {n: [1, 3, p, 4] for n, p in zip("abd", parts, strict=True)}, _CONV,
+                  opset=18)  # fmt: skip
+    assert _ncnn_matches(path) == runs
+    assert check(load(path), "ncnn").deployable == runs
+    if runs:
+        return
+    (violation,) = check(load(path), "ncnn").violations
+    assert violation.rule == "shape-unsupported" and violation.fix == "write-split-sizes"
+    result = fix(load(path), "ncnn", options=FixOptions(seed=0))
+    assert result.deployable and result.verified and result.max_error == 0.0, result.remaining
+    assert _ncnn_matches(save(result.model, tmp_path / "fixed.onnx"))

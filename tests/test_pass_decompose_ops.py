@@ -219,3 +219,38 @@ def test_drop_defaults_declines(attributes: str, reason: str) -> None:
     pass_ = DropDefaultsPass()
     assert not pass_(_nearest(attributes)).modified
     assert reason in pass_.declined[0]
+
+
+@pytest.mark.parametrize(("length", "parts", "sizes"), [(8, 3, [3, 3, 2]), (7, 4, [2, 2, 2, 1])])
+def test_write_split_sizes_gives_onnx_part_lengths(length: int, parts: int, sizes: list) -> None:
+    """Split-18 by num_outputs with uneven parts becomes a Split given ONNX's part lengths."""
+    from nnport.passes.base import const_array
+    from nnport.passes.write_split_sizes import WriteSplitSizesPass
+
+    names = [f"o{i}" for i in range(parts)]
+    outputs = ", ".join(f"float[2,{n}] {o}" for o, n in zip(names, sizes, strict=True))
+    model = parse(f"""
+        <ir_version: 8, opset_import: ["" : 18]>
+        g (float[2,{length}] x) => ({outputs}) {{
+            {", ".join(names)} = Split<axis = 1, num_outputs = {parts}>(x)
+        }}
+    """)
+    feeds = [{"x": np.arange(2 * length, dtype=np.float32).reshape(2, length)}]
+    new, drift = apply_verified(WriteSplitSizesPass(), model, feeds)
+    assert drift.ok and drift.max_abs == 0.0, drift.reason
+    (node,) = list(new.graph)
+    assert "num_outputs" not in node.attributes
+    assert const_array(node.inputs[1]).tolist() == sizes  # type: ignore[union-attr]
+
+
+def test_write_split_sizes_declines_even_parts() -> None:
+    from nnport.passes.write_split_sizes import WriteSplitSizesPass
+
+    model = parse("""
+        <ir_version: 8, opset_import: ["" : 18]>
+        g (float[2,9] x) => (float[2,3] a, float[2,3] b, float[2,3] c) {
+            a, b, c = Split<axis = 1, num_outputs = 3>(x)
+        }
+    """)
+    pass_ = WriteSplitSizesPass()
+    assert not pass_(model).modified and "evenly" in pass_.declined[0]

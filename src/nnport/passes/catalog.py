@@ -27,6 +27,7 @@ from nnport.passes.rewrite_gather import RewriteGatherPass
 from nnport.passes.rewrite_strided_slice import RewriteStridedSlicePass
 from nnport.passes.rewrite_tile import RewriteTilePass
 from nnport.passes.write_defaults import WriteDefaultsPass
+from nnport.passes.write_split_sizes import WriteSplitSizesPass
 
 # Order matters: shapes first (folding needs them), then op rewrites, then the opset move (so
 # decompositions are written at the source opset and converted with the rest), then dtypes.
@@ -50,6 +51,7 @@ CATALOG: list[type[FixPass]] = [
     RewriteGatherPass,
     WriteDefaultsPass,
     DropDefaultsPass,
+    WriteSplitSizesPass,
     MaterializeBroadcastPass,
     MaterializeEmptyBranchPass,
     ConvertOpsetPass,

@@ -6,7 +6,9 @@ name has a detector and a minimal model (``Repro``), so ``benchmarks/probe_profi
 ``scripts/gen_onnxruntime_profile.py`` record a defect only while it still reproduces on the
 installed runtime, and a test fails when a runtime upgrade fixes it. Two kinds:
 
-- wrong results with no error (rule ``runtime-defect``): ``if-empty-constant``
+- wrong results with no error: ``split-uneven-parts`` (``nnport.targets.defect_split``, rule
+  ``shape-unsupported``, ncnn); rule ``runtime-defect``: ``resize-nearest-index``
+  (``nnport.targets.defect_resize_index``, ncnn), ``if-empty-constant``
   (``nnport.targets.defect_if_empty``), ``tile-runtime-repeats`` (``nnport.targets.defect_tile``)
   and ``pool-ceil-extra-window`` (``nnport.targets.defect_pool``), OpenVINO and ncnn;
   ``avgpool-ceil-extra-window`` (the same module), ncnn;
@@ -41,6 +43,8 @@ from nnport.targets import (
     defect_passthrough,
     defect_pool,
     defect_resize,
+    defect_resize_index,
+    defect_split,
     defect_tile,
     dynamic_rank,
 )
@@ -185,6 +189,21 @@ DEFECTS: dict[str, Defect] = {
         defect_resize.repro,
         refusal=True,
         fix_for=defect_resize.fix_for,
+    ),
+    "resize-nearest-index": Defect(
+        "runtime-defect",
+        "picks the source pixel of a nearest Resize by rounding y * in/out down, whatever the "
+        "coordinate transformation and rounding mode say",
+        defect_resize_index.detect,
+        defect_resize_index.repro,
+    ),
+    "split-uneven-parts": Defect(
+        "shape-unsupported",
+        "puts the shorter part of an uneven Split by num_outputs first, where ONNX makes the "
+        "last part the shorter one",
+        defect_split.detect,
+        defect_split.repro,
+        fix=defect_split.WRITE_SPLIT_SIZES,
     ),
 }
 

@@ -45,6 +45,7 @@ DESCRIPTIONS: dict[str, str] = {
     "rewrite-tile": "remove Tile/Expand when consumers broadcast, else rewrite it",
     "rewrite-gather": "Gather with constant indices of several elements -> Slices and a Concat",
     DROP_DEFAULTS: "leave out attributes written at their ONNX default (Resize's nearest_mode)",
+    "write-split-sizes": "write a Split's uneven num_outputs parts out as its split input",
     "write-defaults": "write Transpose's default perm and Split's default axis out",
     "decompose-lpnorm": "LpNormalization -> ReduceL2/Div (or ReduceSum(Abs))",
     "decompose-gather-elements": "GatherElements -> Gather/arithmetic the target supports",
