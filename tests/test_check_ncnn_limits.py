@@ -10,11 +10,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from nnport.backends import make_runner
-from nnport.errors import NnportError
 from nnport.model.io import load
 from nnport.targets import check, load_target
 from nnport.targets.defects import reproduces
+from runtimes import matches_onnxruntime
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -42,31 +41,9 @@ def _model(
     return path
 
 
-def _feeds(path: Path) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(0)
-    model = onnx.load(path)
-    return {
-        i.name: rng.standard_normal([d.dim_value for d in i.type.tensor_type.shape.dim]).astype(
-            np.float32
-        )
-        for i in model.graph.input
-    }
-
-
 def _ncnn_matches(path: Path) -> bool:
     """True when ncnn converts and runs the model and matches ONNX Runtime."""
-    feeds = _feeds(path)
-    with make_runner("onnxruntime", path) as ref:
-        expected = ref.infer(feeds)
-    try:
-        with make_runner("ncnn", path) as runner:
-            got = runner.infer(feeds)
-    except NnportError:
-        return False
-    return all(
-        got[k].shape == v.shape and np.allclose(got[k], v, rtol=1e-3, atol=1e-4)
-        for k, v in expected.items()
-    )
+    return matches_onnxruntime("ncnn", path)
 
 
 def _rules(path: Path) -> set[str]:

@@ -13,6 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from nnport.model.io import load
 from nnport.targets import check
 from nnport.targets.defect_resize_index import onnx_index
+from runtimes import matches_onnxruntime
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -58,8 +59,6 @@ def test_check_agrees_with_ncnn_on_nearest_resizes(
 ) -> None:
     """A Conv, then a nearest Resize to sizes (nearest_mode left out, as pnnx needs it)."""
     pytest.importorskip("ncnn")
-    from test_check_ncnn_limits import _ncnn_matches
-
     attributes = {"coordinate_transformation_mode": ctm} if ctm else {}
     weight = np.eye(3, dtype=np.float32).reshape(3, 3, 1, 1)
     graph = helper.make_graph(
@@ -75,4 +74,4 @@ def test_check_agrees_with_ncnn_on_nearest_resizes(
     model.ir_version = 8
     path = tmp_path / "resize.onnx"
     onnx.save(model, path)
-    assert check(load(path), "ncnn").deployable == _ncnn_matches(path)
+    assert check(load(path), "ncnn").deployable == matches_onnxruntime("ncnn", path)
