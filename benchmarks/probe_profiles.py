@@ -65,6 +65,12 @@ NCNN_INPUT_VALUES_WHY = "other steps become Tensor.slice, which ncnn cannot run"
 # axis = 0 written out it converts right; measured by tests/test_check_ncnn_limits.py).
 NCNN_REQUIRED = {"Split": ("axis",)}
 NCNN_REQUIRED_WHY = "pnnx can misread a Split's default axis"
+# Inputs typed like input 0 that must still be constants (the derivation takes such inputs for
+# data): pnnx makes PRelu's slope the weights of a layer; a slope fed at run time does not
+# convert (the node suite's test_prelu_example, as written and cut to one sample), a constant
+# one does (nnport's exporter cases, as torch exports nn.PReLU).
+NCNN_CONSTANT = {"PRelu": (1,)}
+NCNN_CONSTANT_WHY = "the slope becomes a layer's weights"
 
 PNNX_TABLE = [
     "ArgMax",
@@ -284,7 +290,8 @@ def build_profile(result: ProbeResult, backend: str) -> TargetProfile:
 
 
 def _recorded_by_hand(rule: OpRule) -> OpRule:
-    """``rule`` with the ncnn limits measured outside the probe: Slice's steps, Split's axis."""
+    """``rule`` with the ncnn limits measured outside the probe: Slice's steps, Split's axis,
+    PRelu's constant slope."""
     if rule.op in NCNN_INPUT_VALUES:
         values = {**rule.input_values, **NCNN_INPUT_VALUES[rule.op]}
         rule = dataclasses.replace(rule, input_values=values,
@@ -293,6 +300,10 @@ def _recorded_by_hand(rule: OpRule) -> OpRule:
         required = tuple(sorted({*rule.required_attributes, *NCNN_REQUIRED[rule.op]}))
         rule = dataclasses.replace(rule, required_attributes=required,
                                    note=f"{NCNN_REQUIRED_WHY}; {rule.note}")  # fmt: skip
+    if rule.op in NCNN_CONSTANT:
+        constant = tuple(sorted({*rule.constant_inputs, *NCNN_CONSTANT[rule.op]}))
+        rule = dataclasses.replace(rule, constant_inputs=constant,
+                                   note=f"{NCNN_CONSTANT_WHY}; {rule.note}")  # fmt: skip
     return rule
 
 

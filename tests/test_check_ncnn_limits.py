@@ -187,7 +187,7 @@ def test_a_graph_input_passed_straight_to_an_output_is_refused(tmp_path: Path) -
     "name",
     ["empty-tensor", "avgpool-ceil-extra-window", "passthrough-graph", "linear-bias",
      "gather-index-list", "deconv-runtime-weight", "resize-nearest-mode", "resize-nearest-index",
-     "split-uneven-parts"],
+     "split-uneven-parts", "reduce-axes-input"],
 )  # fmt: skip
 def test_the_new_ncnn_defects_reproduce_on_ncnn_only(name: str) -> None:
     pytest.importorskip("openvino")
@@ -452,3 +452,72 @@ def test_split_by_num_outputs_with_uneven_parts_is_refused_and_written_out(
     result = fix(load(path), "ncnn", options=FixOptions(seed=0))
     assert result.deployable and result.verified and result.max_error == 0.0, result.remaining
     assert _ncnn_matches(save(result.model, tmp_path / "fixed.onnx"))
+
+
+@pytest.mark.parametrize("what", ["argmax", "topk", "cumsum"])
+def test_table_ops_every_case_failed_to_convert_are_refused(tmp_path: Path, what: str) -> None:
+    """pnnx's table names ArgMax, TopK and CumSum, but every node-suite case of them failed to
+    convert, where check objected only to their int64 outputs: the ops are refuted, and a torch
+    export of each after a Conv fails on ncnn as check says."""
+    torch = pytest.importorskip("torch")
+    step = {
+        "argmax": lambda x: x.argmax(1).float(),
+        "topk": lambda x: x.flatten(1).topk(5)[0],
+        "cumsum": lambda x: x.cumsum(1),
+    }[what]
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3, 1, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return step(self.conv(x))
+
+    path = tmp_path / f"{what}.onnx"
+    torch.onnx.export(Net().eval(), (torch.randn(1, 3, 8, 8),), str(path), opset_version=13,
+                      dynamo=False)  # fmt: skip
+    assert not _ncnn_matches(path)
+    assert not check(load(path), "ncnn").deployable
+
+
+@pytest.mark.parametrize(
+    ("op", "opset", "axes", "runs"),
+    [("ReduceSum", 13, [1], False), ("ReduceMean", 18, [-1], False), ("ReduceL2", 18, [1], False),
+     ("ReduceMean", 18, [2, 3], True), ("ReduceSum", 13, [1, 2, 3], True),
+     ("ReduceProd", 18, [1], True)],
+)  # fmt: skip
+def test_reductions_given_axes_as_an_input(
+    tmp_path: Path, op: str, opset: int, axes: list[int], runs: bool
+) -> None:
+    """reduce-axes-input: pnnx drops a reduction's axes input (what dynamo's opset-18 exports
+    and every ReduceSum-13 give) and returns the tensor unreduced, except over H and W or every
+    axis but the batch; ReduceProd reads it right."""
+    reduced = [1 if i in {a % 4 for a in axes} else d for i, d in enumerate([1, 3, 4, 5])]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
+             helper.make_node(op, ["c", "axes"], ["y"], keepdims=1)]  # fmt: skip
+    path = _model(tmp_path, "reduce", nodes, {"x": [1, 3, 4, 5]}, {"y": reduced},
+                  {**_CONV, "axes": np.array(axes, np.int64)}, opset=opset)  # fmt: skip
+    assert _ncnn_matches(path) == runs
+    assert check(load(path), "ncnn").deployable == runs
+
+
+@pytest.mark.parametrize(
+    ("slope", "fed", "runs"),
+    [([3, 1, 1], False, True), ([1, 1, 1], False, True), ([5], False, False),
+     ([3, 1, 1], True, False)],
+)  # fmt: skip
+def test_prelu_runs_with_a_constant_per_channel_slope(
+    tmp_path: Path, slope: list[int], fed: bool, runs: bool
+) -> None:
+    """pnnx makes PRelu a per-channel PReLU layer whose slope is its weights: a constant slope
+    of [C, 1, 1] or [1, 1, 1] (nn.PReLU) is right, with no anchor needed; one along the last
+    axis (the node suite's test_prelu_broadcast) or fed at run time (test_prelu_example) is
+    not."""
+    node = helper.make_node("PRelu", ["x", "slope"], ["y"])
+    values = np.random.default_rng(1).uniform(0.1, 0.3, slope).astype(np.float32)
+    inputs = {"x": [1, 3, 4, 5], **({"slope": slope} if fed else {})}
+    path = _model(tmp_path, "prelu", [node], inputs, {"y": [1, 3, 4, 5]},
+                  {} if fed else {"slope": values})  # fmt: skip
+    assert _ncnn_matches(path) == runs
+    assert check(load(path), "ncnn").deployable == runs

@@ -10,16 +10,27 @@ import onnx
 import pytest
 
 from nnport.targets.probe import load_cases
-from nnport.targets.probe_exporter import DYNAMO_OPSET, OPSETS, PREFIX, RESIZES, exporter_cases
+from nnport.targets.probe_exporter import (
+    DYNAMO_OPSET,
+    OPSETS,
+    PADS,
+    PREFIX,
+    PRELU_SLOPES,
+    RESIZES,
+    exporter_cases,
+)
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:Constant folding:UserWarning"),  # torch's, for pads
+]
 
 
 def test_expected_outputs_match_onnxruntime() -> None:
     import onnxruntime as ort
 
     cases = exporter_cases()
-    assert len(cases) == len(RESIZES) * (len(OPSETS) + 1)
+    assert len(cases) == (len(RESIZES) + len(PADS) + len(PRELU_SLOPES) + 1) * (len(OPSETS) + 1)
     for case in cases:
         session = ort.InferenceSession(case.model.SerializeToString())
         (inputs, expected) = case.data_sets[0]
@@ -67,3 +78,51 @@ def test_the_resize_attributes_are_what_torch_exports(
     ours = {k: v.decode() if isinstance(v, bytes) else v for k, v in ours.items()}
     assert ours == pytest.approx(exported)
     assert len(node.input) == len(resize.input) and bool(node.input[1]) == bool(resize.input[1])
+
+
+@pytest.mark.parametrize(
+    ("what", "case"),
+    [("zero", "pad_zero"), ("reflect", "pad_reflect"), ("replicate", "pad_replicate"),
+     ("prelu3", "prelu_channels"), ("prelu1", "prelu_one"),
+     ("deconv", "conv_transpose_stride2")],
+)  # fmt: skip
+def test_the_other_nodes_are_what_torch_exports(tmp_path: Path, what: str, case: str) -> None:
+    """Op, attributes and constant shapes of each case against torch's own export at 17."""
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    module = {
+        "zero": lambda: nn.ZeroPad2d((1, 2, 0, 1)), "reflect": lambda: nn.ReflectionPad2d(1),
+        "replicate": lambda: nn.ReplicationPad2d(1), "prelu3": lambda: nn.PReLU(3),
+        "prelu1": lambda: nn.PReLU(),
+        "deconv": lambda: nn.ConvTranspose2d(3, 2, 3, 2, 1, output_padding=1),
+    }[what]()  # fmt: skip
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(module.eval(), (torch.randn(1, 3, 4, 5),), str(path), opset_version=17,
+                      dynamo=False)  # fmt: skip
+    exported = onnx.load(path)
+    (case_model,) = [c.model for c in exporter_cases() if c.name == f"{PREFIX}{case}_opset17"]
+    (ours,) = case_model.graph.node
+    (theirs,) = [n for n in exported.graph.node if n.op_type == ours.op_type]
+
+    def attributes(node: onnx.NodeProto) -> dict[str, object]:
+        return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+    assert attributes(ours) == attributes(theirs) and len(ours.input) == len(theirs.input)
+    shapes = {i.name: list(i.dims) for i in exported.graph.initializer}
+    ours_shapes = {i.name: list(i.dims) for i in case_model.graph.initializer}
+    for mine, their in zip(ours.input[1:], theirs.input[1:], strict=True):
+        if their in shapes:  # constants torch stores as initializers (weights, slopes)
+            assert ours_shapes[mine] == shapes[their]
+    got = ort_run(case_model)
+    assert got.shape == tuple(
+        d.dim_value for d in case_model.graph.output[0].type.tensor_type.shape.dim
+    )
+
+
+def ort_run(model: onnx.ModelProto) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model.SerializeToString())
+    x = np.zeros((1, 3, 4, 5), np.float32)
+    return session.run(None, {"x": x})[0]

@@ -62,11 +62,20 @@ def test_a_failure_asking_for_optional_outputs_refuses_those_outputs_not_the_op(
     assert rule.absent_outputs == (1, 2)
 
 
-@pytest.mark.parametrize("op", ["Softsign", "ThresholdedRelu", "Tile", "PRelu"])
+@pytest.mark.parametrize(
+    "op", ["Softsign", "ThresholdedRelu", "Tile", "ArgMax", "ArgMin", "CumSum", "TopK"]
+)
 def test_the_shipped_ncnn_profile_refuses_the_refuted_table_ops(op: str) -> None:
     profile = load_target("ncnn")
     assert op not in {r.op for r in profile.ops}, f"{op} is back in ncnn.toml: rerun the probe"
     assert "Transpose" in {r.op for r in profile.ops}
+
+
+def test_prelu_is_probed_by_the_exporter_cases_with_a_constant_slope() -> None:
+    """The suite refuted PRelu (slopes along the last axis or fed at run time); the exporter
+    cases' per-channel slopes pass, and the slope stays a constant (recorded by hand)."""
+    rules = load_target("ncnn").rules_for("PRelu", "")
+    assert rules and all(rule.constant_inputs == (1,) for rule in rules)
 
 
 def test_the_shipped_ncnn_profile_takes_selu_with_its_default_constants_only() -> None:

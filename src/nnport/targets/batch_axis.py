@@ -170,12 +170,28 @@ def node_violation(
     )
 
 
+def _per_channel(ctx: Context, node: ir.Node) -> bool:
+    """A PRelu whose slope varies along the channel axis at most ([C, 1, 1], [1]): pnnx makes
+    it a per-channel PReLU layer, right without an anchor (measured by nnport's exporter cases,
+    as torch exports nn.PReLU; the suite's slope along the last axis is wrong)."""
+    if node.op_type != "PRelu" or len(node.inputs) < 2:
+        return False
+    data, slope = (ctx.facts(v).shape for v in node.inputs[:2])
+    if data is None or slope is None or len(slope) > len(data):
+        return False
+    aligned = (1,) * (len(data) - len(slope)) + tuple(slope)
+    return all(d == 1 for i, d in enumerate(aligned) if i != 1)
+
+
 def _depends_on_axes(ctx: Context, node: ir.Node) -> bool:
     """An axis-dependent node (AXIS_OPS, a broadcasting element-wise op, a Transpose moving
-    axis 0) on a batch-like tensor, other than a reduction over every axis or none."""
+    axis 0) on a batch-like tensor, other than a reduction over every axis or none and a
+    per-channel PRelu."""
     if (
         node.op_type not in AXIS_OPS
-        and not (node.op_type in BROADCAST_OPS and _broadcasts(ctx, node))
+        and not (
+            node.op_type in BROADCAST_OPS and _broadcasts(ctx, node) and not _per_channel(ctx, node)
+        )
         and not (node.op_type == "Transpose" and _moves_first_axis(ctx, node))
     ) or reduces_everything(node):
         return False

@@ -7,7 +7,8 @@ name has a detector and a minimal model (``Repro``), so ``benchmarks/probe_profi
 installed runtime, and a test fails when a runtime upgrade fixes it. Two kinds:
 
 - wrong results with no error: ``split-uneven-parts`` (``nnport.targets.defect_split``, rule
-  ``shape-unsupported``, ncnn); rule ``runtime-defect``: ``resize-nearest-index``
+  ``shape-unsupported``, ncnn), ``reduce-axes-input`` (``nnport.targets.defect_reduce_axes``,
+  rule ``input-unsupported``, ncnn); rule ``runtime-defect``: ``resize-nearest-index``
   (``nnport.targets.defect_resize_index``, ncnn), ``if-empty-constant``
   (``nnport.targets.defect_if_empty``), ``tile-runtime-repeats`` (``nnport.targets.defect_tile``)
   and ``pool-ceil-extra-window`` (``nnport.targets.defect_pool``), OpenVINO and ncnn;
@@ -42,6 +43,7 @@ from nnport.targets import (
     defect_linear,
     defect_passthrough,
     defect_pool,
+    defect_reduce_axes,
     defect_resize,
     defect_resize_index,
     defect_split,
@@ -204,6 +206,13 @@ DEFECTS: dict[str, Defect] = {
         defect_split.detect,
         defect_split.repro,
         fix=defect_split.WRITE_SPLIT_SIZES,
+    ),
+    "reduce-axes-input": Defect(
+        "input-unsupported",
+        "drops the axes of a reduction given them as an input (ReduceSum-13, the other "
+        "reductions from 18) and returns the tensor unreduced, except over H and W or every axis",
+        defect_reduce_axes.detect,
+        defect_reduce_axes.repro,
     ),
 }
 

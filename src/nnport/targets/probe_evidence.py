@@ -52,6 +52,7 @@ class Evidence:
     non_tensor_fails: int = 0  # failing cases that fed or returned a sequence/optional/map
     ok_combos: set[tuple[str, str, str]] = dataclasses.field(default_factory=set)  # (n, v, in 0)
     suite: bool = False  # a node-suite case (not only nnport's exporter cases) speaks for it
+    joined: str = ""  # the note of exporter-only evidence joined to a suite version's
     # the string attribute values of each passing use, as judged (``judged_strings``)
     ok_strings: set[frozenset[tuple[str, str]]] = dataclasses.field(default_factory=set)
 

@@ -9,7 +9,10 @@ a probe run only at the cases' own opsets (ncnn) never sees, for example, the Re
 case, the derivation refuses attribute values nothing passed with, and check refused the most
 common upsampling layer of detectors on ncnn although it converts and matches (dynamo's
 Resize-19 as well: the suite has no asymmetric nearest case at any version). These cases
-give the derivation that evidence. Their names start with ``nnport_``, so reports tell them
+give the derivation that evidence; so do the Pad modes of ``nn.ReflectionPad2d`` and
+``nn.ReplicationPad2d`` (the suite's cases of them use int32 data), ``nn.PReLU``'s per-channel
+slope and a ConvTranspose with ``output_padding`` and a constant weight (the suite feeds every
+ConvTranspose weight at run time). Their names start with ``nnport_``, so reports tell them
 from the suite's.
 """
 
@@ -74,6 +77,63 @@ def _resize_case(what: str, opset: int) -> ExporterCase:
     return _case(f"{PREFIX}resize_{what}_opset{opset}", graph, opset, [x])
 
 
+# nn.ZeroPad2d((1, 2, 0, 1)), nn.ReflectionPad2d(1), nn.ReplicationPad2d(1): Pad's mode and the
+# pads torch computes (a Shape/Concat chain the converter folds; here the folded constant)
+PADS: dict[str, tuple[str, list[int]]] = {
+    "zero": ("constant", [0, 0, 0, 1, 0, 0, 1, 2]),
+    "reflect": ("reflect", [0, 0, 1, 1, 0, 0, 1, 1]),
+    "replicate": ("edge", [0, 0, 1, 1, 0, 0, 1, 1]),
+}
+PRELU_SLOPES = {"channels": [3, 1, 1], "one": [1, 1, 1]}  # nn.PReLU(3), nn.PReLU()
+
+
+def _one_node(name: str, node: onnx.NodeProto, out: list[int], opset: int,
+              inits: list[onnx.TensorProto]) -> ExporterCase:  # fmt: skip
+    """A case of ``node`` on x [1, 3, 4, 5] with constant ``inits``."""
+    x = np.random.default_rng(opset).standard_normal((1, 3, 4, 5)).astype(np.float32)
+    graph = helper.make_graph(
+        [node], name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, out)], inits,
+    )  # fmt: skip
+    return _case(f"{PREFIX}{name}_opset{opset}", graph, opset, [x])
+
+
+def _pad_case(what: str, opset: int) -> ExporterCase:
+    mode, pads = PADS[what]
+    inputs = ["x", "pads"] + (["value"] if mode == "constant" else [])
+    inits = [numpy_helper.from_array(np.array(pads, np.int64), "pads")]
+    if mode == "constant":
+        inits.append(numpy_helper.from_array(np.array(0.0, np.float32), "value"))
+    out = [
+        1 + pads[0] + pads[4],
+        3 + pads[1] + pads[5],
+        4 + pads[2] + pads[6],
+        5 + pads[3] + pads[7],
+    ]
+    node = helper.make_node("Pad", inputs, ["y"], mode=mode)
+    return _one_node(f"pad_{what}", node, out, opset, inits)
+
+
+def _prelu_case(what: str, opset: int) -> ExporterCase:
+    rng = np.random.default_rng(1)
+    slope = rng.uniform(0.1, 0.3, PRELU_SLOPES[what]).astype(np.float32)
+    node = helper.make_node("PRelu", ["x", "slope"], ["y"])
+    return _one_node(f"prelu_{what}", node, [1, 3, 4, 5], opset,
+                     [numpy_helper.from_array(slope, "slope")])  # fmt: skip
+
+
+def _conv_transpose_case(opset: int) -> ExporterCase:
+    """nn.ConvTranspose2d(3, 2, 3, stride=2, padding=1, output_padding=1)."""
+    rng = np.random.default_rng(2)
+    weight = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    bias = rng.standard_normal(2).astype(np.float32)
+    node = helper.make_node("ConvTranspose", ["x", "weight", "bias"], ["y"], dilations=[1, 1],
+                            group=1, kernel_shape=[3, 3], output_padding=[1, 1],
+                            pads=[1, 1, 1, 1], strides=[2, 2])  # fmt: skip
+    inits = [numpy_helper.from_array(weight, "weight"), numpy_helper.from_array(bias, "bias")]
+    return _one_node("conv_transpose_stride2", node, [1, 2, 8, 10], opset, inits)
+
+
 def _case(name: str, graph: onnx.GraphProto, opset: int, inputs: list[np.ndarray]) -> ExporterCase:
     """The case with expected outputs from onnx's reference implementation."""
     from onnx.reference import ReferenceEvaluator
@@ -88,4 +148,10 @@ def _case(name: str, graph: onnx.GraphProto, opset: int, inputs: list[np.ndarray
 
 def exporter_cases() -> list[ExporterCase]:
     """Every exporter case, in a fixed order."""
-    return [_resize_case(what, opset) for what in RESIZES for opset in (*OPSETS, DYNAMO_OPSET)]
+    opsets = (*OPSETS, DYNAMO_OPSET)
+    return (
+        [_resize_case(what, opset) for what in RESIZES for opset in opsets]
+        + [_pad_case(what, opset) for what in PADS for opset in opsets]
+        + [_prelu_case(what, opset) for what in PRELU_SLOPES for opset in opsets]
+        + [_conv_transpose_case(opset) for opset in opsets]
+    )

@@ -40,6 +40,7 @@ from nnport.targets.probe_versions import (
     _untested_newer,
     _untested_older,
     _version_range,
+    leading_inputs,
     same_inputs,
 )
 from nnport.targets.profile import (
@@ -84,19 +85,20 @@ def with_suite_evidence(evidence: dict[tuple[str, str, int], Evidence]) -> None:
     """Give an op version that only nnport's exporter cases reached (Resize-11 and -13, as torch
     exports them) the evidence of the next version the suite reached, when the inputs mean the
     same: what the exporter cases show is added to what the suite showed, not put in its place
-    (four passing cases alone would limit nothing)."""
+    (four passing cases alone would limit nothing). The newer version may add inputs at the
+    end (Pad-18's axes)."""
+    suite = {key for key, ev in evidence.items() if ev.suite and ev.passes}
     for (domain, op, since), ev in list(evidence.items()):
         if ev.suite or not ev.passes:
             continue
-        newer = sorted(v for (d, o, v), e in evidence.items()
-                       if (d, o) == (domain, op) and v > since and e.suite and e.passes)  # fmt: skip
+        newer = sorted(v for d, o, v in suite if (d, o) == (domain, op) and v > since)
         like = (domain, op, newer[0]) if newer else None
-        if like is None or not same_inputs((domain, op, since), like):
+        if like is None or not leading_inputs((domain, op, since), like):
             continue
-        evidence[(domain, op, since)] = combined(evidence[like], ev)
-        evidence[
-            (domain, op, since)
-        ].note = f"probe: {ev.passes} passing exporter cases; otherwise as version {like[2]}"
+        joined = combined(evidence[like], ev)
+        # a note of its own, not ``note``: older untested versions may take this one as theirs
+        joined.joined = f"probe: {ev.passes} passing exporter cases; otherwise as version {like[2]}"
+        evidence[(domain, op, since)] = joined
 
 
 def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> list[OpRule]:
@@ -148,7 +150,11 @@ def derive_rules(outcomes: Iterable[CaseOutcome], constants: bool = False) -> li
             if constants
             else set()
         )
-        note = ev.note or f"probe: {ev.passes} passing, {ev.fails} failing single-node cases"
+        note = (
+            ev.note
+            or ev.joined
+            or f"probe: {ev.passes} passing, {ev.fails} failing single-node cases"
+        )
         ran = ev.single_passes or not constants  # the op itself ran in a passing case
         rule = OpRule(
             op=op,

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import onnx_ir as ir
 
 from nnport.targets.checker import check
-from nnport.targets.probe import ProbeResult, case_inputs, load_cases
+from nnport.targets.probe import CaseOutcome, ProbeResult, case_inputs, load_cases
 from nnport.targets.probe_batch import BATCH_ONE, batch_one_variant
 from nnport.targets.probe_schema import optional_outputs
 from nnport.targets.profile import OpRule, Source, TargetProfile, canonical_domain
+from nnport.targets.violations import Violation
 
 
 def supplement(
@@ -115,7 +116,8 @@ def refute_table_ops(
             if found is None:
                 continue
             model = found[0]
-        if not check(ir.serde.deserialize_model(model), current).deployable:
+        report = check(ir.serde.deserialize_model(model), current)
+        if not report.deployable and not _output_types_only(outcome, report.violations):
             continue
         use = outcome.nodes[0]
         optional = optional_outputs((canonical_domain(use.domain), use.op, use.version))
@@ -133,6 +135,14 @@ def refute_table_ops(
             refuted.outputs,
         )  # fmt: skip
     return refuted
+
+
+def _output_types_only(outcome: CaseOutcome, violations: Sequence[Violation]) -> bool:
+    """A case that failed to convert although check objects only to graph I/O element types:
+    those decide what the runtime can hand back, not what the converter takes, so the op is
+    the one left to blame (ncnn: ArgMax, TopK and CumSum, whose int64 outputs check refuses,
+    fail in pnnx before any output exists)."""
+    return outcome.stage == "convert" and all(v.rule == "io-dtype" for v in violations)
 
 
 def _as_limits(refused: dict[str, dict[str, set[str]]]) -> dict[str, dict[str, tuple[object, ...]]]:

@@ -60,6 +60,16 @@ def same_inputs(a: tuple[str, str, int], b: tuple[str, str, int]) -> bool:
     return [i.name for i in first.inputs] == [i.name for i in second.inputs]
 
 
+def leading_inputs(older: tuple[str, str, int], newer: tuple[str, str, int]) -> bool:
+    """The formal inputs at ``older`` are the first ones at ``newer``, by name (the newer
+    version only adds inputs at the end)."""
+    first, second = schema_of(older), schema_of(newer)
+    if first is None or second is None:
+        return False
+    names = [i.name for i in second.inputs]
+    return [i.name for i in first.inputs] == names[: len(first.inputs)]
+
+
 def _only_non_tensor_failures(ev: Evidence) -> bool:
     """No passing case, and every failing one fed or returned a sequence/optional/map."""
     return not ev.passes and ev.fails == ev.non_tensor_fails
