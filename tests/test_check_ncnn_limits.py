@@ -521,3 +521,21 @@ def test_prelu_runs_with_a_constant_per_channel_slope(
                   {} if fed else {"slope": values})  # fmt: skip
     assert _ncnn_matches(path) == runs
     assert check(load(path), "ncnn").deployable == runs
+
+
+def test_l2_normalize_at_opset_18_is_fused_and_runs(tmp_path: Path) -> None:
+    """F.normalize exports ReduceL2 with its axes as an input, then Clip, Expand and Div: pnnx
+    fuses the pattern, axes and all, so reduce-axes-input leaves it alone."""
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"]),
+        helper.make_node("ReduceL2", ["c", "axes"], ["n"], keepdims=1),
+        helper.make_node("Clip", ["n", "eps"], ["k"]),
+        helper.make_node("Expand", ["k", "shape"], ["e"]),
+        helper.make_node("Div", ["c", "e"], ["y"]),
+    ]
+    inits = {**_CONV, "axes": np.array([1], np.int64), "eps": np.array(1e-12, np.float32),
+             "shape": np.array([1, 3, 4, 5], np.int64)}  # fmt: skip
+    path = _model(tmp_path, "normalize", nodes, {"x": [1, 3, 4, 5]}, {"y": [1, 3, 4, 5]},
+                  inits, opset=18)  # fmt: skip
+    assert _ncnn_matches(path)
+    assert check(load(path), "ncnn").deployable

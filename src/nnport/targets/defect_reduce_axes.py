@@ -9,7 +9,8 @@ ReduceL2-18, keepdims 0 and 1: axes [1], [3] and [-1] come back unreduced, [2, 3
 [1, 2, 3] match (pnnx maps them to pooling and a full reduction); the same reductions with the
 axes attribute (ReduceMean-13, ReduceSum-11) all match, and so does ReduceProd-18 with every
 axes input. ReduceMax-18 and ReduceMin-18 with an axes input do not convert at all (their
-profile entry refuses the input). Rule ``input-unsupported``; no automatic fix:
+profile entry refuses the input). A ReduceL2 inside F.normalize's pattern (its result divides
+its own input) matches: pnnx fuses the pattern. Rule ``input-unsupported``; no automatic fix:
 exporting at an opset where the axes are an attribute avoids it.
 """
 
@@ -40,6 +41,8 @@ def detect(ctx: Context, node: ir.Node, label: str) -> str | None:
     rank = ctx.facts(node.inputs[0]).rank if node.inputs and node.inputs[0] else None
     if axes is None or rank is None or axes.size == 0:
         return None
+    if node.op_type == "ReduceL2" and _normalizes(node):
+        return None  # pnnx fuses x / max(ReduceL2(x), eps) into F.normalize, axes and all
     picked = sorted({int(a) % rank for a in axes.numpy().reshape(-1)})
     if picked in (list(range(rank)), list(range(1, rank))) or (rank == 4 and picked == [2, 3]):
         return None  # every axis (but the batch): a full reduction; H and W: pooling
@@ -49,6 +52,19 @@ def detect(ctx: Context, node: ir.Node, label: str) -> str | None:
         f"unreduced (export at an opset where the axes are an attribute: 17 or lower, 12 for "
         f"ReduceSum)"
     )
+
+
+def _normalizes(node: ir.Node) -> bool:
+    """A ReduceL2 whose result divides its own input, through Clip, Max or Expand (torch's
+    F.normalize: measured to match on ncnn at opset 18)."""
+    x, frontier = node.inputs[0], list(node.outputs)
+    for _ in range(4):
+        users = [u for value in frontier for u, _ in value.uses()]
+        if any(u.op_type == "Div" and u.inputs[0] is x for u in users):
+            return True
+        frontier = [out for u in users if u.op_type in ("Clip", "Max", "Expand")
+                    for out in u.outputs]  # fmt: skip
+    return False
 
 
 def repro() -> Repro:
