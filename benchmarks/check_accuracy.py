@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import gzip
 import json
 import os
@@ -99,6 +100,12 @@ def _verdict(path_or_model: Any, target: str, shapes: dict[str, tuple[int, ...]]
 # ----------------------------------------------------------------------------- node suite
 
 
+@functools.cache
+def _probe_outcomes(raw: Path) -> dict[str, Any]:
+    """A saved probe result, read once for the node-suite, cut and exporter-case lines."""
+    return dict(json.loads(gzip.decompress(raw.read_bytes())))
+
+
 def suite_matrix(
     target: str, raw: Path, variant: str = "", exporters: bool = False
 ) -> Matrix | None:
@@ -114,7 +121,7 @@ def suite_matrix(
     if not raw.exists():
         print(f"  (no {raw.name}: run the {target} probe first)")
         return None
-    data = json.loads(gzip.decompress(raw.read_bytes()))
+    data = _probe_outcomes(raw)
     real = {
         o["case"]: o["status"] == "pass"
         for o in data["outcomes"]

@@ -50,6 +50,23 @@ def _rules(path: Path) -> set[str]:
     return {v.rule for v in check(load(path), "ncnn").violations}
 
 
+def _fixed_runs_on_ncnn(
+    tmp_path: Path, path: Path, fix_id: str, rule: str | None = None, exact: bool = False
+) -> None:
+    """The model's one violation (of ``rule``, when given) names ``fix_id``; nnport fix for
+    ncnn applies and verifies it (with no error at all when ``exact``), and ncnn runs the
+    fixed model and matches ONNX Runtime."""
+    from nnport.model.io import save
+    from nnport.passes import FixOptions, fix
+
+    (violation,) = check(load(path), "ncnn").violations
+    assert violation.fix == fix_id and rule in (None, violation.rule)
+    result = fix(load(path), "ncnn", options=FixOptions(seed=0))
+    assert result.deployable and result.verified, (result.passes, result.remaining)
+    assert not exact or result.max_error == 0.0
+    assert _ncnn_matches(save(result.model, tmp_path / "fixed.onnx"))
+
+
 @pytest.fixture(autouse=True)
 def _needs_ncnn() -> None:
     pytest.importorskip("ncnn")
@@ -155,15 +172,7 @@ def test_transpose_without_perm_is_refused_and_a_written_perm_runs(tmp_path: Pat
 def test_fix_writes_the_default_perm_out_and_ncnn_runs_it(tmp_path: Path) -> None:
     """The required perm has a fix: write-defaults writes the reversed axes out; the
     fixed model passes check, converts and matches ONNX Runtime on ncnn."""
-    from nnport.model.io import save
-    from nnport.passes import FixOptions, fix
-
-    path = _transpose(tmp_path, "default")
-    (violation,) = check(load(path), "ncnn").violations
-    assert violation.fix == "write-defaults"
-    result = fix(load(path), "ncnn", options=FixOptions(seed=0))
-    assert result.deployable and result.verified, (result.passes, result.remaining)
-    assert _ncnn_matches(save(result.model, tmp_path / "fixed.onnx"))
+    _fixed_runs_on_ncnn(tmp_path, _transpose(tmp_path, "default"), "write-defaults")
 
 
 def test_a_graph_input_passed_straight_to_an_output_is_refused(tmp_path: Path) -> None:
@@ -253,17 +262,10 @@ def test_check_agrees_with_ncnn_on_linear_layer_biases(tmp_path: Path, name: str
 def test_split_without_axis_is_refused_and_fixed(tmp_path: Path) -> None:
     """required_attributes (recorded by hand): pnnx can write a garbage axis for a Split given
     `split` and no `axis`; check asks for the axis, and write-defaults writes it out."""
-    from nnport.model.io import save
-    from nnport.passes import FixOptions, fix
-
     node = helper.make_node("Split", ["x", "split"], ["a", "b"])
     path = _model(tmp_path, "split", [node], {"x": [6]}, {"a": [2], "b": [4]},
                   {"split": np.array([2, 4], dtype=np.int64)})  # type: ignore[arg-type]  # fmt: skip
-    (violation,) = check(load(path), "ncnn").violations
-    assert violation.rule == "attribute-unsupported" and violation.fix == "write-defaults"
-    result = fix(load(path), "ncnn", options=FixOptions(seed=0))
-    assert result.deployable and result.verified, (result.passes, result.remaining)
-    assert _ncnn_matches(save(result.model, tmp_path / "fixed.onnx"))
+    _fixed_runs_on_ncnn(tmp_path, path, "write-defaults", "attribute-unsupported")
 
 
 _CONV = {"w": np.eye(3, dtype=np.float32).reshape(3, 3, 1, 1)}
@@ -288,16 +290,9 @@ def test_gather_of_several_indices_is_refused_and_rewritten(
     """gather-index-list: pnnx makes a Gather of a run-time tensor a select of one index; a
     vector of indices comes back as one slice, a matrix fails to convert. rewrite-gather turns
     it into Slices and a Concat, which ncnn runs."""
-    from nnport.model.io import save
-    from nnport.passes import FixOptions, fix
-
     path = _gather(tmp_path, "gather", indices)
     assert not _ncnn_matches(path)
-    (violation,) = check(load(path), "ncnn").violations
-    assert violation.rule == "input-not-scalar" and violation.fix == "rewrite-gather"
-    result = fix(load(path), "ncnn", options=FixOptions(seed=0))
-    assert result.deployable and result.verified and result.max_error == 0.0, result.remaining
-    assert _ncnn_matches(save(result.model, tmp_path / "fixed.onnx"))
+    _fixed_runs_on_ncnn(tmp_path, path, "rewrite-gather", "input-not-scalar", exact=True)
 
 
 @pytest.mark.parametrize(
@@ -386,20 +381,13 @@ def test_torch_nearest_upsampling_is_deployable_and_runs(tmp_path: Path, opset: 
 def test_nearest_mode_written_out_is_refused_and_left_out(tmp_path: Path) -> None:
     """resize-nearest-mode: pnnx gives up on a nearest Resize with nearest_mode written out,
     even at its default; left out (drop-defaults), the same Resize converts and matches."""
-    from nnport.model.io import save
-    from nnport.passes import FixOptions, fix
-
     node = helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="nearest",
                             coordinate_transformation_mode="half_pixel",
                             nearest_mode="round_prefer_floor")  # fmt: skip
     path = _model(tmp_path, "resize", [node], {"x": [1, 3, 4, 4]}, {"y": [1, 3, 8, 8]},
                   {"scales": np.array([1, 1, 2, 2], np.float32)})  # fmt: skip
     assert not _ncnn_matches(path)
-    (violation,) = check(load(path), "ncnn").violations
-    assert violation.rule == "attribute-unsupported" and violation.fix == "drop-defaults"
-    result = fix(load(path), "ncnn", options=FixOptions(seed=0))
-    assert result.deployable and result.verified and result.max_error == 0.0, result.remaining
-    assert _ncnn_matches(save(result.model, tmp_path / "fixed.onnx"))
+    _fixed_runs_on_ncnn(tmp_path, path, "drop-defaults", "attribute-unsupported", exact=True)
 
 
 @pytest.mark.parametrize(
@@ -434,9 +422,6 @@ def test_split_by_num_outputs_with_uneven_parts_is_refused_and_written_out(
     """split-uneven-parts: ncnn cuts 8 into parts 2, 3 and 3 where ONNX-18 makes them 3, 3
     and 2; write-split-sizes gives the sizes as the split input, which ncnn takes. 9 in 3 is
     even."""
-    from nnport.model.io import save
-    from nnport.passes import FixOptions, fix
-
     parts = [3, 3, length - 6]
     node = helper.make_node("Split", ["c"], ["a", "b", "d"], axis=2, num_outputs=3)
     path = _model(tmp_path, "split", [helper.make_node("Conv", ["x", "w"], ["c"]), node],
@@ -445,13 +430,8 @@ def test_split_by_num_outputs_with_uneven_parts_is_refused_and_written_out(
                   opset=18)  # fmt: skip
     assert _ncnn_matches(path) == runs
     assert check(load(path), "ncnn").deployable == runs
-    if runs:
-        return
-    (violation,) = check(load(path), "ncnn").violations
-    assert violation.rule == "shape-unsupported" and violation.fix == "write-split-sizes"
-    result = fix(load(path), "ncnn", options=FixOptions(seed=0))
-    assert result.deployable and result.verified and result.max_error == 0.0, result.remaining
-    assert _ncnn_matches(save(result.model, tmp_path / "fixed.onnx"))
+    if not runs:
+        _fixed_runs_on_ncnn(tmp_path, path, "write-split-sizes", "shape-unsupported", exact=True)
 
 
 @pytest.mark.parametrize("what", ["argmax", "topk", "cumsum"])

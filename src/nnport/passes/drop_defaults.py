@@ -34,10 +34,9 @@ class DropDefaultsPass(NodeRewritePass):
         default = default.decode() if isinstance(default, bytes) else default
         if written.value != default:
             raise Decline(f"{name}={written.value!r} is not the default {default!r}")
-        attributes = {k: a for k, a in node.attributes.items() if k != name}
-        kept = b.tape.op_multi_out(node.op_type, list(node.inputs), num_outputs=len(node.outputs))
-        new = kept[0].producer()
-        assert new is not None
-        for attribute in attributes.values():
-            new.attributes[attribute.name] = attribute
-        return list(kept)
+        kept = {k: a for k, a in node.attributes.items() if k != name}
+        return list(
+            b.tape.op_multi_out(
+                node.op_type, list(node.inputs), kept, num_outputs=len(node.outputs)
+            )
+        )

@@ -19,7 +19,7 @@ import numpy as np
 import onnx_ir as ir
 
 from nnport.targets.input_rules import converter_sees
-from nnport.targets.repro import Repro, checked_model
+from nnport.targets.repro import Repro, after_anchor
 
 if TYPE_CHECKING:
     from nnport.targets.checker import Context
@@ -49,18 +49,9 @@ def detect(ctx: Context, node: ir.Node, label: str) -> str | None:
 
 
 def repro() -> Repro:
-    """A 1x1 MaxPool (exact; it tells pnnx the batch axis), then Gather of channels [0, 2]
-    (ncnn returns one channel, squeezed)."""
-    from onnx import TensorProto, helper, numpy_helper
+    """A 1x1 MaxPool, then Gather of channels [0, 2] (ncnn returns one channel, squeezed)."""
+    from onnx import helper
 
-    rng = np.random.default_rng(0)
-    graph = helper.make_graph(
-        [helper.make_node("MaxPool", ["x"], ["c"], kernel_shape=[1, 1]),
-         helper.make_node("Gather", ["c", "i"], ["y"], axis=1)],
-        "gather_index_list",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 5])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4, 5])],
-        [numpy_helper.from_array(np.array([0, 2], np.int64), "i")],
-    )  # fmt: skip
-    feeds = {"x": rng.standard_normal((1, 3, 4, 5)).astype(np.float32)}
-    return Repro(checked_model(graph, 13), feeds)
+    gather = helper.make_node("Gather", ["p", "i"], ["y"], axis=1)
+    return after_anchor("gather_index_list", gather, [1, 2, 4, 5],
+                        {"i": np.array([0, 2], np.int64)})  # fmt: skip

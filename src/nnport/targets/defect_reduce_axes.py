@@ -22,7 +22,7 @@ import numpy as np
 import onnx_ir as ir
 
 from nnport.model.graphs import constant_tensor
-from nnport.targets.repro import Repro, checked_model
+from nnport.targets.repro import Repro, after_anchor
 
 if TYPE_CHECKING:
     from nnport.targets.checker import Context
@@ -68,16 +68,9 @@ def _normalizes(node: ir.Node) -> bool:
 
 
 def repro() -> Repro:
-    """A 1x1 MaxPool (exact, an anchor), then ReduceSum-13 over axes [1] given as an input."""
-    from onnx import TensorProto, helper, numpy_helper
+    """A 1x1 MaxPool, then ReduceSum-13 over axes [1] given as an input."""
+    from onnx import helper
 
-    graph = helper.make_graph(
-        [helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[1, 1]),
-         helper.make_node("ReduceSum", ["p", "axes"], ["y"], keepdims=1)],
-        "reduce_axes_input",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 5])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1, 4, 5])],
-        [numpy_helper.from_array(np.array([1], np.int64), "axes")],
-    )  # fmt: skip
-    feeds = {"x": np.arange(60, dtype=np.float32).reshape(1, 3, 4, 5)}
-    return Repro(checked_model(graph, 13), feeds)
+    reduce = helper.make_node("ReduceSum", ["p", "axes"], ["y"], keepdims=1)
+    return after_anchor("reduce_axes_input", reduce, [1, 1, 4, 5],
+                        {"axes": np.array([1], np.int64)})  # fmt: skip

@@ -68,9 +68,10 @@ def ncnn_index(y: int, n_in: int, n_out: int, scale: float, from_sizes: bool) ->
 def _axes(ctx: Context, node: ir.Node) -> list[tuple[int, int, float, bool]] | None:
     """(input length, output length, ONNX scale, from sizes) of every resized axis, when the
     input shape and the scales or sizes are static constants."""
-    shape = ctx.facts(node.inputs[0]).shape if node.inputs and node.inputs[0] else None
-    if shape is None or not all(isinstance(d, int) for d in shape):
+    facts = ctx.facts(node.inputs[0]).shape if node.inputs and node.inputs[0] else None
+    if facts is None or not all(isinstance(d, int) for d in facts):
         return None
+    shape = [int(d) for d in facts]  # type: ignore[arg-type]  # all int, checked above
     sizes = constant_tensor(node.inputs[3]) if len(node.inputs) > 3 and node.inputs[3] else None
     scales = constant_tensor(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
     if node.attributes.get_ints("axes") is not None:
@@ -79,11 +80,11 @@ def _axes(ctx: Context, node: ir.Node) -> list[tuple[int, int, float, bool]] | N
     if sizes is not None and sizes.size == len(shape):
         for n_in, n_out in zip(shape, sizes.numpy().tolist(), strict=True):
             if n_in != n_out:
-                found.append((int(n_in), int(n_out), int(n_out) / int(n_in), True))  # type: ignore[arg-type]
+                found.append((n_in, int(n_out), int(n_out) / n_in, True))
     elif scales is not None and scales.size == len(shape):
         for n_in, scale in zip(shape, scales.numpy().tolist(), strict=True):
             if scale != 1.0:
-                found.append((int(n_in), math.floor(int(n_in) * scale), float(scale), False))  # type: ignore[arg-type]
+                found.append((n_in, math.floor(n_in * scale), float(scale), False))
     else:
         return None
     return found

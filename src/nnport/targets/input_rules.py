@@ -87,32 +87,31 @@ def _not_constant(
 def _absent(
     ctx: Context, node: ir.Node, rule: OpRule, who: str, note: str, make: Make
 ) -> list[Violation]:
-    found = []
-    for position in rule.absent_inputs:
-        value = _given(node.inputs, position)
-        if value is not None:
-            message = (
-                f"{who} is given its optional input {position} ('{value.name}'); "
-                f"{ctx.profile.name}'s {node.op_type} fails with that input given{note}"
-            )
-            found.append(make(rule="input-unsupported", message=message, fix=None,
-                              tensor=value.name))  # fmt: skip
-    return found
+    said = f"{ctx.profile.name}'s {node.op_type} fails with that input given{note}"
+    return _given_anyway(rule.absent_inputs, node.inputs, "input-unsupported", make,
+                         f"{who} is given its optional input", said)  # fmt: skip
 
 
 def _absent_output(
     ctx: Context, node: ir.Node, rule: OpRule, who: str, note: str, make: Make
 ) -> list[Violation]:
+    said = f"{ctx.profile.name}'s {node.op_type} cannot produce it{note}"
+    return _given_anyway(rule.absent_outputs, node.outputs, "output-unsupported", make,
+                         f"{who} asks for its optional output", said)  # fmt: skip
+
+
+def _given_anyway(
+    positions: Sequence[int], values: Sequence[ir.Value | None], rule: str, make: Make,
+    lead: str, said: str,
+) -> list[Violation]:  # fmt: skip
+    """One violation per optional position (input or output) the node gives although the
+    target cannot take it: "<lead> <position> ('<name>'); <said>"."""
     found = []
-    for position in rule.absent_outputs:
-        value = _given(node.outputs, position)
+    for position in positions:
+        value = _given(values, position)
         if value is not None:
-            message = (
-                f"{who} asks for its optional output {position} ('{value.name}'); "
-                f"{ctx.profile.name}'s {node.op_type} cannot produce it{note}"
-            )
-            found.append(make(rule="output-unsupported", message=message, fix=None,
-                              tensor=value.name))  # fmt: skip
+            message = f"{lead} {position} ('{value.name}'); {said}"
+            found.append(make(rule=rule, message=message, fix=None, tensor=value.name))
     return found
 
 

@@ -27,3 +27,24 @@ def checked_model(graph: onnx.GraphProto, opset: int, ir_version: int = 8) -> on
     model.ir_version = ir_version
     onnx.checker.check_model(model)
     return model
+
+
+def after_anchor(
+    name: str,
+    node: onnx.NodeProto,
+    output_shape: list[int],
+    constants: dict[str, np.ndarray],
+    opset: int = 13,
+) -> Repro:
+    """A repro of ``node`` reading ``p``, a 1x1 MaxPool of x [1, 3, 4, 5] (exact, and an op from
+    which pnnx learns the batch axis), with ``constants`` as initializers, fed x = 0..59."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[1, 1]), node], name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 5])],
+        [helper.make_tensor_value_info(node.output[0], TensorProto.FLOAT, output_shape)],
+        [numpy_helper.from_array(v, k) for k, v in constants.items()],
+    )  # fmt: skip
+    feeds = {"x": np.arange(60, dtype=np.float32).reshape(1, 3, 4, 5)}
+    return Repro(checked_model(graph, opset), feeds)
