@@ -43,10 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from zoo import DEFAULT_CACHE, ZooModel, iter_zoo
 
+from nnport.check import check
 from nnport.model.io import load
-from nnport.targets import check
-from nnport.targets.probe import DEFAULT_OPTIONS, CaseOutcome, _Task
-from nnport.targets.probe_pool import run_tasks
+from nnport.probe.engine import DEFAULT_OPTIONS, CaseOutcome, Task
+from nnport.probe.pool import run_tasks
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS = ("onnxruntime", "openvino", "ncnn")
@@ -114,9 +114,9 @@ def suite_matrix(
     ``exporters``, nnport's exporter cases (``probe_exporter``) instead of the suite's."""
     import onnx_ir as ir
 
-    from nnport.targets.probe import case_inputs, load_cases
-    from nnport.targets.probe_batch import BATCH_ONE, batch_one_variant
-    from nnport.targets.probe_exporter import PREFIX
+    from nnport.probe.batch import BATCH_ONE, batch_one_variant
+    from nnport.probe.engine import case_inputs, load_cases
+    from nnport.probe.exporter import PREFIX
 
     if not raw.exists():
         print(f"  (no {raw.name}: run the {target} probe first)")
@@ -220,7 +220,7 @@ def _run_reference(
 ) -> CaseOutcome:
     """Convert and run ``model`` on ``target`` in a probe worker against one reference."""
     data, atol = ref
-    task = _Task(key, model.name, "", "", model.opset, model.opset, model.path,
+    task = Task(key, model.name, "", "", model.opset, model.opset, model.path,
                  data, RTOL, atol, False, (), loose_dtype=True)  # fmt: skip
     options = dict(DEFAULT_OPTIONS[target])
     if target == "ncnn":

@@ -20,7 +20,8 @@ import onnx_ir as ir
 import onnxruntime as ort
 from onnx.backend.test.loader import load_model_tests
 
-from nnport.targets import check, load_target
+from nnport.check import check
+from nnport.targets import load_target
 
 # refusals that show only when the session runs
 RUN_TIME = ("io-dtype", "input-not-scalar", "shape-unsupported")

@@ -39,8 +39,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
 
+    from nnport.check import check
     from nnport.model import load
-    from nnport.targets import check, list_targets, load_target
+    from nnport.targets import list_targets, load_target
 
     with tempfile.TemporaryDirectory() as tmp:
         path = args.onnx or Path(tmp) / f"{args.model}.onnx"

@@ -102,8 +102,8 @@ def sweep(target: str, opsets: list[int], names: list[str]) -> int:
     """Print one line per (layer, opset) and the agreement; return the disagreements."""
     import torch
 
+    from nnport.check import check
     from nnport.model.io import load
-    from nnport.targets import check
     from runtimes import matches_onnxruntime
 
     table = layers()

@@ -22,7 +22,7 @@ def baseline(data: Path, epochs: int) -> tuple[float, float, float]:
     """pytorch/examples mnist: Adadelta(lr=1), StepLR(1, 0.7), batch 64; return acc, wall, cpu."""
     import torch
 
-    from nnport.recipes.idx import load_mnist
+    from nnport.data.idx import load_mnist
     from nnport.recipes.mnist import build_mnist_cnn, evaluate_torch, to_tensor
 
     torch.manual_seed(1)
@@ -54,8 +54,8 @@ def main() -> None:
 
     import torch
 
-    from nnport.recipes.checkpoint import load_checkpoint
     from nnport.recipes.export import ExportOptions, export
+    from nnport.recipes.load import load_checkpoint
     from nnport.recipes.mnist import MnistTrainConfig, save_mnist, train_mnist
     from nnport.verify.evaluate import EvaluateOptions, evaluate
 

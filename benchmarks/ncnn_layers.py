@@ -21,8 +21,8 @@ import numpy as np
 import onnx
 import onnx.parser
 
-from nnport.targets.probe import DEFAULT_OPTIONS, _Task
-from nnport.targets.probe_pool import run_tasks
+from nnport.probe.engine import DEFAULT_OPTIONS, Task
+from nnport.probe.pool import run_tasks
 
 X = "float[1, 3, 8, 8] x"
 HEAD = '<ir_version: 8, opset_import: ["" : 17]>'
@@ -60,7 +60,7 @@ def measure(timeout: float = 120.0) -> dict[str, tuple[str, str, str]]:
             expected = session.run(None, {"x": x})
             data = Path(tmp) / f"{name}.pkl"
             data.write_bytes(pickle.dumps(([x], expected)))
-            tasks.append(_Task(name, name, op, "", 17, 17, path, data, 1e-4, 1e-5, True, (),
+            tasks.append(Task(name, name, op, "", 17, 17, path, data, 1e-4, 1e-5, True, (),
                                loose_dtype=True))  # fmt: skip
         options = {**DEFAULT_OPTIONS["ncnn"], "input_shapes": {"x": x.shape}}
         outcomes = run_tasks(tasks, "ncnn", options, workers=1, timeout=timeout)

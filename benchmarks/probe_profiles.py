@@ -10,11 +10,11 @@ interrupted probe resume. The ncnn probe runs, at the cases' own opsets, all 994
 cases of the ONNX ops pnnx 20261020 names in its ONNX rewrite patterns (read from the pnnx
 binary) plus the element-wise ops it maps generically (about 11 minutes on 2 cores), and each
 case whose inputs have a first axis other than 1 also cut to one sample
-(``nnport.targets.probe_batch``); ops of that table that no probed case passed are added from
+(``nnport.probe.batch``); ops of that table that no probed case passed are added from
 the table, and the profile's source says so, except those a case run with a first axis of 1
-refutes (``nnport.targets.probe_table``). The zoo in benchmarks/check_accuracy.py is the
+refutes (``nnport.probe.table``). The zoo in benchmarks/check_accuracy.py is the
 out-of-sample check: cases that test axis-0 and empty-tensor semantics are no op evidence
-(``nnport.targets.probe_profile.evidence``), so their limits do not refuse zoo models.
+(``nnport.probe.derive.evidence``), so their limits do not refuse zoo models.
 """
 
 from __future__ import annotations
@@ -28,20 +28,20 @@ import sys
 import time
 from pathlib import Path
 
-from nnport.results import dumps, loads
-from nnport.targets import TargetProfile, dump_profile
-from nnport.targets.defects import add_defects
-from nnport.targets.probe import (
+from nnport.probe.annotate import annotate
+from nnport.probe.derive import derive_profile
+from nnport.probe.engine import (
     CaseOutcome,
     ProbeResult,
     as_written,
     exporter_note,
     probe_backend,
 )
-from nnport.targets.probe_exporter import PREFIX, exporter_cases
-from nnport.targets.probe_nodes import annotate
-from nnport.targets.probe_profile import derive_profile
-from nnport.targets.probe_table import newer_table_versions, refute_table_ops, supplement
+from nnport.probe.exporter import PREFIX, exporter_cases
+from nnport.probe.reproduce import add_defects
+from nnport.probe.table import newer_table_versions, refute_table_ops, supplement
+from nnport.results import dumps, loads
+from nnport.targets import Precision, TargetProfile, dump_profile
 from nnport.targets.profile import OpRule
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,7 +197,7 @@ def _rerun(result: ProbeResult, text: str, workers: int) -> ProbeResult:
 
 
 def _add_exporters(result: ProbeResult, workers: int) -> ProbeResult:
-    """Run nnport's exporter cases (``nnport.targets.probe_exporter``) the saved outcomes lack,
+    """Run nnport's exporter cases (``nnport.probe.exporter``) the saved outcomes lack,
     at the saved opsets, and add their outcomes."""
     have = {o.case for o in result.outcomes}
     cases = [c.name for c in exporter_cases() if c.name not in have]
@@ -230,9 +230,9 @@ def _add_batch_one(result: ProbeResult, workers: int) -> ProbeResult:
     the failed cases that have none (results saved before the probe made variants)."""
     import tempfile
 
-    from nnport.targets.probe import _build_tasks, case_inputs, load_cases
-    from nnport.targets.probe_batch import leading_dim
-    from nnport.targets.probe_pool import run_tasks
+    from nnport.probe.batch import leading_dim
+    from nnport.probe.engine import _build_tasks, case_inputs, load_cases
+    from nnport.probe.pool import run_tasks
 
     cases = {c.name: c for c in load_cases(names=sorted({o.case for o in result.outcomes}))}
     ncnn = result.backend == "ncnn"
@@ -258,10 +258,46 @@ def _add_batch_one(result: ProbeResult, workers: int) -> ProbeResult:
     return dataclasses.replace(result, outcomes=tuple(outcomes) + tuple(ran))
 
 
+# The number formats each device computes in, recorded by hand from the runtimes' documents
+# (a probe of node cases cannot see them): docs/targets.md, "Precision".
+PRECISION = {
+    "openvino": Precision(
+        default="bf16", options=("fp32", "fp16", "int8"), requires="cpu-bf16", fallback="fp32",
+        flags={"bf16": "INFERENCE_PRECISION_HINT=bf16 (the default where the CPU has bf16 units)",
+               "fp32": "INFERENCE_PRECISION_HINT=f32", "fp16": "INFERENCE_PRECISION_HINT=f16",
+               "int8": "a QDQ model (NNCF or onnxruntime.quantization)"},
+        qdq="consumes",
+        qdq_note="OpenVINO reads QuantizeLinear/DequantizeLinear pairs as FakeQuantize and runs "
+        "the quantized regions with int8 kernels (low-precision transformations)",
+        source="OpenVINO CPU device documentation: inference_precision_hint is bf16 by default "
+        "on CPUs with native bf16 (AVX512_BF16 or AMX), f32 elsewhere; quantized models are read "
+        "in QDQ form",
+        url="https://docs.openvino.ai/2024/openvino-workflow/running-inference/inference-devices-and-modes/cpu-device.html",
+    ),
+    "ncnn": Precision(
+        default="fp16", options=("fp32", "int8"),
+        flags={"fp16": "opt.use_fp16_packed/use_fp16_storage/use_fp16_arithmetic = true (the "
+                       "defaults, effective on ARM CPUs with fp16 arithmetic and on Vulkan)",
+               "fp32": "opt.use_fp16_packed = use_fp16_storage = use_fp16_arithmetic = false",
+               "int8": "ncnn2table (calibration table from images) then ncnn2int8"},
+        qdq="calibrates",
+        qdq_note="pnnx leaves QuantizeLinear/DequantizeLinear unconverted; ncnn quantizes a "
+        "float model with its own tools (ncnn2table writes a calibration table, ncnn2int8 "
+        "applies it)",
+        source="ncnn src/option.cpp (fp16 packed/storage/arithmetic on by default) and the ncnn "
+        "wiki's quantized int8 inference page",
+        url="https://github.com/Tencent/ncnn/blob/master/src/option.cpp",
+    ),
+}  # fmt: skip
+
+
 def build_profile(result: ProbeResult, backend: str) -> TargetProfile:
     """The shipped profile for ``backend`` from its probe outcomes: the derivation, measured
-    runtime defects, and for ncnn pnnx's table (less the refuted ops) and Slice's steps."""
+    runtime defects, and for ncnn pnnx's table (less the refuted ops) and Slice's steps; the
+    number formats (PRECISION) recorded by hand."""
     profile = add_defects(derive_profile(result, backend), backend)
+    if backend in PRECISION:
+        profile = dataclasses.replace(profile, precision=PRECISION[backend])
     how = f"Regenerate: python benchmarks/probe_profiles.py {backend} (--from-raw: from the saved outcomes)"
     notes = tuple(how if n.startswith("Regenerate:") else n for n in profile.notes)
     profile = dataclasses.replace(profile, notes=notes)

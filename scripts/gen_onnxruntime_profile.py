@@ -15,7 +15,7 @@ attribute values a kernel refuses when the session loads: the probe's load failu
 (``with_probe_limits``: LSTM, GRU and RNN ``layout = 1``). Limits a kernel enforces only when it
 runs are recorded by hand in ``RUN_LIMITS``, each with the kernel's message; a test runs each on
 ONNX Runtime. Shape checks a kernel makes when it runs are ``[graph] defects``
-(``nnport.targets.defects``), recorded when their repro still fails on this ONNX Runtime.
+(``nnport.check.defects.registry``), recorded when their repro still fails on this ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -34,7 +34,15 @@ import onnxruntime
 from onnxruntime.capi import _pybind_state as ort_c
 
 from nnport.model.dtypes import dtype_name
-from nnport.targets import GraphRules, OpRule, Source, TargetProfile, VersionRange, dump_profile
+from nnport.targets import (
+    GraphRules,
+    OpRule,
+    Precision,
+    Source,
+    TargetProfile,
+    VersionRange,
+    dump_profile,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE_RAW = ROOT / "benchmarks" / "results" / "probe-onnxruntime.json.gz"
@@ -198,7 +206,7 @@ def _load_error(model: onnx.ModelProto) -> str:
 
 def probe_graph_rules(probe: Any) -> GraphRules:
     """Graph I/O element types (and non-tensor kinds) from the saved probe outcomes."""
-    from nnport.targets.probe_graph import graph_rules
+    from nnport.probe.graph import graph_rules
 
     if probe is None:
         return GraphRules(static_shapes=False, int64="native")
@@ -207,9 +215,9 @@ def probe_graph_rules(probe: Any) -> GraphRules:
 
 def _load_probe() -> Any:
     """The saved ONNX Runtime probe (annotated first if saved by an older probe), or None."""
+    from nnport.probe.annotate import annotate
+    from nnport.probe.engine import ProbeResult
     from nnport.results import dumps, loads
-    from nnport.targets.probe import ProbeResult
-    from nnport.targets.probe_nodes import annotate
 
     if not PROBE_RAW.exists():
         return None
@@ -230,7 +238,7 @@ def with_probe_limits(rules: list[OpRule], probe: Any) -> list[OpRule]:
     registers an LSTM kernel but refuses ``layout = 1`` when the session loads). Only failures
     at session creation count: a wrong number (Dropout in training mode, DFT tolerances) says
     nothing about what loads."""
-    from nnport.targets.probe_profile import derive_rules
+    from nnport.probe.derive import derive_rules
 
     if probe is None:
         return rules
@@ -340,12 +348,28 @@ def build_profile() -> TargetProfile:
     )
 
 
+# The number format ORT's CPU provider computes in, recorded by hand (docs/targets.md).
+PRECISION = Precision(
+    default="fp32",
+    options=("fp16", "int8"),
+    flags={"fp32": "a float32 model (as exported)", "fp16": "a float16 model",
+           "int8": "a QDQ model (onnxruntime.quantization)"},
+    qdq="consumes",
+    qdq_note="ONNX Runtime runs QDQ models as is, fusing DequantizeLinear -> op -> "
+    "QuantizeLinear into its quantized kernels",
+    source="ONNX Runtime documentation: the CPU provider computes in the model's own types; "
+    "quantized models in the QDQ format run as is",
+    url="https://onnxruntime.ai/docs/performance/model-optimizations/quantization.html",
+)  # fmt: skip
+
+
 def main(argv: list[str]) -> int:
     """Write the profile (default: the shipped onnxruntime.toml)."""
-    from nnport.targets.defects import add_defects
+    from nnport.probe.reproduce import add_defects
 
     out = Path(argv[1]) if len(argv) > 1 else OUT
     profile = add_defects(build_profile(), "onnxruntime")  # the kernels' run-time refusals
+    profile = dataclasses.replace(profile, precision=PRECISION)
     dump_profile(
         profile,
         out,

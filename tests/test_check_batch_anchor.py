@@ -10,8 +10,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from nnport.check import check
 from nnport.model.io import load
-from nnport.targets import check, load_target
+from nnport.targets import load_target
 
 
 def _concat_model(anchor: bool) -> onnx.ModelProto:

@@ -11,15 +11,16 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from nnport.check import check
 from nnport.model.io import load
-from nnport.targets import check, load_target
-from nnport.targets.probe import CaseOutcome, NodeUse
-from nnport.targets.probe_batch import (
+from nnport.probe.batch import (
     BATCH_ONE,
     batch_free_ops,
     batch_one_variant,
     leading_dim,
 )
+from nnport.probe.engine import CaseOutcome, NodeUse
+from nnport.targets import load_target
 
 
 def _bn_model(batch: int | str) -> onnx.ModelProto:
@@ -117,8 +118,8 @@ def test_the_profile_derivation_reads_batch_one_variants() -> None:
         outcome("relu", "Relu", "pass", 3),  # right even with a first axis of 3
     ]
     assert batch_free_ops(outcomes) == ("Relu",)
-    from nnport.targets.probe import ProbeResult
-    from nnport.targets.probe_profile import derive_profile
+    from nnport.probe.derive import derive_profile
+    from nnport.probe.engine import ProbeResult
 
     result = ProbeResult("ncnn", "pnnx", "2026-11-28", "test", 3, 1, tuple(outcomes))
     profile = derive_profile(result)

@@ -10,8 +10,8 @@ from typing import Any
 import onnx
 import pytest
 
+from nnport.check import CheckReport
 from nnport.results import loads
-from nnport.targets import CheckReport
 
 Cli = Callable[..., Any]
 

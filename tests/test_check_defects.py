@@ -12,10 +12,12 @@ import onnx
 import pytest
 
 from nnport.backends import make_runner
+from nnport.check import check
+from nnport.check.defects.registry import repro
 from nnport.model.io import load
 from nnport.passes import fix
-from nnport.targets import check, load_target
-from nnport.targets.defects import repro, reproduces
+from nnport.probe.reproduce import reproduces
+from nnport.targets import load_target
 
 pytest.importorskip("openvino")
 

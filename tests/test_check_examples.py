@@ -7,8 +7,9 @@ from pathlib import Path
 import onnx_ir as ir
 import pytest
 
+from nnport.check import CheckReport, Violation, check
 from nnport.model import load
-from nnport.targets import CheckReport, Violation, check, list_targets
+from nnport.targets import list_targets
 
 
 def _run(examples_dir: Path, name: str, target: str, **kwargs: object) -> CheckReport:
@@ -159,7 +160,7 @@ def test_external_data_models_are_checked(
     path.parent.mkdir()
     onnx.save(proto, str(path), save_as_external_data=True, location="w.bin", size_threshold=0)
     monkeypatch.chdir(tmp_path)  # external data must resolve next to the model, not the cwd
-    from nnport.targets.infer import validate_graph
+    from nnport.check.infer import validate_graph
 
     model = load(path, validate=False)
     validate_graph(model, str(path))

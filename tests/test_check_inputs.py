@@ -11,9 +11,10 @@ import onnx.parser
 import pytest
 
 from nnport.backends import make_runner
+from nnport.check import check
 from nnport.errors import BackendError
 from nnport.model.io import load
-from nnport.targets import check, load_target
+from nnport.targets import load_target
 
 CONV_INTEGER = """
     <ir_version: 8, opset_import: ["" : 10]>

@@ -8,10 +8,12 @@ from __future__ import annotations
 import pytest
 
 from nnport.backends import make_runner
+from nnport.check import check
+from nnport.check.defects.registry import DEFECTS
 from nnport.errors import BackendError
-from nnport.targets import check, load_target
-from nnport.targets.defects import DEFECTS, reproduces
-from nnport.targets.probe import case_inputs, load_cases
+from nnport.probe.engine import case_inputs, load_cases
+from nnport.probe.reproduce import reproduces
+from nnport.targets import load_target
 
 KERNEL_DEFECTS = ("reduce-empty-bool", "attention-mask-length", "attention-mask-length-padded")
 # which runtime has which defect, measured (onnxruntime 1.32, openvino 2026.4)

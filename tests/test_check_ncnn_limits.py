@@ -10,9 +10,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from nnport.check import check
 from nnport.model.io import load
-from nnport.targets import check, load_target
-from nnport.targets.defects import reproduces
+from nnport.probe.reproduce import reproduces
+from nnport.targets import load_target
 from runtimes import matches_onnxruntime
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -224,7 +225,7 @@ def test_batch_not_one_skips_shape_arithmetic_the_converter_folds() -> None:
     reaching them is no batch-not-one violation (the node suite's expanded FlexAttention)."""
     import onnx_ir as ir
 
-    from nnport.targets.probe import case_inputs, load_cases
+    from nnport.probe.engine import case_inputs, load_cases
 
     (case,) = load_cases(names=["test_flexattention_expanded_ver26"])
     model, _ = case_inputs(case, freeze=True)

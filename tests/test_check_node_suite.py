@@ -12,7 +12,8 @@ import logging
 import onnx_ir as ir
 import pytest
 
-from nnport.targets import check, load_target
+from nnport.check import check
+from nnport.targets import load_target
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -67,7 +68,7 @@ def test_context_dependent_function_bodies_are_checked(name: str) -> None:
     """ONNX Runtime runs a node without a kernel for its types through the op's function body,
     built from the node (bfloat16 causal Attention becomes an Expand with no bfloat16 kernel);
     check builds the same body and agrees with the session on these cases."""
-    from nnport.targets.probe import load_cases
+    from nnport.probe.engine import load_cases
 
     (case,) = load_cases(names=[name])
     report = check(ir.serde.deserialize_model(case.model), "onnxruntime")

@@ -12,9 +12,10 @@ import pytest
 from onnx import TensorProto, helper
 
 from nnport.backends import make_runner
+from nnport.check import check
 from nnport.model.io import load
-from nnport.targets import check, load_target
-from nnport.targets.defects import reproduces
+from nnport.probe.reproduce import reproduces
+from nnport.targets import load_target
 
 # (size, kernel, stride, pad) -> whether ONNX drops the last window
 CONFIGS = {

@@ -10,8 +10,9 @@ import onnx.parser
 import onnx_ir as ir
 import pytest
 
+from nnport.check import CheckReport, check
 from nnport.errors import InputSpecError
-from nnport.targets import CheckReport, check, load_target
+from nnport.targets import load_target
 
 MINI = """
 name = "mini"

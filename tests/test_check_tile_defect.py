@@ -12,9 +12,10 @@ import onnx.parser
 import pytest
 
 from nnport.backends import make_runner
+from nnport.check import check
 from nnport.model.io import load
-from nnport.targets import check, load_target
-from nnport.targets.defects import reproduces
+from nnport.probe.reproduce import reproduces
+from nnport.targets import load_target
 
 pytest.importorskip("openvino")
 

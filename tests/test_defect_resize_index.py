@@ -10,9 +10,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from nnport.check import check
+from nnport.check.defects.resize_index import onnx_index
 from nnport.model.io import load
-from nnport.targets import check
-from nnport.targets.defect_resize_index import onnx_index
 from runtimes import matches_onnxruntime
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -73,7 +73,7 @@ def test_labels_follow_the_model_classes_by_name(
             for p in sorted((data / c).glob("*.png"))
         ]
     ).transpose(0, 3, 1, 2)
-    from nnport.recipes.checkpoint import load_checkpoint
+    from nnport.recipes.load import load_checkpoint
 
     module, _ = load_checkpoint(ckpt)
     xt = (torch.from_numpy(x).float() / 255 - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from nnport.check import check
 from nnport.model.io import load
 from nnport.passes import FixOptions, FixResult, fix
 from nnport.results import loads
-from nnport.targets import check
 
 
 def digest(path: Path) -> str:

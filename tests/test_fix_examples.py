@@ -8,11 +8,11 @@ from pathlib import Path
 import onnx_ir as ir
 import pytest
 
+from nnport.check import check
 from nnport.model.io import load, save
 from nnport.passes import FixOptions, fix
 from nnport.passes.base import static_shape
 from nnport.passes.verify import drift, run_model
-from nnport.targets import check
 from nnport.verify.inputs import generate_inputs
 
 EXAMPLES = [

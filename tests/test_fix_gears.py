@@ -12,8 +12,8 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+from nnport.check import check
 from nnport.model.io import load
-from nnport.targets import check
 
 
 def _net(baked_hw: bool = False) -> onnx.ModelProto:

@@ -8,12 +8,12 @@ import numpy as np
 import onnx_ir as ir
 import pytest
 
+from nnport.check import check
 from nnport.model.io import load
 from nnport.passes import fix
 from nnport.passes.base import all_nodes
 from nnport.passes.fold_constants import infer_shapes
 from nnport.passes.verify import drift, run_model
-from nnport.targets import check
 from nnport.verify.inputs import generate_inputs
 
 SEED = Path(__file__).resolve().parent / "seed"

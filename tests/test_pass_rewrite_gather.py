@@ -78,7 +78,7 @@ def test_the_suite_gathers_keep_their_numbers(name: str) -> None:
     import onnx_ir as ir
 
     from nnport.passes.verify import run_model
-    from nnport.targets.probe import case_inputs, load_cases
+    from nnport.probe.engine import case_inputs, load_cases
 
     (case,) = load_cases(names=[name])
     frozen, inputs = case_inputs(case, freeze=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from graphs import ops, parse
+from nnport.check import check
 from nnport.passes import fix
 from nnport.passes.base import const_array
 from nnport.passes.rewrite_strided_slice import RewriteStridedSlicePass
 from nnport.passes.verify import apply_verified
-from nnport.targets import check
 from nnport.verify.inputs import generate_inputs
 
 

@@ -14,12 +14,12 @@ import onnxruntime as ort
 import pytest
 
 from detector_graph import detector_model
+from nnport.check import check
 from nnport.model.io import load
 from nnport.passes import FixOptions, FixResult, fix
 from nnport.passes.base import Decline
 from nnport.passes.split_postprocess import host_region, split_model
 from nnport.results import loads, to_jsonable
-from nnport.targets import check
 
 
 def _run(model: ir.Model, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

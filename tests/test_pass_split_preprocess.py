@@ -14,11 +14,11 @@ import onnxruntime as ort
 import pytest
 
 from detector_graph import detector_model
+from nnport.check import check
 from nnport.model.io import load
 from nnport.passes import fix
 from nnport.passes.base import Decline
 from nnport.passes.split_preprocess import pre_region, split_pre
-from nnport.targets import check
 
 
 def _run(model: ir.Model, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

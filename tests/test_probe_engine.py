@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nnport.check import check
 from nnport.model.io import load
-from nnport.targets import check, read_profile
-from nnport.targets.probe import CaseOutcome, NodeUse, ProbeResult, probe_backend
-from nnport.targets.probe_profile import derive_rules
-from nnport.targets.probe_worker import compare_outputs
+from nnport.probe.derive import derive_rules
+from nnport.probe.engine import CaseOutcome, NodeUse, ProbeResult, probe_backend
+from nnport.probe.worker import compare_outputs
+from nnport.targets import read_profile
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def test_onnxruntime_probe_agrees_with_the_kernel_registry_profile(
     # ONNX Runtime refuses to load (no kernel) must not be.
     import onnx_ir as ir
 
-    from nnport.targets.probe import load_cases
+    from nnport.probe.engine import load_cases
 
     result, _ = ort_probe
     own = [o for o in result.at_own_opset() if o.status in ("pass", "fail")]

@@ -9,8 +9,8 @@ import numpy as np
 import onnx
 import pytest
 
-from nnport.targets.probe import load_cases
-from nnport.targets.probe_exporter import (
+from nnport.probe.engine import load_cases
+from nnport.probe.exporter import (
     DYNAMO_OPSET,
     OPSETS,
     PADS,

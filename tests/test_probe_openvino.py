@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from nnport.probe.derive import derive_rules
+from nnport.probe.engine import probe_backend
 from nnport.targets import load_target
-from nnport.targets.probe import probe_backend
-from nnport.targets.probe_profile import derive_rules
 
 pytest.importorskip("openvino")
 
@@ -51,11 +51,11 @@ def test_the_saved_outcomes_derive_the_shipped_openvino_profile() -> None:
     import gzip
     from pathlib import Path
 
+    from nnport.probe.derive import derive_profile
+    from nnport.probe.engine import ProbeResult
+    from nnport.probe.reproduce import add_defects
     from nnport.results import loads
     from nnport.targets import profile_to_dict
-    from nnport.targets.defects import add_defects
-    from nnport.targets.probe import ProbeResult
-    from nnport.targets.probe_profile import derive_profile
 
     raw = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "probe-openvino.json.gz"
     if not raw.exists():

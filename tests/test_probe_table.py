@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from nnport.targets import check, load_target
-from nnport.targets.probe import CaseOutcome, ProbeResult
-from nnport.targets.probe_batch import BATCH_ONE
-from nnport.targets.probe_nodes import NodeUse
-from nnport.targets.probe_profile import derive_profile
-from nnport.targets.probe_table import refute_table_ops, supplement
+from nnport.check import check
+from nnport.probe.batch import BATCH_ONE
+from nnport.probe.derive import derive_profile
+from nnport.probe.engine import CaseOutcome, ProbeResult
+from nnport.probe.nodes import NodeUse
+from nnport.probe.table import refute_table_ops, supplement
+from nnport.targets import load_target
 
 
 def _outcome(
@@ -143,7 +144,7 @@ def test_the_saved_outcomes_build_the_shipped_ncnn_profile() -> None:
 def test_newer_versions_no_case_tried_come_from_the_table() -> None:
     """A table op probed only at older versions gets its newer ones from the table, unless a
     case tried them (then the probe speaks)."""
-    from nnport.targets.probe_table import newer_table_versions
+    from nnport.probe.table import newer_table_versions
 
     split13 = _outcome("s13", "Split", 13, "pass")
     base = derive_profile(ProbeResult("ncnn", "x", "d", "s", 1, 1, (split13,), None, 0.0, {}))

@@ -3,10 +3,10 @@ what each rule derives, and what it keeps from deriving (limits that would refus
 
 from __future__ import annotations
 
-from nnport.targets.probe import CaseOutcome, ProbeResult
-from nnport.targets.probe_batch import batch_free_ops
-from nnport.targets.probe_nodes import NodeUse
-from nnport.targets.probe_profile import derive_profile, derive_rules, evidence
+from nnport.probe.batch import batch_free_ops
+from nnport.probe.derive import derive_profile, derive_rules, evidence
+from nnport.probe.engine import CaseOutcome, ProbeResult
+from nnport.probe.nodes import NodeUse
 
 
 def _case(

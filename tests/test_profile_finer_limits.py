@@ -9,12 +9,13 @@ import onnx.parser
 import onnx_ir as ir
 import pytest
 
+from nnport.check import check
 from nnport.errors import UnsupportedTargetError
-from nnport.targets import check, dump_profile, read_profile
-from nnport.targets.probe import CaseOutcome
-from nnport.targets.probe_graph import graph_rules
-from nnport.targets.probe_nodes import NodeUse, graph_io, node_uses
-from nnport.targets.probe_profile import derive_rules
+from nnport.probe.derive import derive_rules
+from nnport.probe.engine import CaseOutcome
+from nnport.probe.graph import graph_rules
+from nnport.probe.nodes import NodeUse, graph_io, node_uses
+from nnport.targets import dump_profile, read_profile
 
 PROFILE = """
 name = "finer"

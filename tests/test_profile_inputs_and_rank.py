@@ -11,10 +11,11 @@ import onnx.parser
 import onnx_ir as ir
 import pytest
 
-from nnport.targets import check, dump_profile, load_target, read_profile
-from nnport.targets.probe import CaseOutcome
-from nnport.targets.probe_nodes import NodeUse, node_uses
-from nnport.targets.probe_profile import derive_rules
+from nnport.check import check
+from nnport.probe.derive import derive_rules
+from nnport.probe.engine import CaseOutcome
+from nnport.probe.nodes import NodeUse, node_uses
+from nnport.targets import dump_profile, load_target, read_profile
 
 
 def _outcome(status: str, use: NodeUse, stage: str = "") -> CaseOutcome:
@@ -134,7 +135,7 @@ def test_openvino_really_refuses_what_its_profile_now_refuses(tmp_path: Path) ->
 
 
 def test_sequence_and_optional_graph_io_that_never_passed_are_refused(tmp_path: Path) -> None:
-    from nnport.targets.probe_graph import graph_rules
+    from nnport.probe.graph import graph_rules
 
     def case(status: str, ins: tuple[str, ...], outs: tuple[str, ...]) -> CaseOutcome:
         return CaseOutcome("c", "Identity", "", 13, 13, status,  # type: ignore[arg-type]

@@ -12,10 +12,11 @@ import onnx.parser
 import onnx_ir as ir
 import pytest
 
-from nnport.targets import check, dump_profile, load_target, read_profile
-from nnport.targets.probe import CaseOutcome
-from nnport.targets.probe_nodes import NodeUse
-from nnport.targets.probe_profile import derive_rules
+from nnport.check import check
+from nnport.probe.derive import derive_rules
+from nnport.probe.engine import CaseOutcome
+from nnport.probe.nodes import NodeUse
+from nnport.targets import dump_profile, load_target, read_profile
 
 
 def _outcome(status: str, version: int, *inputs: str) -> CaseOutcome:
@@ -63,7 +64,7 @@ def test_ncnn_really_fails_on_what_its_profile_now_refuses(tmp_path: Path) -> No
     """Probe real pnnx/ncnn (each run in a worker process: these crash it) and hold the
     shipped profile's verdicts to the outcomes."""
     pytest.importorskip("ncnn")
-    from nnport.targets.probe import probe_backend
+    from nnport.probe.engine import probe_backend
 
     cases = {
         "test_sum_example": True,
@@ -74,7 +75,7 @@ def test_ncnn_really_fails_on_what_its_profile_now_refuses(tmp_path: Path) -> No
     result = probe_backend("ncnn", cases=list(cases), opsets=(), timeout=120)
     real = {o.case: o.status == "pass" for o in result.outcomes if not o.variant}
     assert real == cases
-    from nnport.targets.probe import case_inputs, load_cases
+    from nnport.probe.engine import case_inputs, load_cases
 
     for case in load_cases(names=list(cases)):
         model, _ = case_inputs(case, freeze=True)

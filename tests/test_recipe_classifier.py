@@ -15,7 +15,7 @@ pytest.importorskip("torchvision")
 Image = pytest.importorskip("PIL.Image")
 ImageDraw = pytest.importorskip("PIL.ImageDraw")
 
-from nnport.recipes.checkpoint import load_checkpoint  # noqa: E402
+from nnport.recipes.load import load_checkpoint  # noqa: E402
 from nnport.verify.evaluate import EvaluateResult  # noqa: E402
 
 SHAPES = {

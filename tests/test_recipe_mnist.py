@@ -16,8 +16,9 @@ from nnport.results import loads
 
 torch = pytest.importorskip("torch")
 
-from nnport.recipes.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from nnport.recipes.idx import load_mnist  # noqa: E402
+from nnport.data.idx import load_mnist  # noqa: E402
+from nnport.recipes.checkpoint import save_checkpoint  # noqa: E402
+from nnport.recipes.load import load_checkpoint  # noqa: E402
 from nnport.recipes.mnist import MnistTrainConfig, save_mnist, train_mnist  # noqa: E402
 from nnport.verify.evaluate import EvaluateResult  # noqa: E402
 

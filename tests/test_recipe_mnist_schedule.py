@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from nnport.recipes.idx import load_mnist  # noqa: E402
+from nnport.data.idx import load_mnist  # noqa: E402
 from nnport.recipes.mnist import (  # noqa: E402
     MNIST_MEAN,
     MNIST_STD,

@@ -13,13 +13,14 @@ import onnx_ir as ir
 
 from nnport.backends.convert import CONVERTERS, ConvertResult, convert
 from nnport.bench.run import BenchOptions, BenchResult, bench
+from nnport.check import CheckReport, check
 from nnport.errors import NnportError
 from nnport.model.io import SOURCE_PATH_KEY, save
 from nnport.passes import FixOptions, FixResult, fix
 from nnport.passes.atc import atc_command, is_atc_target
 from nnport.passes.split_postprocess import HOST_SUFFIX
 from nnport.passes.split_preprocess import PRE_SUFFIX
-from nnport.targets import CheckReport, check, load_target
+from nnport.targets import load_target
 from nnport.verify.compare import CompareOptions, CompareResult, compare
 from nnport.verify.inputs import load_npz
 

@@ -23,7 +23,7 @@ from nnport.results import to_jsonable
 if TYPE_CHECKING:  # loaded on first use: `nnport --help` stays fast
     import onnx_ir as ir
 
-    from nnport.targets import CheckReport
+    from nnport.check import CheckReport
 
 
 def check_cmd(
@@ -55,11 +55,12 @@ def check_cmd(
 
     Example: nnport check model.onnx --target ascend310 --input-shape input:1x3x224x224
     """
+    from nnport.check import check
+    from nnport.check.infer import validate_graph
     from nnport.model import load
     from nnport.model.specs import InputSpec, resolve_input_shapes
     from nnport.report.check import render_check
-    from nnport.targets import check, load_target
-    from nnport.targets.infer import validate_graph
+    from nnport.targets import load_target
 
     profile = load_target(target)
     # Structural validation runs on check's weight-free copy: same checks, a fraction of the time.
@@ -72,7 +73,7 @@ def check_cmd(
         if json_out:
             emit_json(report)
         else:
-            console.print(render_check(report))
+            console.print(render_check(report, fix_order=_fix_order(report)))
         raise typer.Exit(0 if report.deployable else 1)
     from nnport.passes.gears import gear_shapes  # only with gears: the passes load lazily
 
@@ -103,11 +104,21 @@ def check_cmd(
             data["notes"] = [*data.get("notes", []), note]
         emit_json(data)
     else:
-        console.print(render_check(shown))
+        console.print(render_check(shown, fix_order=_fix_order(shown)))
         console.print(Text(_gear_line(profile.name, labels, reports)))
         if note:
             console.print(Text(f"note: {note}"))
     raise typer.Exit(1 if failing else 0)
+
+
+def _fix_order(report: CheckReport) -> list[str]:
+    """The passes ``fix`` would apply for the report's violations, in its order (the planner's
+    catalog order: shapes first, then op rewrites, the opset move, dtypes)."""
+    if not report.fixes:
+        return []
+    from nnport.passes.planner import planned_fixes  # only when there is something to fix
+
+    return planned_fixes(report.violations)
 
 
 def _gear_base(model: ir.Model, shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:

@@ -58,7 +58,12 @@ def evaluate_cmd(
         batch_size=batch_size,
         threads=threads,
     )
-    result = evaluate(model, options)
+    predictor = None
+    if source is not None:
+        from nnport.recipes.sources import torch_source
+
+        predictor = torch_source(source)
+    result = evaluate(model, options, predictor)
     if json_out:
         emit_json(result)
     else:

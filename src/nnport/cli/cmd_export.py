@@ -41,8 +41,8 @@ def export_cmd(
 ) -> None:
     """Export to ONNX; every file is checked against the torch module (ONNX Runtime vs torch on
     seeded inputs) before it is written, and records the input normalization as metadata."""
-    from nnport.recipes.checkpoint import load_checkpoint, load_factory
     from nnport.recipes.export import ExportOptions, export, parse_shapes
+    from nnport.recipes.load import load_checkpoint, load_factory
     from nnport.report.train import render_export
 
     path = Path(source).expanduser()

@@ -87,7 +87,7 @@ def probe_cmd(
 ) -> None:
     """Run the ONNX backend node suite through a runtime and write the profile it supports."""
     try:
-        probe = importlib.import_module("nnport.targets.probe")
+        probe = importlib.import_module("nnport.probe.engine")
     except ImportError as exc:
         raise BackendUnavailableError(f"the probe is not available: {exc}") from exc
     kwargs: dict[str, Any] = {"limit": limit, "ops": op or None, "workers": workers}

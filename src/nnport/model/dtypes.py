@@ -33,3 +33,15 @@ def from_name(name: str) -> ir.DataType:
 def to_numpy(dtype: ir.DataType) -> np.dtype:
     """The numpy dtype for an onnx-ir data type."""
     return np.dtype(dtype.numpy())
+
+
+def valid_dtype(name: str) -> str | None:
+    """The canonical dtype name of ``name`` (numpy's or ONNX's), or None for non-tensor types."""
+    if not name or name in ("sequence", "optional", "map", "sparse_tensor"):
+        return None
+    if name == "object":  # numpy's name for ONNX string tensors
+        return "string"
+    try:
+        return dtype_name(from_name(name))
+    except ValueError:
+        return None

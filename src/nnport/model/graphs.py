@@ -3,9 +3,13 @@ tensor behind a constant value."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import onnx_ir as ir
+import onnx_ir.passes.common as common
+
+logger = logging.getLogger(__name__)
 
 
 def node_subgraphs(node: ir.Node) -> list[ir.Graph]:
@@ -43,3 +47,14 @@ def constant_tensor(value: ir.Value | None) -> ir.TensorProtocol | None:
         if attr is not None and attr.type == ir.AttributeType.TENSOR:
             return attr.as_tensor()
     return None
+
+
+def infer_shapes(model: ir.Model) -> None:
+    """Best-effort ONNX shape inference in place (a graph ONNX cannot type is left as it is)."""
+    try:
+        result = common.ShapeInferencePass(strict_mode=False)(model)
+    except Exception as exc:  # onnx shape inference raises on graphs it cannot type
+        logger.debug("shape inference failed: %s", exc)
+        return
+    if result.model is not model:  # pragma: no cover - the pass is in place
+        model.graph._nodes = result.model.graph._nodes

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 import onnx_ir as ir
 
-from nnport.model.graphs import constant_tensor
+from nnport.model.graphs import constant_tensor, infer_shapes
 
 _counter = itertools.count()
 
@@ -156,8 +156,6 @@ class NodeRewritePass(FixPass):
         raise NotImplementedError
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
-        from nnport.passes.fold_constants import infer_shapes  # a cycle at import time
-
         opset = default_opset(model)
         wanted = set(self.op_types) or {self.op_type}
         if any(n.op_type in wanted for n in all_nodes(model.graph)):

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import onnx
 import onnx_ir as ir
 
+from nnport.check.fixes import DEFAULTS_DROPPED, DROP_DEFAULTS
 from nnport.passes.base import Builder, Decline, NodeRewritePass
-from nnport.targets.fixes import DEFAULTS_DROPPED, DROP_DEFAULTS
 
 # Hand-rolled: a one-attribute edit, the mirror of write-defaults; neither onnxscript's rewriter
 # nor its optimizer leaves defaults out. The node keeps its name, inputs and outputs.

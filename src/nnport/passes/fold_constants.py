@@ -8,6 +8,7 @@ import numpy as np
 import onnx_ir as ir
 import onnx_ir.passes.common as common
 
+from nnport.model.graphs import infer_shapes
 from nnport.passes.base import FixPass, all_nodes, const_array
 
 logger = logging.getLogger(__name__)
@@ -26,17 +27,6 @@ def _should_fold(node: ir.Node) -> bool | None:
         if shape is not None and int(np.prod(shape)) <= SMALL_CONSTANT_OF_SHAPE:
             return True
     return None
-
-
-def infer_shapes(model: ir.Model) -> None:
-    """Best-effort ONNX shape inference in place (a graph ONNX cannot type is left as it is)."""
-    try:
-        result = common.ShapeInferencePass(strict_mode=False)(model)
-    except Exception as exc:  # onnx shape inference raises on graphs it cannot type
-        logger.debug("shape inference failed: %s", exc)
-        return
-    if result.model is not model:  # pragma: no cover - the pass is in place
-        model.graph._nodes = result.model.graph._nodes
 
 
 class FoldConstantsPass(FixPass):

@@ -6,8 +6,9 @@ from collections.abc import Collection, Mapping
 
 import onnx_ir as ir
 
+from nnport.model.graphs import infer_shapes
 from nnport.passes.base import Decline, FixPass, all_nodes, static_shape
-from nnport.passes.fold_constants import FoldConstantsPass, infer_shapes
+from nnport.passes.fold_constants import FoldConstantsPass
 
 # Hand-rolled part: setting input dims and clearing stale symbolic shapes; shape propagation
 # and folding are ONNX shape inference and onnxscript's constant folder.

@@ -7,9 +7,9 @@ from typing import Any
 
 import onnx_ir as ir
 
+from nnport.model.graphs import infer_shapes
 from nnport.model.specs import graph_inputs
 from nnport.passes.base import all_nodes
-from nnport.passes.fold_constants import infer_shapes
 from nnport.passes.verify import drift, run_model
 from nnport.verify.inputs import generate_inputs
 
@@ -104,7 +104,7 @@ def reopen_gears(
         if not result.ok:
             return None, f"{label} {name}: {result.reason}"
         if profile is not None:
-            from nnport.targets import check  # the planner's import, kept lazy here too
+            from nnport.check import check  # the planner's import, kept lazy here too
 
             report = check(candidate, profile, input_shapes=gear_shape)
             if not report.deployable:

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import onnx_ir as ir
 
+from nnport.check.defects.if_empty import MATERIALIZE_EMPTY_BRANCH, empty_branch_outputs
 from nnport.passes.base import Decline, FixPass, all_nodes, const_array, default_opset
-from nnport.targets.defect_if_empty import MATERIALIZE_EMPTY_BRANCH, empty_branch_outputs
 
 # Hand-rolled: no shipped rewrite rule targets a runtime's If defect. OpenVINO returns one
 # element of garbage from an If whose branch yields a zero-size *constant*, and gets a zero-size

@@ -125,9 +125,9 @@ def _profile(target: Any) -> Any:
 
 def _check(model: ir.Model, profile: Any, shapes: Mapping[str, tuple[int, ...]] | None) -> Any:
     try:
-        from nnport.targets import check
+        from nnport.check import check
     except ImportError:  # older trees export it from the checker module only
-        from nnport.targets.checker import check
+        from nnport.check.walker import check
 
     return check(model, profile, input_shapes=dict(shapes) if shapes else None)
 
@@ -231,6 +231,12 @@ def _plan(violations: Sequence[Any], exhausted: set[str]) -> list[tuple[str, lis
     known = [(f, wanted[f]) for f in order if f in wanted]
     unknown = [(f, n) for f, n in wanted.items() if f not in order]
     return known + unknown
+
+
+def planned_fixes(violations: Sequence[Any]) -> list[str]:
+    """The fix ids ``fix`` applies first for these violations, in the order it applies them
+    (check lists them in this order; later rounds re-plan from what is left)."""
+    return [fix_id for fix_id, _ in _plan(violations, set())]
 
 
 def fix(
@@ -349,7 +355,7 @@ def fix(
         model=current,
     )
     if options.split_postprocess and not report.deployable:
-        split = split_and_fix(result, current, report, profile, feeds, reference, options)
+        split = split_and_fix(result, current, report, profile, feeds, reference, options, fix)
         if split is not None:
             return dataclasses.replace(split, seconds=time.perf_counter() - start)
     return result

@@ -7,7 +7,7 @@ from collections.abc import Collection
 import numpy as np
 import onnx_ir as ir
 
-from nnport.model.graphs import all_graphs
+from nnport.model.graphs import all_graphs, infer_shapes
 from nnport.passes.base import (
     Builder,
     Decline,
@@ -16,7 +16,6 @@ from nnport.passes.base import (
     default_opset,
     set_dtype,
 )
-from nnport.passes.fold_constants import infer_shapes
 
 # Hand-rolled: neither onnx-ir nor onnxscript retypes a graph. The pitfalls in DESIGN.md shape
 # it: subgraphs are walked with the main graph (outer values are shared objects), tensors are

@@ -7,8 +7,8 @@ from collections.abc import Callable, Collection
 import numpy as np
 import onnx_ir as ir
 
+from nnport.model.graphs import infer_shapes
 from nnport.passes.base import Builder, FixPass, all_nodes, const_array, default_opset, static_shape
-from nnport.passes.fold_constants import infer_shapes
 
 # Hand-rolled: ShuffleNet's channel shuffle needs 5-D tensors, which Caffe-like targets (NNIE:
 # rank <= 4, Permute only NCHW -> NHWC) cannot hold. A 1x1 Conv whose weight is a permutation

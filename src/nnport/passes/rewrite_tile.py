@@ -7,6 +7,7 @@ from collections.abc import Callable, Collection, Sequence
 import numpy as np
 import onnx_ir as ir
 
+from nnport.model.graphs import infer_shapes
 from nnport.passes.base import (
     Builder,
     Decline,
@@ -17,7 +18,6 @@ from nnport.passes.base import (
     replace_node,
     static_shape,
 )
-from nnport.passes.fold_constants import infer_shapes
 
 # Hand-rolled: onnxscript's rewriter has no Tile rules (it removes no-op Expand only).
 

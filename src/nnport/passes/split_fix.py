@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -56,13 +56,13 @@ def split_and_fix(
     feeds: Sequence[Mapping[str, np.ndarray]],
     reference: Sequence[Mapping[str, np.ndarray]],
     options: Any,
+    fix: Callable[..., Any],
 ) -> Any:
     """When violations of ``current`` (the whole model after fixing) lie in its data-dependent
     post-processing or its input pre-processing, cut those off to host models, fix the device
     part for the target and prove that the parts in a row reproduce ``reference``; returns
-    the FixResult for the split, or None (also when the device part would still not deploy)."""
-    from nnport.passes.planner import fix  # the planner calls this module: a cycle at import
-
+    the FixResult for the split, or None (also when the device part would still not deploy).
+    ``fix`` is the planner's own entry point, which fixes the device part."""
     blocked = {v.node for v in report.violations if v.node}
     seeds, region = host_region(current)
     if not any((n.name or "") in blocked for n in region):

@@ -11,9 +11,8 @@ import numpy as np
 import onnx_ir as ir
 from onnx_ir.passes.common import RemoveUnusedNodesPass
 
-from nnport.model.graphs import node_subgraphs
+from nnport.model.graphs import infer_shapes, node_subgraphs
 from nnport.passes.base import Decline, const_array
-from nnport.passes.fold_constants import infer_shapes
 from nnport.passes.verify import run_model
 
 # Ops whose output shape depends on input values: no static-shape target can take them.

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import onnx_ir as ir
 
+from nnport.model.graphs import infer_shapes
 from nnport.passes.base import Decline
-from nnport.passes.fold_constants import infer_shapes
 from nnport.passes.split_postprocess import (
     HEAVY_OPS,
     _detach_subgraphs,

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import onnx_ir as ir
 
+from nnport.check.fixes import DEFAULTS_WRITTEN
 from nnport.passes.base import Builder, Decline, NodeRewritePass
-from nnport.targets.fixes import DEFAULTS_WRITTEN
 
 # Hand-rolled: a one-attribute rewrite; neither onnxscript's rewriter nor its optimizer writes
 # defaults out.

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import onnx_ir as ir
 
+from nnport.check.defects.split import WRITE_SPLIT_SIZES, uneven_parts
 from nnport.passes.base import Builder, Decline, NodeRewritePass, static_shape
-from nnport.targets.defect_split import WRITE_SPLIT_SIZES, uneven_parts
 
 # Hand-rolled: one node's attribute into an input; neither onnxscript's rewriter nor its
 # optimizer writes num_outputs out as sizes.

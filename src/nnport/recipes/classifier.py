@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from nnport.data.imagefolder import load_images, scan_image_folder, split_folder
 from nnport.errors import ModelLoadError, UsageError
 from nnport.recipes.checkpoint import CheckpointInfo, save_checkpoint
-from nnport.recipes.imagefolder import load_images, scan_image_folder, split_folder
 from nnport.recipes.torchutil import (
     require_torch,
     require_torchvision,

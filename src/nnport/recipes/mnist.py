@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from nnport.recipes.idx import MnistSplit, load_mnist
+from nnport.data.idx import MnistSplit, load_mnist
 from nnport.recipes.torchutil import require_torch, seed_everything, torch_threads
 from nnport.recipes.training import EpochStats, Progress, TrainResult
 

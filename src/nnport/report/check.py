@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from nnport.targets.violations import CheckReport, Violation
+from nnport.check.violations import CheckReport, Violation
 
 
 def _where(v: Violation) -> str:
@@ -69,8 +71,9 @@ def summary_table(report: CheckReport) -> Table:
     return table
 
 
-def render_check(report: CheckReport) -> RenderableType:
-    """The whole ``nnport check`` report."""
+def render_check(report: CheckReport, *, fix_order: Sequence[str] | None = None) -> RenderableType:
+    """The whole ``nnport check`` report; ``fix_order`` is the order ``fix`` would apply the
+    passes in (the CLI asks the planner), else the fix ids in graph order."""
     parts: list[RenderableType] = [_verdict(report)]
     parts.append(Text(f"target source: {report.target_source}", style="dim"))
     if report.violations:
@@ -79,11 +82,10 @@ def render_check(report: CheckReport) -> RenderableType:
             parts.append(Text(f"... {len(report.violations) - 200} more (use --json)"))
         parts += [Text(""), summary_table(report)]
         if report.fixes:
+            head = "fix would apply, in this order: " if fix_order else "passes that would fix these: "
             parts += [
                 Text(""),
-                Text.assemble(
-                    "passes that would fix these, in order: ", (", ".join(report.fixes), "cyan")
-                ),
+                Text.assemble(head, (", ".join(fix_order or report.fixes), "cyan")),
                 Text(
                     f"apply and verify them: nnport fix {report.model or 'MODEL'} "
                     f"--target {report.target_ref or report.target} -o FIXED.onnx",

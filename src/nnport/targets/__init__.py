@@ -1,11 +1,16 @@
-"""Deployment targets: profile files (schema in ``profile``), lookup by name, and ``check``."""
+"""The target profile: what a runtime or converter accepts (schema in ``profile``), TOML reading
+and writing, the registry of shipped profiles (``profiles/``, each citing its source).
+
+May import: ``nnport.model``. Checking a model against a profile lives in ``nnport.check``;
+deriving a profile from a runtime in ``nnport.probe``.
+"""
 
 from __future__ import annotations
 
-from nnport.targets.checker import check
 from nnport.targets.profile import (
     GraphRules,
     OpRule,
+    Precision,
     Source,
     TargetProfile,
     VersionRange,
@@ -14,21 +19,16 @@ from nnport.targets.profile import (
 )
 from nnport.targets.profile_write import dump_profile, profile_to_dict
 from nnport.targets.registry import PROFILES_DIR, TargetInfo, list_targets, load_target
-from nnport.targets.violations import RULES, CheckReport, Violation, ViolationGroup
 
 __all__ = [
     "PROFILES_DIR",
-    "RULES",
-    "CheckReport",
     "GraphRules",
     "OpRule",
+    "Precision",
     "Source",
     "TargetInfo",
     "TargetProfile",
     "VersionRange",
-    "Violation",
-    "ViolationGroup",
-    "check",
     "dump_profile",
     "list_targets",
     "load_target",

@@ -22,6 +22,34 @@ BROADCAST_POLICIES = ("any", "per-channel", "none")
 UNLISTED_POLICIES = ("unsupported", "supported")
 VARIABLE_DIMS = ("batch", "image", "any")
 IO_KINDS = ("sequence", "optional", "map")  # graph input/output types other than tensors
+# Number formats a device computes in (docs/targets.md, "Precision").
+FORMATS = ("fp32", "fp16", "bf16", "int8", "int16")
+# What a target does with a model that arrives quantized (QuantizeLinear/DequantizeLinear pairs):
+# runs it as is, or wants the float model and its own calibration.
+QDQ_POLICIES = ("consumes", "calibrates")
+# Conditions a default format may depend on, checked on the machine that verifies.
+FORMAT_CONDITIONS = ("cpu-bf16",)
+# The measured runtime defects a profile may list: one detector each in nnport.check.defects
+# (a test holds the two lists equal).
+DEFECT_NAMES = (
+    "if-empty-constant",
+    "tile-runtime-repeats",
+    "pool-ceil-extra-window",
+    "avgpool-ceil-extra-window",
+    "dynamic-rank",
+    "reduce-empty-bool",
+    "attention-mask-length",
+    "attention-mask-length-padded",
+    "empty-tensor",
+    "linear-bias",
+    "passthrough-graph",
+    "gather-index-list",
+    "deconv-runtime-weight",
+    "resize-nearest-mode",
+    "resize-nearest-index",
+    "split-uneven-parts",
+    "reduce-axes-input",
+)
 _OPEN = 10_000  # upper bound used for an open version range ("13+")
 _RANGE = re.compile(r"^\s*(\d+)\s*(?:(-)\s*(\d+)|(\+))?\s*$")
 
@@ -132,7 +160,9 @@ class GraphRules:
     folds_constants: bool = False
     batch_anchor_ops: tuple[str, ...] = ()  # the converter needs one of these to know the batch
     batch_free_ops: tuple[str, ...] = ()  # ops right on a first axis != 1 (with batch anchors)
-    defects: tuple[str, ...] = ()  # measured runtime defects (nnport.targets.defects.DEFECTS)
+    defects: tuple[
+        str, ...
+    ] = ()  # measured runtime defects (nnport.check.defects.registry.DEFECTS)
     refused_io_kinds: tuple[str, ...] = ()  # non-tensor graph inputs/outputs (IO_KINDS) refused
 
 
@@ -153,6 +183,43 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Precision:
+    """The number format the target's device computes in by default, and its other options.
+
+    ``default`` holds where ``requires`` (a FORMAT_CONDITIONS name) holds on the verifying
+    machine, else ``fallback``. ``flags`` maps a format to the converter option that selects it;
+    ``keep_fp32`` names how the converter keeps single nodes in fp32 ('keep-dtype': ATC's
+    --keep_dtype file). ``qdq`` says what the target does with an already quantized model.
+    """
+
+    default: str = "fp32"
+    options: tuple[str, ...] = ()
+    requires: str = ""
+    fallback: str = ""
+    flags: dict[str, str] = field(default_factory=dict)
+    keep_fp32: str = ""
+    qdq: str = ""
+    qdq_note: str = ""
+    source: str = ""
+    url: str = ""
+
+    def formats(self) -> tuple[str, ...]:
+        """The default, the fallback and the options, once each."""
+        return tuple(f for f in dict.fromkeys((self.default, self.fallback, *self.options)) if f)
+
+    def text(self) -> str:
+        """'fp16 (options: fp32, int8)' or 'bf16 where the CPU has bf16 units, else fp32'."""
+        head = self.default
+        if self.requires:
+            head += f" {CONDITION_TEXT.get(self.requires, self.requires)}, else {self.fallback}"
+        others = [f for f in self.options if f not in (self.default, self.fallback)]
+        return head + (f" (options: {', '.join(others)})" if others else "")
+
+
+CONDITION_TEXT = {"cpu-bf16": "where the CPU has bf16 units (AVX512_BF16 or AMX)"}
+
+
+@dataclass(frozen=True)
 class TargetProfile:
     """A deployment target: opset range, per-op rules and graph-wide rules (see docs/targets.md)."""
 
@@ -167,6 +234,7 @@ class TargetProfile:
     expands_functions: bool = False
     unexpanded_functions: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    precision: Precision = field(default_factory=Precision)
     path: str = ""
 
     def rules_for(self, op: str, domain: str) -> tuple[OpRule, ...]:
@@ -363,11 +431,9 @@ def _graph(table: Any, where: str) -> GraphRules:
     for ops in (anchors, free):
         if not isinstance(ops, list) or not all(isinstance(a, str) and a for a in ops):
             raise _bad(where, "'batch_anchor_ops' and 'batch_free_ops' must be lists of op names")
-    from nnport.targets.defects import DEFECTS  # defects imports this module
-
     dims, defects = table.get("variable_dims", []), table.get("defects", [])
     kinds = table.get("refused_io_kinds", [])
-    for key, got, known in (("variable_dims", dims, VARIABLE_DIMS), ("defects", defects, DEFECTS),
+    for key, got, known in (("variable_dims", dims, VARIABLE_DIMS), ("defects", defects, DEFECT_NAMES),
                             ("refused_io_kinds", kinds, IO_KINDS)):  # fmt: skip
         if not isinstance(got, list) or any(d not in known for d in got):
             raise _bad(where, f"'{key}' must be a list of {', '.join(known)}")
@@ -388,8 +454,50 @@ def _graph(table: Any, where: str) -> GraphRules:
     )
 
 
+def _format(value: Any, where: str, key: str) -> str:
+    if value not in FORMATS:
+        raise _bad(where, f"{key!r} is {value!r}; expected one of {', '.join(FORMATS)}")
+    return str(value)
+
+
+def _precision(table: Any, where: str) -> Precision:
+    if not isinstance(table, dict):
+        raise _bad(where, "must be a table")
+    _keys(table, {f.name for f in Precision.__dataclass_fields__.values()}, where)
+    options = table.get("options", [])
+    if not isinstance(options, list):
+        raise _bad(where, f"'options' must be a list of {', '.join(FORMATS)}")
+    flags = table.get("flags", {})
+    if not isinstance(flags, dict) or not all(isinstance(v, str) for v in flags.values()):
+        raise _bad(where, "'flags' must be a table {format = 'converter option'}")
+    requires = _str(table, "requires", where, "")
+    if requires and requires not in FORMAT_CONDITIONS:
+        raise _bad(where, f"'requires' must be one of {', '.join(FORMAT_CONDITIONS)}")
+    fallback = _str(table, "fallback", where, "")
+    if bool(requires) != bool(fallback):
+        raise _bad(where, "'requires' and 'fallback' go together")
+    qdq = _str(table, "qdq", where, "")
+    if qdq and qdq not in QDQ_POLICIES:
+        raise _bad(where, f"'qdq' must be one of {', '.join(QDQ_POLICIES)}")
+    precision = Precision(
+        default=_format(table.get("default", "fp32"), where, "default"),
+        options=tuple(_format(o, where, "options") for o in options),
+        requires=requires,
+        fallback=_format(fallback, where, "fallback") if fallback else "",
+        flags={_format(k, where, "flags"): v for k, v in flags.items()},
+        keep_fp32=_choice(table, "keep_fp32", ("", "keep-dtype"), where),
+        qdq=qdq,
+        qdq_note=_str(table, "qdq_note", where, ""),
+        source=_str(table, "source", where, ""),
+        url=_str(table, "url", where, ""),
+    )
+    if not precision.source:
+        raise _bad(where, "'source' must cite where the formats come from")
+    return precision
+
+
 _TOP_KEYS = {"name", "description", "date", "source", "opsets", "graph", "ops", "unlisted_ops",
-             "expands_functions", "unexpanded_functions", "notes"}  # fmt: skip
+             "expands_functions", "unexpanded_functions", "notes", "precision"}  # fmt: skip
 
 
 def profile_from_dict(data: Mapping[str, Any], where: str = "profile") -> TargetProfile:
@@ -439,6 +547,9 @@ def profile_from_dict(data: Mapping[str, Any], where: str = "profile") -> Target
         expands_functions=expands,
         unexpanded_functions=tuple(unexpanded),
         notes=tuple(notes),
+        precision=_precision(data["precision"], f"{where}: [precision]")
+        if "precision" in data
+        else Precision(),
     )
 
 

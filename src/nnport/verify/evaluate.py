@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,13 +103,13 @@ def _input(model: ir.Model) -> tuple[str, tuple[int | None, ...]]:
 
 def _load_data(options: EvaluateOptions, dims: tuple[int | None, ...], model: ir.Model) -> _Data:
     if options.dataset == "mnist":
-        from nnport.recipes.idx import load_mnist
+        from nnport.data.idx import load_mnist
 
         split = load_mnist(options.data, "test", limit=options.limit)
         if dims[1:] not in ((1, 28, 28), (None, None, None)):
             raise UsageError(f"the model takes {dims[1:]} images, MNIST has 1x28x28")
         return _Data(split.images[:, None], split.labels, tuple(str(i) for i in range(10)))
-    from nnport.recipes.imagefolder import ImageFolder, load_images, scan_image_folder
+    from nnport.data.imagefolder import ImageFolder, load_images, scan_image_folder
 
     folder = scan_image_folder(options.data)
     size = dims[2]
@@ -178,21 +178,21 @@ def _predict(
     return preds, seconds, config
 
 
-def _source_predictions(path: str, x: np.ndarray) -> np.ndarray:
-    from nnport.recipes.checkpoint import load_checkpoint
-    from nnport.recipes.torchutil import require_torch
+# The source model's scores for a batch of normalized images (the framework the model was
+# exported from: nnport.recipes.sources builds one from a checkpoint).
+SourcePredictor = Callable[[np.ndarray], np.ndarray]
 
-    torch = require_torch()
-    module, _info = load_checkpoint(path)
-    preds = []
-    with torch.inference_mode():
-        for i in range(0, len(x), 500):
-            preds.append(module(torch.from_numpy(x[i : i + 500])).argmax(1).numpy())
+
+def _source_predictions(predict: SourcePredictor, x: np.ndarray) -> np.ndarray:
+    preds = [np.asarray(predict(x[i : i + 500])).argmax(1) for i in range(0, len(x), 500)]
     return np.concatenate(preds) if preds else np.zeros(0, np.int64)
 
 
-def evaluate(model_path: str | Path, options: EvaluateOptions) -> EvaluateResult:
-    """Run every backend over the dataset; compare predictions with labels, source and each other."""
+def evaluate(
+    model_path: str | Path, options: EvaluateOptions, source: SourcePredictor | None = None
+) -> EvaluateResult:
+    """Run every backend over the dataset; compare predictions with labels, ``source`` (the
+    model ``options.source`` names, loaded by the caller) and each other."""
     if options.dataset not in DATASETS:
         raise UsageError(
             f"unknown dataset {options.dataset!r}", hint=f"choose {', '.join(DATASETS)}"
@@ -214,7 +214,7 @@ def evaluate(model_path: str | Path, options: EvaluateOptions) -> EvaluateResult
         )
         mean, std = default
     x = _normalize(data.images, mean, std)
-    source_preds = _source_predictions(options.source, x) if options.source else None
+    source_preds = _source_predictions(source, x) if source is not None else None
     results = []
     all_preds = [] if source_preds is None else [source_preds]
     for name in options.backends:
