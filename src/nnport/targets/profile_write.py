@@ -12,7 +12,13 @@ from typing import Any
 import tomli_w
 
 from nnport.model.io import atomic_path
-from nnport.targets.profile import DEFAULT_DOMAIN, OpRule, TargetProfile, profile_from_dict
+from nnport.targets.profile import (
+    DEFAULT_DOMAIN,
+    OpRule,
+    Precision,
+    TargetProfile,
+    profile_from_dict,
+)
 
 
 def _op_dict(rule: OpRule) -> dict[str, Any]:
@@ -53,6 +59,18 @@ def _op_dict(rule: OpRule) -> dict[str, Any]:
     return out
 
 
+def _precision_dict(precision: Precision) -> dict[str, Any]:
+    out: dict[str, Any] = {"default": precision.default}
+    for key in ("options", "requires", "fallback", "keep_fp32", "qdq", "qdq_note", "source",
+                "url"):  # fmt: skip
+        value = getattr(precision, key)
+        if value:
+            out[key] = list(value) if isinstance(value, tuple) else value
+    if precision.flags:
+        out["flags"] = dict(precision.flags)
+    return out
+
+
 def profile_to_dict(profile: TargetProfile) -> dict[str, Any]:
     """The TOML document (as a dict) for ``profile``; ``profile_from_dict`` reads it back."""
     graph = profile.graph
@@ -75,8 +93,10 @@ def profile_to_dict(profile: TargetProfile) -> dict[str, Any]:
         "source": source,
         "opsets": {d: r.text() for d, r in profile.opsets.items()},
         "graph": graph_out,
-        "ops": [_op_dict(r) for r in profile.ops],
     }
+    if profile.precision != Precision():
+        data["precision"] = _precision_dict(profile.precision)
+    data["ops"] = [_op_dict(r) for r in profile.ops]
     for key in ("notes", "unexpanded_functions"):
         if not data[key]:
             del data[key]
