@@ -56,6 +56,41 @@ def test_ncnn_worker_crash_becomes_backend_error(resnet18_ncnn: Path) -> None:
             runner.infer({"input": np.zeros((1, 3, 224, 224), np.float32)})
 
 
+def test_ncnn_hung_worker_times_out_as_its_own_failure(resnet18_ncnn: Path) -> None:
+    """A worker that stops answering (SIGSTOP) is killed at its deadline: a WorkerTimeoutError
+    naming the deadline, not a hang and not a 'crashed'."""
+    import time
+
+    from nnport.errors import WorkerTimeoutError
+
+    runner = make_runner("ncnn", resnet18_ncnn, timeout="90")
+    with runner:
+        assert runner.config()["worker_timeout_s"] == "90"
+        runner.deadline_s = 2.0  # loading took its time on a busy machine; now be strict
+        pid = runner._process.pid
+        os.kill(pid, signal.SIGSTOP)
+        start = time.monotonic()
+        with pytest.raises(WorkerTimeoutError, match=r"did not answer within 2 s") as caught:
+            runner.infer({"input": np.zeros((1, 3, 224, 224), np.float32)})
+        assert time.monotonic() - start < 60
+        assert "crashed" not in str(caught.value)
+        assert runner._process.poll() is not None  # the stopped worker was ended
+
+
+def test_ncnn_worker_deadline_scales_with_the_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nnport.backends.ncnn import TIMEOUT_ENV, worker_deadline
+    from nnport.errors import UsageError
+
+    monkeypatch.delenv(TIMEOUT_ENV, raising=False)
+    small, large = worker_deadline(1 << 20), worker_deadline(500 << 20)
+    assert 60 <= small < large
+    assert worker_deadline(500 << 20, 7) == 7.0
+    monkeypatch.setenv(TIMEOUT_ENV, "11")
+    assert worker_deadline(500 << 20) == 11.0
+    with pytest.raises(UsageError, match="positive"):
+        worker_deadline(0, "-3")
+
+
 def test_ncnn_needs_shapes_for_dynamic_inputs(examples_dir: Path, tmp_path: Path) -> None:
     from nnport.backends.ncnn import convert_to_ncnn
 

@@ -130,3 +130,31 @@ def test_openvino_feeds_inputs_the_compiled_model_renamed_or_dropped(
         assert {s.name for s in runner.input_specs()} <= set(feeds)
     assert got.keys() == expected.keys() == {"y"}
     np.testing.assert_array_equal(got["y"], expected["y"])
+
+
+def test_openvino_sends_nothing_and_writes_nothing_under_home(
+    examples_dir: Path, tmp_path: Path
+) -> None:
+    """OpenVINO's telemetry is off for nnport's process: converting and running on OpenVINO (a
+    fresh interpreter, as a user runs it) leaves HOME empty (no ~/intel/ client id or stats) and
+    no telemetry session file in TMPDIR. The user's consent file is not needed for that."""
+    import os
+    import subprocess
+    import sys
+
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TF_BUILD", "JENKINS_URL")}
+    env.update(HOME=str(home), TMPDIR=str(tmp))
+    demo = examples_dir / "demo.onnx"
+    nnport = [sys.executable, "-m", "nnport"]
+    for argv in (
+        [*nnport, "convert", str(demo), "--to", "openvino", "-o", str(tmp_path / "ov")],
+        [*nnport, "compare", str(demo), "-b", "openvino", "-s", "image:1x3x16x16"],
+    ):
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "ov" / "model.xml").is_file()
+    assert sorted(p.name for p in home.rglob("*")) == []
+    assert not [p for p in tmp.rglob("*") if p.name.endswith(".ses")]

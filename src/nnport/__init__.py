@@ -7,9 +7,15 @@ use, so the command line starts without loading onnx.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# nnport sends nothing anywhere: ONNX Runtime (1.2x+) writes a telemetry device id under
+# ~/.cache/Microsoft/DeveloperTools on import unless this is set before it loads. OpenVINO's
+# telemetry is turned off where OpenVINO is imported (nnport.backends.openvino).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from nnport.errors import NnportError
 

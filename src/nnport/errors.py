@@ -52,6 +52,10 @@ class BackendError(NnportError):
     exit_code = 1
 
 
+class WorkerTimeoutError(BackendError):
+    """A runtime's worker process did not answer within its deadline (it was stopped)."""
+
+
 class PassError(NnportError):
     """A graph rewrite could not be applied or did not verify."""
 

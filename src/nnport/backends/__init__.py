@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 from nnport.backends.base import Feeds, ModelSource, Runner
@@ -15,6 +16,7 @@ BACKENDS: dict[str, tuple[str, str, str, str]] = {
     "openvino": ("nnport.backends.openvino", "OpenVinoRunner", "openvino", "openvino"),
     "ncnn": ("nnport.backends.ncnn", "NcnnRunner", "ncnn", "ncnn"),
     "torch": ("nnport.backends.torch", "TorchRunner", "torch", "torch"),
+    "caffe": ("nnport.backends.caffe.runner", "CaffeRunner", "cv2", "caffe"),
     "reference": ("nnport.backends.reference", "ReferenceRunner", "onnx", ""),
 }
 
@@ -30,8 +32,11 @@ def runner_class(name: str) -> type[Runner]:
         raise UsageError(f"unknown backend {name!r}", hint=f"choose from {', '.join(BACKENDS)}")
     module_name, class_name, package, extra = BACKENDS[name]
     try:
-        importlib.import_module(package)
-    except ImportError as exc:
+        # Found, not imported: a runtime is imported by its own module (OpenVINO's telemetry
+        # must be off before it loads).
+        if importlib.util.find_spec(package) is None:
+            raise ImportError(f"No module named {package!r}")
+    except (ImportError, ValueError) as exc:
         install = f"pip install 'nnport[{extra}]'" if extra else f"pip install {package}"
         raise BackendUnavailableError(
             f"backend {name!r} needs the {package!r} package, which is not installed",

@@ -1,4 +1,4 @@
-"""Convert an ONNX model to a runtime artifact (OpenVINO IR, ncnn param/bin) and describe it."""
+"""Convert an ONNX model to a runtime artifact (OpenVINO IR, ncnn param/bin, Caffe) and describe it."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from pathlib import Path
 import onnx_ir as ir
 
 from nnport.backends.artifacts import dir_size
+from nnport.backends.caffe.convert import LayerMap
 from nnport.errors import UsageError
 from nnport.model.io import SOURCE_PATH_KEY
 
-CONVERTERS = ("openvino", "ncnn")
+CONVERTERS = ("openvino", "ncnn", "caffe")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class ConvertResult:
     seconds: float
     input_shapes: dict[str, tuple[int, ...]]
     runtime: str
+    # caffe: which ONNX node became which Caffe layers, and what the reader should know.
+    layers: tuple[LayerMap, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def convert(
@@ -36,16 +40,18 @@ def convert(
     out_dir: str | Path,
     *,
     input_shapes: Mapping[str, tuple[int, ...]] | None = None,
+    calibrate: Path | None = None,
 ) -> ConvertResult:
     """Convert ``model`` for runtime ``to`` into ``out_dir`` (atomically) and time it."""
     out = Path(out_dir)
     shapes = dict(input_shapes or {})
     start = time.perf_counter()
+    layers: tuple[LayerMap, ...] = ()
+    notes: tuple[str, ...] = ()
     if to == "openvino":
-        import openvino
+        from nnport.backends.openvino import convert_to_openvino, import_openvino
 
-        from nnport.backends.openvino import convert_to_openvino
-
+        openvino = import_openvino()
         artifact = convert_to_openvino(model, out, input_shapes=shapes or None)
         runtime = f"openvino {openvino.__version__}"
         files = [artifact, artifact.with_suffix(".bin")]
@@ -57,6 +63,13 @@ def convert(
         artifact = convert_to_ncnn(model, out, shapes or None)
         runtime = f"ncnn {ncnn.__version__} (pnnx)"
         files = [artifact, artifact.with_suffix(".bin"), out / SIDECAR]
+    elif to == "caffe":
+        from nnport.backends.caffe.convert import convert_to_caffe
+
+        caffe = convert_to_caffe(model, out, input_shapes=shapes or None, calibrate=calibrate)
+        artifact, files = caffe.prototxt, list(caffe.files)
+        runtime = "Caffe for nnie_mapper (nnport)"
+        layers, notes = caffe.layers, caffe.notes
     else:
         raise UsageError(f"cannot convert to {to!r}", hint=f"choose {' or '.join(CONVERTERS)}")
     seconds = time.perf_counter() - start
@@ -69,4 +82,6 @@ def convert(
         seconds=seconds,
         input_shapes=shapes,
         runtime=runtime,
+        layers=layers,
+        notes=notes,
     )

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import onnx_ir as ir
 
 from nnport.backends.artifacts import nodes_running, staging_dir
 from nnport.backends.base import Feeds, ModelSource, Runner
-from nnport.errors import BackendError, UsageError
+from nnport.errors import BackendError, UsageError, WorkerTimeoutError
 from nnport.model.io import load
 from nnport.model.specs import TensorInfo, graph_inputs, static_input_shapes
 
@@ -29,6 +30,29 @@ logger = logging.getLogger(__name__)
 
 SIDECAR = "model.nnport.json"
 _PNNX_TIMEOUT_S = 600
+# Each call to the worker (load, one sample) must answer within BASE + PER_MIB x the weights'
+# size; generous, so that only a hung worker reaches it. NNPORT_NCNN_TIMEOUT overrides it.
+TIMEOUT_ENV = "NNPORT_NCNN_TIMEOUT"
+_BASE_TIMEOUT_S = 120.0
+_TIMEOUT_PER_MIB_S = 2.0
+
+
+def worker_deadline(weights_bytes: int, timeout_s: float | str | None = None) -> float:
+    """Seconds one worker call may take: ``timeout_s``, else $NNPORT_NCNN_TIMEOUT, else scaled
+    by the size of the weights (120 s + 2 s per MiB)."""
+    given = timeout_s if timeout_s is not None else os.environ.get(TIMEOUT_ENV)
+    if given is not None and str(given).strip():
+        try:
+            seconds = float(given)
+        except ValueError:
+            seconds = -1.0
+        if not seconds > 0:
+            raise UsageError(
+                f"ncnn worker timeout must be a positive number of seconds, not {given!r}",
+                hint=f"set timeout=SECONDS as a backend option or {TIMEOUT_ENV}=SECONDS",
+            )
+        return seconds
+    return _BASE_TIMEOUT_S + _TIMEOUT_PER_MIB_S * weights_bytes / 2**20
 
 
 def _as_model(source: ModelSource) -> ir.Model:
@@ -243,7 +267,9 @@ class NcnnRunner(Runner):
 
     Accepts an ONNX model (converted with pnnx on entry; dynamic inputs need
     ``input_shapes``) or a folder / ``.param`` written by ``convert_to_ncnn``. ncnn blobs have
-    no batch axis, so a batch is run one sample at a time and stacked.
+    no batch axis, so a batch is run one sample at a time and stacked. Every call to the
+    worker has a deadline (``timeout`` seconds, see ``worker_deadline``): a worker that does not
+    answer in time is killed and the call raises ``WorkerTimeoutError``.
     """
 
     name = "ncnn"
@@ -255,10 +281,14 @@ class NcnnRunner(Runner):
         threads: int | None = None,
         precision: str = "f32",
         input_shapes: dict[str, tuple[int, ...]] | None = None,
+        timeout: float | str | None = None,
     ) -> None:
         super().__init__()
         if precision not in ("f32", "f16"):
             raise UsageError(f"unknown ncnn precision {precision!r}", hint="choose f32 or f16")
+        worker_deadline(0, timeout)  # a bad value is a usage error before any work
+        self._timeout = timeout
+        self.deadline_s = 0.0
         self._source = model
         self._threads = threads
         self._precision = precision
@@ -288,6 +318,9 @@ class NcnnRunner(Runner):
         if not param.is_file() or not sidecar.is_file():
             raise BackendError(f"{param.parent} is not an ncnn folder written by nnport convert")
         self._meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        weights = param.with_suffix(".bin")
+        size = weights.stat().st_size if weights.is_file() else 0
+        self.deadline_s = worker_deadline(size, self._timeout)
         options = json.dumps({"threads": self._threads, "precision": self._precision})
         # A fresh interpreter (not fork: the parent may hold threads and runtimes).
         self._process = subprocess.Popen(
@@ -303,17 +336,50 @@ class NcnnRunner(Runner):
             stdout=subprocess.PIPE,
         )
         self._conn = _PipeConnection(self._process)
-        self._receive("loading the model")
+        self._call(None, "loading the model")
 
-    def _receive(self, doing: str) -> Any:
-        try:
-            status, payload = self._conn.recv()
-        except (EOFError, OSError) as exc:
+    def _call(self, message: Any, doing: str) -> Any:
+        """Send ``message`` (None: only wait for the reply) and return the reply's payload.
+
+        The exchange runs in a helper thread so that a worker that stops answering (hung,
+        stopped, or not reading its pipe) costs at most the deadline: then it is killed, which
+        closes its pipes and ends the helper thread too.
+        """
+        reply: list[Any] = []
+        failure: list[BaseException] = []
+
+        def exchange() -> None:
+            try:
+                if message is not None:
+                    with contextlib.suppress(OSError):  # a dead worker: recv says how it ended
+                        self._conn.send(message)
+                reply.append(self._conn.recv())
+            except BaseException as exc:  # handed to the caller's thread
+                failure.append(exc)
+
+        helper = threading.Thread(target=exchange, name="nnport-ncnn-call", daemon=True)
+        helper.start()
+        helper.join(self.deadline_s)
+        if helper.is_alive():
+            self._process.kill()
+            self._process.wait()
+            helper.join(5)
+            raise WorkerTimeoutError(
+                f"the ncnn worker did not answer within {self.deadline_s:.0f} s while {doing}; "
+                "it was stopped",
+                hint=f"if the model is just slow, raise the deadline (backend option "
+                f"timeout=SECONDS or {TIMEOUT_ENV}=SECONDS)",
+            )
+        if failure:
+            exc = failure[0]
+            if not isinstance(exc, (EOFError, OSError)):
+                raise exc
             code = self._process.wait(timeout=10)
             raise BackendError(
                 f"the ncnn worker crashed while {doing} (exit code {code})",
                 hint="the model likely uses an op ncnn mishandles; try nnport compare --bisect",
             ) from exc
+        status, payload = reply[0]
         if status != "ok":
             raise BackendError(f"ncnn failed while {doing}: {payload}")
         return payload
@@ -362,9 +428,7 @@ class NcnnRunner(Runner):
                 )
                 for i in inputs
             }
-            with contextlib.suppress(OSError):  # a dead worker: _receive says how it ended
-                self._conn.send(("infer", request))
-            outputs, seconds = self._receive("running the model")
+            outputs, seconds = self._call(("infer", request), "running the model")
             self.worker_time += seconds
             for out in self._meta["outputs"]:
                 pieces.setdefault(out["name"], []).append(outputs[out["blob"]])
@@ -383,6 +447,7 @@ class NcnnRunner(Runner):
             "threads": str(self._threads or len(os.sched_getaffinity(0))),
             "openmp_blocktime": "0",
             "isolation": "worker process",
+            "worker_timeout_s": f"{self.deadline_s:.0f}",
         }
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import logging
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,7 @@ import onnx_ir as ir
 
 from nnport.backends.artifacts import nodes_running, staging_dir
 from nnport.backends.base import Feeds, ModelSource, Runner
-from nnport.errors import BackendError, UsageError
+from nnport.errors import BackendError, BackendUnavailableError, UsageError
 from nnport.model.specs import TensorInfo
 
 logger = logging.getLogger(__name__)
@@ -30,6 +32,53 @@ _OV_TYPE_NAMES = {
     "float16": "f16",
     "f16": "f16",
 }
+
+
+# OpenVINO's converter modules that hold the telemetry module as ``tm``.
+_OVC_TELEMETRY_USERS = (
+    "openvino.tools.ovc",
+    "openvino.tools.ovc.convert_impl",
+    "openvino.tools.ovc.telemetry_utils",
+    "openvino.tools.ovc.utils",
+    "openvino.tools.ovc.main",
+)
+
+
+def import_openvino() -> Any:
+    """``import openvino`` with OpenVINO's telemetry off for this process (nnport sends nothing).
+
+    OpenVINO's converter sends usage events (and writes ``~/intel/`` and ``$TMPDIR/.ses``) on
+    import and on every conversion unless the user opted out globally. The converter's own
+    fallback for a missing ``openvino_telemetry`` package is its no-op ``telemetry_stub``: we
+    make that package unimportable while OpenVINO loads, then point any converter module that
+    already holds the real one at the stub. The user's consent file is left alone.
+    """
+    if "openvino.tools.ovc" not in sys.modules:
+        saved = sys.modules.get("openvino_telemetry", _ABSENT)
+        sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]  # ImportError
+        try:
+            import openvino
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                f"backend 'openvino' could not be imported: {exc}",
+                hint="pip install 'nnport[openvino]'",
+            ) from exc
+        finally:
+            if saved is _ABSENT:
+                del sys.modules["openvino_telemetry"]
+            else:
+                sys.modules["openvino_telemetry"] = saved  # type: ignore[assignment]
+    import openvino
+
+    stub = importlib.import_module("openvino.tools.ovc.telemetry_stub")
+    for name in _OVC_TELEMETRY_USERS:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "tm", stub) is not stub:
+            module.tm = stub  # type: ignore[attr-defined]
+    return openvino
+
+
+_ABSENT = object()
 
 
 @contextlib.contextmanager
@@ -48,7 +97,7 @@ def _keep_root_logger() -> Iterator[None]:
 
 def _read_model(source: ModelSource, input_shapes: dict[str, tuple[int, ...]] | None) -> Any:
     """An ``ov.Model`` from an in-memory model, an ONNX file or an OpenVINO IR ``.xml``."""
-    import openvino as ov
+    ov = import_openvino()
 
     shapes = {k: list(v) for k, v in (input_shapes or {}).items()}
     try:
@@ -104,7 +153,7 @@ def convert_to_openvino(
 
     Written atomically: nothing appears in ``out_dir`` unless the conversion succeeds.
     """
-    import openvino as ov
+    ov = import_openvino()
 
     out = Path(out_dir)
     ov_model = _read_model(model, input_shapes)
@@ -160,7 +209,7 @@ class OpenVinoRunner(Runner):
         self._config: dict[str, str] = {}
 
     def _activate(self) -> None:
-        import openvino as ov
+        ov = import_openvino()
 
         ov_model = _read_model(self._source, self._input_shapes)
         properties: dict[str, Any] = {
