@@ -49,7 +49,7 @@ def staging_dir(out_dir: Path) -> Iterator[Path]:
         out_dir.mkdir(exist_ok=True)
         # Weights first, the description file last, so a reader never sees a new graph with old
         # weights.
-        files = sorted(tmp.iterdir(), key=lambda p: p.suffix in (".xml", ".param"))
+        files = sorted(tmp.iterdir(), key=lambda p: p.suffix in (".xml", ".param", ".prototxt"))
         for item in files:
             os.replace(item, out_dir / item.name)
     finally:

@@ -26,4 +26,11 @@ def render_convert(result: ConvertResult) -> Table:
         table.add_row("", f"{Path(path).name}  {human_bytes(size)}")
     table.add_row("size", human_bytes(result.size_bytes))
     table.add_row("time", f"{result.seconds:.2f} s")
+    for note in result.notes:
+        table.add_row("note", note)
+    if result.layers:
+        table.add_row("ONNX node", "-> Caffe layers")
+        for row in result.layers:
+            made = ", ".join(f"{n} ({t})" for n, t in zip(row.layers, row.types, strict=True))
+            table.add_row(f"{row.node} ({row.op})", made or "(no layer: an alias)")
     return table
