@@ -136,21 +136,24 @@ def test_reference_evaluator_matches_onnxruntime(examples_dir: Path) -> None:
     assert result.outputs[0].samples == 3
 
 
-def test_openvino_bf16_is_a_mismatch_naming_the_precision(resnet18_export: Path, cli: Any) -> None:
+def test_openvino_bf16_runs_natively_or_is_emulated_and_says_so(
+    resnet18_export: Path, cli: Any
+) -> None:
     pytest.importorskip("openvino")
+    from nnport.precision.native import openvino_cpu_capabilities
+
     run = cli("compare", resnet18_export, "-b", "openvino", "--precision", "bf16", "--json")
     result = loads(CompareResult, run.out)
-    config = result.candidate.config
-    assert config["requested_precision"] == "bf16"
-    assert config["precision"] in ("bf16", "f32")
-    if config["precision"] == "f32":
-        # This CPU has no bf16: OpenVINO fell back to f32, and the result says so.
-        assert any("asked for precision bf16 but runs with f32" in n for n in result.notes)
-        pytest.skip("this CPU has no bf16 support, so OpenVINO ran f32 (recorded in the result)")
-    assert run.code == 1
-    assert not result.passed
-    assert any("inference precision bf16" in note for note in result.notes)
-    assert result.outputs[0].max_abs_err > 1e-3
+    assert result.precision == "bf16"
+    if "BF16" in openvino_cpu_capabilities():
+        assert result.precision_mode == "native"
+        assert result.candidate.config["precision"] == "bf16"
+    else:
+        # This CPU has no bf16 unit: nnport emulates bf16 on ONNX Runtime, and says so.
+        assert result.precision_mode == "emulated"
+        assert result.candidate.backend == "onnxruntime"
+        assert any("no bf16 unit" in n for n in result.notes)
+    assert result.outputs[0].max_abs_err > 1e-3  # bf16 is not fp32
 
 
 def test_compare_cli_json_round_trips(examples_dir: Path, cli: Any, tmp_path: Path) -> None:

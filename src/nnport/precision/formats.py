@@ -69,6 +69,11 @@ FORMATS: dict[str, NumberFormat] = {
 
 PRECISIONS = tuple(FORMATS)
 
+# A model "breaks" in a format when an output's SQNR against fp32 falls below this floor (or
+# it gains a NaN or inf). One rounding to fp16 costs about 70 dB and to bf16 about 50 dB;
+# a deep network loses some tens of dB on the way; below these floors the outputs are wrong.
+DEFAULT_MIN_SQNR_DB = {"fp16": 30.0, "bf16": 20.0, "int8": 15.0}
+
 
 def get_format(name: str) -> NumberFormat:
     """The format called ``name`` (or one of its aliases: f16, float16, bfloat16, ...)."""

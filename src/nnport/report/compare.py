@@ -12,6 +12,7 @@ from rich.text import Text
 from nnport.verify.bisect import BisectResult
 from nnport.verify.compare import CompareResult, RunnerInfo
 from nnport.verify.metrics import TensorMetrics, percent
+from nnport.verify.ranges import RangeScan
 
 
 def _num(value: float) -> str:
@@ -55,7 +56,7 @@ def _outputs_table(outputs: tuple[TensorMetrics, ...]) -> Table:
     row("max rel error", metric(lambda m: _num(m.max_rel_err)))
     row("mean abs error", metric(lambda m: _num(m.mean_abs_err)))
     row("cosine similarity", metric(lambda m: f"{m.cosine:.6f}"))
-    row("SNR dB", metric(lambda m: _num(m.snr_db)))
+    row("SQNR dB", metric(lambda m: _num(m.snr_db)))
     row("out of tolerance", metric(lambda m: percent(m.out_of_tolerance)))
     row(
         "NaN/Inf ref | cand",
@@ -107,6 +108,42 @@ def render_bisect(result: BisectResult, *, last: int = 12) -> Group:
     return Group(facts, table)
 
 
+def render_ranges(scan: RangeScan) -> Group:
+    """The tensors over the format's range (fp32 values against its largest finite value)."""
+    limit = f"{scan.limit:.6g}"
+    head = (
+        f"range vs {scan.precision} (|x| <= {limit}): {scan.scanned} tensors scanned in "
+        f"{scan.runs} run(s)"
+    )
+    if scan.largest is not None:
+        head += (
+            f"; largest |x| {scan.largest.max_abs:.4g} at node {scan.largest.node!r} "
+            f"({scan.largest.op})"
+        )
+    if not scan.over:
+        tail = f"; {scan.underflow_tensors} tensor(s) with values that underflow to zero"
+        return Group(Text(head + "; none over the range" + tail, style="green"))
+    table = Table(
+        title=f"over {scan.precision}'s range: {scan.over_count} tensor(s)",
+        title_justify="left",
+        show_edge=False,
+    )
+    table.add_column("node", overflow="fold")
+    table.add_column("op")
+    table.add_column("tensor", overflow="fold")
+    table.add_column("max |x|", justify="right")
+    table.add_column(f"values > {limit}", justify="right")
+    for r in scan.over[:12]:
+        table.add_row(r.node, r.op, r.name, f"{r.max_abs:.4g}", f"{r.over_range} of {r.size}")
+    first = scan.over[0]
+    words = Text(
+        f"first overflow in {scan.precision}: node {first.node!r} ({first.op}), output "
+        f"{first.name!r}, max |x| {first.max_abs:.4g} > {limit}",
+        style="bold red",
+    )
+    return Group(Text(head), table, words)
+
+
 def render_compare(result: CompareResult) -> RenderableType:
     """The compare report: both sides with their configuration, per-output metrics, verdict."""
     facts = Table.grid(padding=(0, 2))
@@ -117,10 +154,16 @@ def render_compare(result: CompareResult) -> RenderableType:
         candidate += f" on {result.candidate.model}"
     facts.add_row("candidate", candidate)
     facts.add_row("inputs", result.inputs)
-    facts.add_row("tolerance", f"|cand - ref| <= {result.atol:g} + {result.rtol:g} * |ref|")
+    facts.add_row("precision", f"{result.precision} ({result.precision_mode})")
+    if result.min_sqnr_db is not None:
+        facts.add_row("tolerance", f"SQNR >= {result.min_sqnr_db:g} dB, no new NaN/inf")
+    else:
+        facts.add_row("tolerance", f"|cand - ref| <= {result.atol:g} + {result.rtol:g} * |ref|")
     parts: list[RenderableType] = [facts, Text(""), _outputs_table(result.outputs)]
     for note in result.notes:
         parts.append(Text(f"note: {note}", style="yellow"))
+    if result.ranges is not None:
+        parts += [Text(""), render_ranges(result.ranges)]
     if result.bisect is not None:
         parts += [Text(""), render_bisect(result.bisect)]
     verdict = (
@@ -128,5 +171,6 @@ def render_compare(result: CompareResult) -> RenderableType:
         if result.passed
         else "FAIL: outputs differ beyond tolerance"
     )
+    verdict += f" ({result.precision_label})"
     parts.append(Text(verdict, style="bold green" if result.passed else "bold red"))
     return Group(*parts)

@@ -15,9 +15,18 @@ from nnport.backends import make_runner
 from nnport.backends.base import ModelSource, Runner
 from nnport.errors import BackendError, UsageError
 from nnport.model.io import SOURCE_PATH_KEY, load
+from nnport.precision.native import PrecisionPlan, plan_precision
 from nnport.verify.bisect import BisectResult, bisect_models
+from nnport.verify.detections import (
+    DetectionComparison,
+    DetectionOptions,
+    accumulator_for,
+    verdict,
+)
 from nnport.verify.inputs import generate_inputs, load_npz
 from nnport.verify.metrics import MetricsAccumulator, TensorMetrics, Tolerance
+from nnport.verify.precision import Calibration, calibration_feeds, emulated_model
+from nnport.verify.ranges import RangeScan, scan_ranges
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +43,11 @@ class CompareOptions:
     ``inputs`` is an .npz file; without it ``samples`` inputs are generated from ``seed``.
     ``bisect_budget_bytes`` bounds the extra tensors fetched per bisect run (default: 15% of
     the weights, at least 8 MiB).
+
+    ``precision`` (fp32, fp16, bf16, int8) runs the candidate in that number format, natively
+    where its backend computes in it, else emulated on ONNX Runtime (``docs/precision.md``);
+    int8 calibrates on ``calibration``. ``min_sqnr_db`` replaces the element-wise verdict by
+    an SQNR floor; ``range_scan`` measures every fp32 tensor against the format's limits.
     """
 
     rtol: float = 1e-3
@@ -45,12 +59,19 @@ class CompareOptions:
     backend_options: Mapping[str, Any] = field(default_factory=dict)
     reference_options: Mapping[str, Any] = field(default_factory=dict)
     bisect: bool = False
+    # Bisect only when an output fails (``port``): a passing compare costs one run per sample.
+    bisect_on_failure: bool = False
     bisect_budget_bytes: int | None = None
+    detection: DetectionOptions = field(default_factory=DetectionOptions)  # box matching
+    precision: str | None = None
+    calibration: Calibration | None = None
+    min_sqnr_db: float | None = None
+    range_scan: bool = True
 
     @property
     def tolerance(self) -> Tolerance:
-        """The element-wise tolerance as a value."""
-        return Tolerance(self.rtol, self.atol)
+        """The tolerance as a value (element-wise, or an SQNR floor: see ``Tolerance``)."""
+        return Tolerance(self.rtol, self.atol, self.min_sqnr_db)
 
 
 @dataclass(frozen=True)
@@ -77,6 +98,16 @@ class CompareResult:
     passed: bool
     notes: tuple[str, ...] = ()
     bisect: BisectResult | None = None
+    detections: DetectionComparison | None = None  # boxes matched, when outputs are detections
+    precision: str = "fp32"
+    precision_mode: str = "native"
+    ranges: RangeScan | None = None
+    min_sqnr_db: float | None = None
+
+    @property
+    def precision_label(self) -> str:
+        """``precision=fp16 (emulated)``."""
+        return f"precision={self.precision} ({self.precision_mode})"
 
 
 def _model_label(model: ModelSource | Any) -> str:
@@ -167,9 +198,9 @@ def compare(
 ) -> CompareResult:
     """Run ``model`` on ``reference`` and ``against`` (default: ``model``) on ``backend``.
 
-    Every output is compared on every sample; with ``options.bisect`` and a mismatch (or
-    always, when asked) the first divergent node is searched for, reporting each chunk of
-    tensors compared to ``progress``.
+    Every output is compared on every sample; with ``options.bisect`` (always) or
+    ``options.bisect_on_failure`` (after a mismatch) the first divergent node is searched for,
+    reporting each chunk of tensors compared to ``progress``.
     """
     options = options or CompareOptions()
     candidate_model: ModelSource = model if against is None else against
@@ -179,7 +210,14 @@ def compare(
         feeds, inputs_text = prepare_feeds(model, options)
     else:
         inputs_text = f"given, {len(feeds)} sample(s)"
+    plan = plan_precision(backend, options.precision) if options.precision else None
+    precision_notes: list[str] = []
+    if plan is not None:
+        candidate_model, backend, options = _in_precision(
+            plan, candidate_model, options, precision_notes
+        )
     acc = MetricsAccumulator(options.tolerance)
+    det_acc = None
     order: list[tuple[str, str]] = []
     cand_onnx = candidate_model if isinstance(candidate_model, ir.Model) else model
     with (
@@ -192,6 +230,9 @@ def compare(
             pairs = _match_outputs(expected, got)
             if index == 0:
                 order = pairs
+                det_acc = accumulator_for(model.metadata_props, expected, options.detection)
+            if det_acc is not None:
+                det_acc.add(expected, {r: got[c] for r, c in pairs})
             for ref_name, cand_name in pairs:
                 acc.add(ref_name, expected[ref_name], got[cand_name])
             logger.info("sample %d compared", index)
@@ -199,9 +240,15 @@ def compare(
         cand_info = RunnerInfo(backend, _model_label(candidate_model), cand_runner.config())
         outputs = tuple(acc.result(name) for name, _ in order)
         passed = all(o.passed for o in outputs)
-        notes = _notes(cand_runner, passed)
+        detections = det_acc.result() if det_acc is not None else None
+        if detections is not None:
+            passed = verdict(outputs, detections)
+        notes = precision_notes + _notes(cand_runner, passed)
+    ranges = None
+    if plan is not None and plan.precision in ("fp16", "bf16") and options.range_scan:
+        ranges = _scan(model, feeds, reference, plan, options, notes)
     bisect_result = None
-    if options.bisect:
+    if options.bisect or (options.bisect_on_failure and not passed):
         if not isinstance(candidate_model, ir.Model):
             raise UsageError(
                 "--bisect needs an ONNX candidate model (it fetches intermediate tensors by name)"
@@ -234,6 +281,59 @@ def compare(
         passed=passed,
         notes=tuple(notes),
         bisect=bisect_result,
+        detections=detections,
+        precision=plan.precision if plan is not None else "fp32",
+        precision_mode=plan.mode if plan is not None else "native",
+        ranges=ranges,
+        min_sqnr_db=options.min_sqnr_db,
+    )
+
+
+def _in_precision(
+    plan: PrecisionPlan, candidate: ModelSource, options: CompareOptions, notes: list[str]
+) -> tuple[ModelSource, str, CompareOptions]:
+    """The candidate model, backend and options that compute in ``plan``'s precision."""
+    if plan.note:
+        notes.append(plan.note)
+    if not plan.emulated:
+        merged = {**options.backend_options, **plan.options}
+        return candidate, plan.backend, replace(options, backend_options=merged)
+    if not isinstance(candidate, ir.Model):
+        raise UsageError(
+            f"emulating {plan.precision} needs an ONNX candidate model, not {candidate}"
+        )
+    calibration = None
+    calib = options.calibration or Calibration()
+    if plan.precision == "int8":
+        calibration, text = calibration_feeds(candidate, calib, options.input_shapes)
+        notes.append(f"int8 calibrated ({calib.calibrator}) on {text}")
+    emulated = emulated_model(plan, candidate, calibration=calibration, int8=calib.int8_options())
+    emulated.meta[SOURCE_PATH_KEY] = _model_label(candidate)
+    threads = options.backend_options.get("threads")
+    runner_options: dict[str, Any] = {"optimization": "disable"}
+    if threads is not None:
+        runner_options["threads"] = threads
+    return emulated, "onnxruntime", replace(options, backend_options=runner_options)
+
+
+def _scan(
+    model: ir.Model,
+    feeds: list[Feed],
+    reference: str,
+    plan: PrecisionPlan,
+    options: CompareOptions,
+    notes: list[str],
+) -> RangeScan | None:
+    """Every fp32 tensor of ``model`` against the format's limits, on the reference backend."""
+    if reference in ("torch",):
+        notes.append("no range scan: the reference is not an ONNX backend")
+        return None
+    return scan_ranges(
+        model,
+        feeds,
+        lambda path: open_runner(reference, path, options.reference_options),
+        plan.precision,
+        budget_bytes=options.bisect_budget_bytes,
     )
 
 
