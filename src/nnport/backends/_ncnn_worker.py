@@ -14,9 +14,14 @@ def main(argv: list[str]) -> None:
     """Entry point: ``python -m nnport.backends._ncnn_worker PARAM BIN OPTIONS_JSON``.
 
     Requests arrive on stdin and replies leave on the original stdout; fd 1 is then pointed
-    at stderr so that anything native code prints cannot corrupt the reply stream.
+    at stderr so that anything native code prints cannot corrupt the reply stream, and stderr
+    at /dev/null unless NNPORT_NATIVE_LOGS=1 (``nnport --verbose``).
     """
     reply_fd = os.dup(1)
+    if os.environ.get("NNPORT_NATIVE_LOGS") != "1":  # ncnn's own log lines: only at --verbose
+        quiet = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(quiet, 2)
+        os.close(quiet)
     os.dup2(2, 1)
 
     class _Duplex:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -57,7 +58,9 @@ class OnnxRuntimeRunner(Runner):
         options.graph_optimization_level = ort.GraphOptimizationLevel(
             {0: 0, 1: 1, 2: 2, 99: 99}[_LEVELS[self._optimization]]
         )
-        options.log_severity_level = 3
+        # ORT prints failures on fd 2 itself (they also come back as exceptions): only when
+        # the command line asks for native logs (--verbose sets NNPORT_NATIVE_LOGS=1).
+        options.log_severity_level = 2 if os.environ.get("NNPORT_NATIVE_LOGS") == "1" else 4
         if self._threads:
             options.intra_op_num_threads = self._threads
             options.inter_op_num_threads = 1

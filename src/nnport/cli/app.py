@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import logging
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -23,7 +24,7 @@ from nnport.cli import (
     cmd_targets,
     cmd_train,
 )
-from nnport.cli.common import err_console
+from nnport.cli.common import configure_logging, err_console
 from nnport.errors import NnportError
 
 EXIT_OK, EXIT_NEGATIVE, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -75,10 +76,7 @@ def _root(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(
-        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    configure_logging(debug=debug, verbose=verbose)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: list[str], *, debug: bool = False) -> int:
     """Invoke the app with ``args`` and map every outcome to an exit code."""
+    _tolerate_undecodable_names()
     try:
         app(args=args, prog_name="nnport")  # standalone: usage errors exit 2 on their own
     except SystemExit as exc:
@@ -109,18 +108,51 @@ def run(args: list[str], *, debug: bool = False) -> int:
     except KeyboardInterrupt:
         err_console.print("nnport: interrupted")
         return 130
-    except Exception as exc:
-        if debug:
-            raise
-        name = type(exc).__name__
-        message = " ".join(str(exc).split())[:300]
+    except OSError as exc:
+        if debug or exc.filename is None:  # no file named: not the user's to fix, see below
+            return _internal(exc, debug)
+        # The system refused a file nnport was told to read or write (full disk, permissions,
+        # a folder where a file belongs): the user can act on it, so it is bad input, exit 2.
+        names = " -> ".join(
+            os.fsdecode(f) if isinstance(f, str | bytes) else str(f)
+            for f in (exc.filename, exc.filename2)
+            if f is not None
+        )
+        reason = exc.strerror or type(exc).__name__
         err_console.print(
-            f"[bold red]internal error:[/] {name}: {escape(message)} (rerun with --debug for a traceback)",
+            f"[bold red]error:[/] {escape(f'cannot use {names}: {reason}')}",
             highlight=False,
             soft_wrap=True,
         )
-        return EXIT_INTERNAL
+        return EXIT_USAGE
+    except Exception as exc:
+        return _internal(exc, debug)
     return EXIT_OK
+
+
+def _internal(exc: Exception, debug: bool) -> int:
+    """An unexpected exception: re-raised under --debug, else one line and exit 3."""
+    if debug:
+        raise exc
+    name = type(exc).__name__
+    message = " ".join(str(exc).split())[:300]
+    err_console.print(
+        f"[bold red]internal error:[/] {name}: {escape(message)} (rerun with --debug for a traceback)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return EXIT_INTERNAL
+
+
+def _tolerate_undecodable_names() -> None:
+    """A file name that is not UTF-8 reaches Python as lone surrogates; print those escaped
+    (``\\udcff``) instead of failing on them."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(Exception):
+                reconfigure(errors="backslashreplace")
+
 
 
 if __name__ == "__main__":

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from nnport.cli.common import INPUT_SHAPE_OPT, JSON_OPT, MODEL_ARG, console, emit_json, input_specs
+from nnport.cli.common import (
+    INPUT_SHAPE_OPT,
+    JSON_OPT,
+    MODEL_ARG,
+    console,
+    emit_json,
+    input_specs,
+    output_folder,
+)
 
 TO_OPT = typer.Option(..., "--to", "-t", help="Runtime to convert for: openvino, ncnn or caffe (NNIE).")
 OUT_OPT = typer.Option(
@@ -46,6 +54,7 @@ def convert_cmd(
     from nnport.model import load, resolve_input_shapes
     from nnport.report.convert import render_convert
 
+    output = output_folder(output)  # a file, or a folder that takes no files: before any work
     source = load(model)
     shapes = resolve_input_shapes(source, input_specs(input_shape))
     result = convert(source, to, output, input_shapes=shapes, calibrate=calibrate)

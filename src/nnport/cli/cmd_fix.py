@@ -17,7 +17,9 @@ from nnport.cli.common import (
     console,
     emit_json,
     input_specs,
+    output_file,
     parse_gears,
+    refuse_unknown_opset,
 )
 from nnport.errors import UsageError
 from nnport.results import to_jsonable
@@ -94,12 +96,13 @@ def fix_cmd(
 
     if rtol < 0 or atol < 0:
         raise UsageError("--rtol and --atol must be >= 0")
-    output = output.expanduser()
+    output = output_file(output)  # a folder, or a folder that takes no files: before any work
     check_output_path(output, [model])
     check_output_path(host_path(output), [model])
     check_output_path(host_path(output, PRE_SUFFIX), [model])
     profile = load_target(target)
     loaded = load(model)
+    refuse_unknown_opset(loaded, model)
     shapes = resolve_input_shapes(loaded, input_specs(input_shape))
     feeds = load_npz(inputs, loaded) if inputs is not None else None
     batch, images = parse_gears(batch_gears, image_gears)

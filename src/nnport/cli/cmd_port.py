@@ -17,9 +17,11 @@ from nnport.cli.common import (
     emit_json,
     err_console,
     input_specs,
+    output_folder,
+    refuse_unknown_opset,
     split_names,
 )
-from nnport.errors import ModelSaveError, UsageError
+from nnport.errors import UsageError
 from nnport.results import dumps
 
 if TYPE_CHECKING:  # loaded on first use: `nnport --help` stays fast
@@ -81,12 +83,11 @@ def port_cmd(
         raise UsageError("tolerances must be >= 0")
     if samples < 1:
         raise UsageError("--samples must be at least 1")
-    output = output.expanduser()
-    if output.exists() and not output.is_dir():
-        raise ModelSaveError(f"{output} exists and is not a folder")
+    output = output_folder(output)  # a file, or a folder that takes no files: before any work
     check_output_path(output, [model])
     load_target(target)  # an unknown target fails before any work
     loaded = load(model)
+    refuse_unknown_opset(loaded, model)
     shapes = resolve_input_shapes(loaded, input_specs(input_shape))
     options = PortOptions(
         input_shapes=shapes or None,
@@ -121,7 +122,8 @@ def _write_reports(result: PortResult, output: Path) -> None:
 
     for name, text in (("report.json", dumps(result) + "\n"), ("report.html", render_html(result))):
         with atomic_path(output / name) as tmp:
-            tmp.write_text(text, encoding="utf-8")
+            # a non-UTF-8 file name is in the text as surrogates: written escaped (\udcff)
+            tmp.write_text(text, encoding="utf-8", errors="backslashreplace")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,18 +1,24 @@
-"""Helpers shared by the CLI verbs: consoles, JSON output, common options."""
+"""Helpers shared by the CLI verbs: consoles, logging, JSON output, output paths, options."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
-from nnport.errors import UsageError
+from nnport.errors import ModelLoadError, ModelSaveError, UsageError
 from nnport.results import dumps
 
 if TYPE_CHECKING:  # onnx-ir loads on first use: `nnport --help` stays fast
+    import onnx_ir as ir
+
     from nnport.model.specs import InputSpec
 
 console = Console(highlight=False)
@@ -34,6 +40,104 @@ INPUT_SHAPE_OPT = typer.Option(
     help="Input shape NAME:1x3x224x224 (or NAME:1,3,224,224); repeat for several inputs.",
     show_default=False,
 )
+
+
+# Native runtimes (ONNX Runtime's logger, the ncnn worker) print on fd 2 themselves; they read
+# this variable ("1": let them, else keep them quiet) so that without --verbose stderr holds
+# nnport's own line only. Worker processes inherit it.
+NATIVE_LOGS_ENV = "NNPORT_NATIVE_LOGS"
+_LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+class _StderrHandler(logging.Handler):
+    """Writes records to whatever ``sys.stderr`` is when they arrive (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # a closed or unencodable stream must not break the run
+            self.handleError(record)
+
+
+def _own_record(record: logging.LogRecord) -> bool:
+    return record.name == "nnport" or record.name.startswith("nnport.")
+
+
+def configure_logging(*, debug: bool, verbose: bool) -> None:
+    """Logs to stderr: nnport's warnings by default; every library's at --verbose (INFO) and
+    --debug (DEBUG), native runtime logs included. Safe to call once per in-process run."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(handler)
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+    if not (debug or verbose):  # onnx-ir's and others' warnings are not the user's business
+        handler.addFilter(_own_record)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
+    os.environ[NATIVE_LOGS_ENV] = "1" if debug or verbose else "0"
+
+
+def _writable_folder(folder: Path, output: Path) -> None:
+    """Refuse (exit 2) unless ``folder``, or the nearest folder above it that exists, takes new
+    files: a file where a folder belongs, a missing parent, a read-only or pseudo file system."""
+    probe = folder
+    while not probe.exists() and not probe.is_symlink() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ModelSaveError(f"cannot write {output}: {probe} is a file, not a folder")
+    try:  # os.access is not enough: root passes it on read-only mounts and /proc
+        fd, name = tempfile.mkstemp(prefix=".nnport-probe-", dir=probe)
+    except OSError as exc:
+        raise ModelSaveError(
+            f"cannot write {output}: {probe} does not accept new files ({exc.strerror})"
+        ) from exc
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(name)
+
+
+def output_file(path: Path) -> Path:
+    """An ``-o FILE`` checked before any work: not a folder, in a folder that exists and that
+    takes new files."""
+    path = path.expanduser()
+    if path.is_dir():
+        raise ModelSaveError(
+            f"-o {path} is a folder; give a file name (e.g. {path / 'model.onnx'})"
+        )
+    if not path.parent.is_dir():
+        if path.parent.exists():
+            raise ModelSaveError(f"cannot write {path}: {path.parent} is a file, not a folder")
+        raise ModelSaveError(
+            f"cannot write {path}: no folder {path.parent}", hint="create it first"
+        )
+    _writable_folder(path.parent, path)
+    return path
+
+
+def output_folder(path: Path) -> Path:
+    """An ``-o FOLDER`` checked before any work: a folder (or nothing yet) under a folder that
+    takes new files."""
+    path = path.expanduser()
+    if path.exists() and not path.is_dir():
+        raise ModelSaveError(f"-o {path} exists and is not a folder; give a folder to write into")
+    _writable_folder(path, path)
+    return path
+
+
+def refuse_unknown_opset(model: ir.Model, path: Path) -> None:
+    """Exit 2 for a model importing an ai.onnx opset newer than the installed onnx knows:
+    no rule, rewrite or converter can say what its ops mean, and relabelling it would lie."""
+    import onnx
+
+    version = model.opset_imports.get("", model.opset_imports.get("ai.onnx", 0))
+    newest = onnx.defs.onnx_opset_version()
+    if version > newest:
+        raise ModelLoadError(
+            f"{path} imports ai.onnx opset {version}, newer than the newest opset the "
+            f"installed onnx {onnx.__version__} knows ({newest})",
+            hint="re-export it at a released opset, or upgrade onnx if this one is new",
+        )
 
 
 def input_specs(values: list[str] | None) -> list[InputSpec]:

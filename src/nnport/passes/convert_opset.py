@@ -51,6 +51,12 @@ class ConvertOpsetPass(FixPass):
 
     def call(self, model: ir.Model) -> ir.passes.PassResult:
         current = default_opset(model)
+        newest = onnx.defs.onnx_opset_version()
+        if current > newest:  # relabelling it would claim ops mean what they meant before
+            raise Decline(
+                f"the model imports ai.onnx opset {current}, newer than the newest this onnx "
+                f"{onnx.__version__} knows ({newest}); nothing can say what its ops mean there"
+            )
         source = model
         model = model.clone()
         if current == self.target_version:

@@ -103,6 +103,9 @@ def generate_inputs(
                 feed[name] = rng.uniform(bounds[0], bounds[1], shape).astype(dtype)
             else:
                 feed[name] = rng.standard_normal(shape).astype(dtype)
+            # A rank-0 draw is a NumPy scalar (numpy.bool, numpy.int64), which runtimes refuse
+            # ("Unable to handle object of type numpy.bool"): every feed is an array.
+            feed[name] = np.asarray(feed[name])
         feeds.append(feed)
     return feeds
 

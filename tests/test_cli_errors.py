@@ -1,0 +1,283 @@
+"""Bad input at the command line is exit 2 with one line on stderr (issue 21, items 7-10)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnx_ir as ir
+import pytest
+from onnx import TensorProto, helper
+
+from nnport.errors import ModelLoadError
+from nnport.passes.base import Decline
+from nnport.passes.convert_opset import ConvertOpsetPass
+from nnport.verify.inputs import generate_inputs
+
+UNWRITABLE = Path("/proc/nnport-no-such-folder")  # not writable by anyone, root included
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+    }
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert lines[0].startswith("error:"), err
+    return lines[0]
+
+
+# --- item 7: file names and output paths --------------------------------------------------
+
+
+def _non_utf8_copy(source: Path, folder: Path) -> Path:
+    path = Path(os.fsdecode(os.fsencode(folder) + b"/d\xffemo.onnx"))
+    shutil.copyfile(source, path)
+    return path
+
+
+def test_port_reads_a_model_whose_file_name_is_not_utf8(
+    cli: Any, examples_dir: Path, tmp_path: Path
+) -> None:
+    model = _non_utf8_copy(examples_dir / "demo.onnx", tmp_path)
+    out = tmp_path / "out"
+    result = cli("port", model, "-t", "onnxruntime", "-o", out, "--iterations", "2")
+    assert result.code == 0, result.err
+    assert (out / "report.json").is_file() and (out / "report.html").is_file()
+    html = (out / "report.html").read_bytes()
+    html.decode("utf-8")  # the report stays valid UTF-8
+    assert not list(out.glob(".*"))  # no temp file left
+
+
+@pytest.mark.parametrize("verb", ["inspect", "check", "compare"])
+def test_verbs_read_a_non_utf8_file_name(
+    cli: Any, examples_dir: Path, tmp_path: Path, verb: str
+) -> None:
+    model = _non_utf8_copy(examples_dir / "cast_int64.onnx", tmp_path)
+    args = {"inspect": [], "check": ["-t", "ascend310"], "compare": ["-b", "onnxruntime"]}[verb]
+    result = cli(verb, model, *args)
+    assert result.code in (0, 1), result.err
+    assert "Traceback" not in result.err
+
+
+def _writers(examples: Path, out: Path) -> dict[str, list[str | Path]]:
+    demo = examples / "demo.onnx"
+    return {
+        "fix": ["fix", demo, "-t", "ascend310", "-o", out / "fixed.onnx"],
+        "port": ["port", demo, "-t", "onnxruntime", "-o", out / "port", "--iterations", "1"],
+        "convert": ["convert", examples / "cast_int64.onnx", "--to", "openvino", "-o", out / "ov"],
+    }
+
+
+@pytest.mark.parametrize("verb", ["fix", "port", "convert"])
+def test_an_output_folder_that_cannot_be_written_is_exit_2(
+    cli: Any, examples_dir: Path, verb: str
+) -> None:
+    result = cli(*_writers(examples_dir, UNWRITABLE)[verb])
+    assert result.code == 2, result.out + result.err
+    line = _one_error_line(result.err)
+    assert str(UNWRITABLE) in line
+
+
+@pytest.mark.parametrize("verb", ["fix", "port", "convert"])
+def test_an_output_under_a_file_is_exit_2(
+    cli: Any, examples_dir: Path, tmp_path: Path, verb: str
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = cli(*_writers(examples_dir, blocker)[verb])
+    assert result.code == 2, result.out + result.err
+    assert "a-file" in _one_error_line(result.err)
+    assert blocker.read_text() == "not a folder"
+
+
+def test_fix_output_naming_an_existing_folder_is_exit_2(
+    cli: Any, examples_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "existing"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    before = _digest(folder)
+    result = cli("fix", examples_dir / "demo.onnx", "-t", "ascend310", "-o", folder)
+    assert result.code == 2, result.out + result.err
+    line = _one_error_line(result.err)
+    assert "folder" in line
+    assert _digest(folder) == before and sorted(os.listdir(folder)) == ["keep.txt"]
+    assert not list(tmp_path.glob(".nnport-*"))
+
+
+def test_port_output_naming_an_existing_file_is_exit_2(
+    cli: Any, examples_dir: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "report-here"
+    target.write_text("mine")
+    result = cli("port", examples_dir / "demo.onnx", "-t", "onnxruntime", "-o", target)
+    assert result.code == 2
+    _one_error_line(result.err)
+    assert target.read_text() == "mine"
+
+
+def test_an_os_error_while_writing_is_exit_2_not_3(
+    cli: Any, examples_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk (or any OS refusal) met mid-write is reported as one line, exit 2."""
+    import nnport.model.io as io
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device", str(tmp_path / "fixed.onnx"))
+
+    monkeypatch.setattr(io, "_write_model", full_disk)
+    result = cli("fix", examples_dir / "demo.onnx", "-t", "ascend310", "-o", tmp_path / "f.onnx")
+    assert result.code == 2, result.err
+    assert "No space left on device" in _one_error_line(result.err)
+
+
+# --- item 8: stderr holds nnport's own line -------------------------------------------------
+
+
+def test_check_of_an_invalid_graph_prints_only_its_error(
+    examples_dir: Path, tmp_path: Path
+) -> None:
+    """onnx-ir warns about a node input defined nowhere; the user sees nnport's line alone.
+
+    A real process: pytest's own log handler would hide how logging is set up in-process."""
+    proto = onnx.load(examples_dir / "tile_broadcast.onnx")
+    proto.graph.node[-1].input[0] = "nowhere"
+    model = tmp_path / "undefined.onnx"
+    onnx.save(proto, model)
+
+    def nnport(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "nnport", *args, "check", str(model), "-t", "ascend310"]
+        return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+    result = nnport()
+    assert result.returncode == 2
+    assert "nowhere" in _one_error_line(result.stderr)
+    verbose = nnport("--verbose")
+    assert verbose.returncode == 2
+    assert "onnx_ir" in verbose.stderr  # --verbose still shows the library's warning
+
+
+def _reshape_fails_at_run_time(folder: Path) -> Path:
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "s"], ["y"])],
+        "g",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+            helper.make_tensor_value_info("s", TensorProto.INT64, [1]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [6])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    path = folder / "reshape.onnx"
+    onnx.save(model, path)
+    return path
+
+
+def test_onnx_runtime_native_log_lines_stay_off_stderr(capfd: pytest.CaptureFixture[str],
+                                                        tmp_path: Path) -> None:  # fmt: skip
+    """ORT logs a failed node run on fd 2 itself; without --verbose only nnport's line shows."""
+    from nnport.cli.app import run
+
+    model = _reshape_fails_at_run_time(tmp_path)
+    capfd.readouterr()
+    code = run(["compare", str(model), "-b", "onnxruntime"])
+    err = capfd.readouterr().err
+    assert code == 1
+    assert "[E:onnxruntime" not in err
+    assert "ONNX Runtime failed to run the model" in _one_error_line(err)
+    code = run(["--verbose", "compare", str(model), "-b", "onnxruntime"])
+    assert "[E:onnxruntime" in capfd.readouterr().err
+
+
+# --- item 9: a rank-0 bool input ----------------------------------------------------------
+
+
+def _if_on_a_bool_input(folder: Path) -> Path:
+    out = [helper.make_tensor_value_info("b", TensorProto.FLOAT, [2])]
+    then = helper.make_graph([helper.make_node("Identity", ["x"], ["b"])], "then", [], out)
+    other = helper.make_graph([helper.make_node("Neg", ["x"], ["b"])], "else", [], out)
+    graph = helper.make_graph(
+        [helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=other)],
+        "g",
+        [
+            helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [2]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    path = folder / "if_bool.onnx"
+    onnx.save(model, path)
+    return path
+
+
+def test_generated_rank0_inputs_are_arrays(tmp_path: Path) -> None:
+    model = ir.load(_if_on_a_bool_input(tmp_path))
+    (feed,) = generate_inputs(model)
+    assert isinstance(feed["c"], np.ndarray) and feed["c"].shape == () and feed["c"].dtype == bool
+    assert isinstance(feed["x"], np.ndarray) and feed["x"].shape == (2,)
+
+
+@pytest.mark.parametrize("verb", ["compare", "bench", "port"])
+def test_a_rank0_bool_input_runs(cli: Any, tmp_path: Path, verb: str) -> None:
+    model = _if_on_a_bool_input(tmp_path)
+    args: list[str | Path] = {
+        "compare": ["compare", model, "-b", "onnxruntime", "-n", "3"],
+        "bench": ["bench", model, "-b", "onnxruntime", "--iterations", "2", "--input-shape", "x:2"],
+        "port": ["port", model, "-t", "onnxruntime", "-o", tmp_path / "out", "--iterations", "2"],
+    }[verb]
+    result = cli(*args)
+    assert result.code == 0, result.out + result.err
+    assert "numpy.bool" not in result.out + result.err
+
+
+# --- item 10: an opset newer than onnx knows -----------------------------------------------
+
+
+def _opset_99(folder: Path) -> Path:
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 99)], ir_version=8)
+    path = folder / "opset99.onnx"
+    onnx.save(model, path)
+    return path
+
+
+def test_convert_opset_never_relabels_an_unknown_opset(tmp_path: Path) -> None:
+    model = ir.load(_opset_99(tmp_path))
+    with pytest.raises((Decline, ModelLoadError), match="99"):
+        ConvertOpsetPass(13)(model)
+    assert model.opset_imports[""] == 99
+
+
+@pytest.mark.parametrize("verb", ["fix", "port"])
+def test_fix_refuses_an_opset_newer_than_onnx_knows(cli: Any, tmp_path: Path, verb: str) -> None:
+    model = _opset_99(tmp_path)
+    out = tmp_path / "out"
+    result = cli(
+        verb, model, "-t", "ascend310", "-o", out if verb == "port" else tmp_path / "f.onnx"
+    )
+    assert result.code == 2, result.out + result.err
+    line = _one_error_line(result.err)
+    assert "opset 99" in line and str(onnx.defs.onnx_opset_version()) in line
+    assert "identical by construction" not in result.out
+    assert not out.exists() or not any(out.iterdir())
+    assert not (tmp_path / "f.onnx").exists()
