@@ -47,6 +47,16 @@ SPLIT_OPT = typer.Option(
     "that the target lacks goes to OUT.pre.onnx.",
 )
 
+PRECISION_OPT = typer.Option(
+    None,
+    "--precision",
+    help="The number format to verify OUT in: fp32, fp16, bf16 or int8 (default: the target's "
+    "device format, e.g. fp16 for ascend310). A model that breaks in it gets the smallest "
+    "verified set of nodes kept in fp32 (for Ascend written to OUT.keep_dtype.cfg, ATC's "
+    "--keep_dtype file).",
+    show_default=False,
+)
+
 
 def host_path(output: Path, suffix: str | None = None) -> Path:
     """Where the host part of a split model goes: OUT's stem + ``.post.onnx`` (post-processing,
@@ -68,6 +78,7 @@ def fix_cmd(
     batch_gears: str | None = BATCH_GEARS_OPT,
     image_gears: str | None = IMAGE_GEARS_OPT,
     split_postprocess: bool = SPLIT_OPT,
+    precision: str | None = PRECISION_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
     """Rewrite MODEL until TARGET accepts it; every pass is verified on the same inputs.
@@ -88,8 +99,10 @@ def fix_cmd(
     from nnport.model.io import check_output_path, save
     from nnport.model.specs import resolve_input_shapes
     from nnport.passes import FixOptions, atc_command, fix
-    from nnport.passes.atc import is_atc_target
+    from nnport.passes.atc import is_atc_target, precision_mode
+    from nnport.passes.keep_fp32 import keep_file_path, write_keep_file
     from nnport.passes.split_preprocess import PRE_SUFFIX
+    from nnport.precision.formats import get_format
     from nnport.report.fix import render_fix
     from nnport.targets import load_target
     from nnport.verify.inputs import load_npz
@@ -100,6 +113,9 @@ def fix_cmd(
     check_output_path(output, [model])
     check_output_path(host_path(output), [model])
     check_output_path(host_path(output, PRE_SUFFIX), [model])
+    check_output_path(keep_file_path(output), [model])
+    if precision is not None:
+        precision = get_format(precision).name  # an unknown format fails before any work
     profile = load_target(target)
     loaded = load(model)
     refuse_unknown_opset(loaded, model)
@@ -108,7 +124,7 @@ def fix_cmd(
     batch, images = parse_gears(batch_gears, image_gears)
     options = FixOptions(
         rtol=rtol, atol=atol, seed=seed, batch_gears=batch, image_gears=images,
-        split_postprocess=split_postprocess,
+        split_postprocess=split_postprocess, precision=precision,
     )  # fmt: skip
     result = fix(loaded, profile, input_shapes=shapes, inputs=feeds, options=options)
     if result.split is not None:
@@ -122,11 +138,16 @@ def fix_cmd(
         split = dataclasses.replace(result.split, host_output=post, pre_output=pre)
         result = dataclasses.replace(result, split=split)
     save(result.model, output)
-    extra: dict[str, str] = {"output": str(output)}
+    verdict = result.precision
+    if verdict is not None:
+        verdict = write_keep_file(verdict, output, profile)
+    extra: dict[str, object] = {"output": str(output), "precision": verdict}
     if is_atc_target(profile.name):
         extra["atc_command"] = atc_command(
             result.model, profile.name, output, shapes=result.input_shapes,
             batch_gears=result.batch_gears, image_gears=result.image_gears,
+            precision_mode=precision_mode(verdict.converter_flags) if verdict else "",
+            keep_dtype=verdict.keep_file if verdict else "",
         )  # fmt: skip
     result = dataclasses.replace(result, **extra)  # type: ignore[arg-type]
     if json_out:
@@ -137,7 +158,8 @@ def fix_cmd(
         console.print(render_fix(result))
         if result.atc_command:  # unwrapped, so it can be copied as one line
             console.print(result.atc_command, soft_wrap=True, markup=False, highlight=False)
-    raise typer.Exit(0 if result.deployable and result.verified else 1)
+    failed = result.precision is not None and result.precision.broke and not result.precision.passed
+    raise typer.Exit(0 if result.deployable and result.verified and not failed else 1)
 
 
 def register(app: typer.Typer) -> None:

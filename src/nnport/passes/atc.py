@@ -27,13 +27,17 @@ def atc_command(
     shapes: Mapping[str, Sequence[int]] | None = None,
     batch_gears: Sequence[int] = (),
     image_gears: Sequence[tuple[int, int]] = (),
+    precision_mode: str = "",
+    keep_dtype: str | Path = "",
 ) -> str:
     """``atc --model=... --framework=5 --input_shape=... --soc_version=...`` (+ gear options).
 
     A dim left dynamic only on axis 0 gives ``--dynamic_batch_size``; dynamic only on H and W of
     4-D inputs gives ``--dynamic_image_size`` (``"h1,w1;h2,w2"``, the image gears, else the
     shapes given). Syntax as in CANN's ATC parameter pages (--input_shape with -1 for the
-    varying dims; the two gear options cannot be combined).
+    varying dims; the two gear options cannot be combined). ``precision_mode`` ('force_fp16',
+    'must_keep_origin_dtype') and ``keep_dtype`` (the file of node names kept in their
+    original precision, ignored by ATC under must_keep_origin_dtype) add those options.
     """
     shapes = dict(shapes or {})
     path = Path(model_path)
@@ -66,4 +70,14 @@ def atc_command(
             f"{s[2]},{s[3]}" for s in (shapes.get(v.name or "") for v in graph_inputs(model)) if s
         ]
         args.append(f"--dynamic_image_size={';'.join(dict.fromkeys(images)) or '224,224'}")
+    if precision_mode:
+        args.append(f"--precision_mode={precision_mode}")
+    if keep_dtype and precision_mode != "must_keep_origin_dtype":
+        args.append(f"--keep_dtype={keep_dtype}")
     return shlex.join(args)
+
+
+def precision_mode(flags: str) -> str:
+    """The --precision_mode value in a profile's converter flag ('--precision_mode=force_fp16')."""
+    prefix = "--precision_mode="
+    return flags[len(prefix) :] if flags.startswith(prefix) else ""

@@ -1,7 +1,8 @@
-"""LayerNormalization(x, γ, β) → (x − mean) / √(var + ε) · γ + β with ReduceMean."""
+"""LayerNormalization(x, γ, β) → u = (x − mean) / s, u / √(mean(u²) + ε/s²) · γ + β, s = max|x − mean|."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import onnx_ir as ir
@@ -10,10 +11,17 @@ from nnport.passes.base import Builder, Decline, NodeRewritePass, np_dtype
 
 # Hand-rolled: onnxscript fuses LayerNorm patterns but has no decomposition; the onnx version
 # converter refuses to take LayerNormalization below opset 17.
+#
+# Range-safe in fp16: the textbook form squares the deviations x − mean, which overflows fp16
+# (max 65504) once a deviation passes 256. Dividing the deviations by their largest magnitude
+# s first keeps every square in [0, 1]; the result is the same (u / √(mean(u²) + ε/s²) =
+# (x − mean) / √(var + ε)), and √ε/s is formed before squaring so ε/s² underflows, not s²
+# overflows. The floor on s (√ε) keeps a constant row at 0 instead of 0/0.
+_RANGE_OPS = ("Abs", "ReduceMax", "Max")
 
 
 class DecomposeLayerNormPass(NodeRewritePass):
-    """Replace LayerNormalization (opset 17) with ReduceMean, Sub, Mul, Sqrt, Div, Add."""
+    """Replace LayerNormalization (opset 17) with ReduceMean, ReduceMax, Sub, Div, Mul, Sqrt, Add."""
 
     fix_id = "decompose-layernorm"
     resolves = ("op-unsupported", "opset-out-of-range")
@@ -31,16 +39,27 @@ class DecomposeLayerNormPass(NodeRewritePass):
         eps = node.attributes.get_float("epsilon", 1e-5)
         mean = b.reduce("ReduceMean", x, axes)
         centred = b.op("Sub", [x, mean])
+        scale: ir.Value | None = None
+        if all(self.has_op(op) for op in _RANGE_OPS):
+            floor = math.sqrt(eps) if eps > 0 else 2.0**-13
+            widest = b.reduce("ReduceMax", b.op("Abs", [centred]), axes)
+            scale = b.op("Max", [widest, b.const(floor, dt)])
+            centred = b.op("Div", [centred, scale])
+            small = b.op("Div", [b.const(math.sqrt(eps), dt), scale])
+            eps_term = b.op("Mul", [small, small])
+        else:  # the target lacks the range ops: the textbook form
+            eps_term = b.const(eps, dt)
         var = b.reduce("ReduceMean", b.op("Mul", [centred, centred]), axes)
-        std = b.op("Sqrt", [b.op("Add", [var, b.const(eps, dt)])])
+        std = b.op("Sqrt", [b.op("Add", [var, eps_term])])
         out = b.op("Mul", [b.op("Div", [centred, std]), node.inputs[1]])
         if len(node.inputs) > 2 and node.inputs[2] is not None:
             out = b.op("Add", [out, node.inputs[2]])
         values = [out]
         if len(node.outputs) > 1:  # the optional Mean output
             values.append(mean)
-        if len(node.outputs) > 2:  # InvStdDev: a Reciprocal only when someone reads it
+        if len(node.outputs) > 2:  # InvStdDev: 1 / (s · std), only when someone reads it
             inv = node.outputs[2]
             used = bool(inv.uses()) or inv.is_graph_output()
-            values.append(b.op("Reciprocal", [std]) if used else std)
+            full = b.op("Mul", [scale, std]) if scale is not None else std
+            values.append(b.op("Reciprocal", [full]) if used else std)
         return values

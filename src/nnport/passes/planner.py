@@ -18,6 +18,7 @@ from nnport.passes.base import Decline, FixPass, default_opset
 from nnport.passes.catalog import CATALOG, fallback_fix, pass_class
 from nnport.passes.freeze_shapes import frozen_shape
 from nnport.passes.gears import reopen_gears
+from nnport.passes.keep_fp32 import PrecisionReport, precision_verdict
 from nnport.passes.split_fix import split_and_fix
 from nnport.passes.split_postprocess import DATA_DEPENDENT_OPS, SplitReport
 from nnport.passes.verify import WeightCache, drift, run_model, same_computation
@@ -46,6 +47,10 @@ class FixOptions:
     image_gears: tuple[tuple[int, int], ...] = ()
     # When NMS-like ops (data-dependent shapes) block the target, cut them off to a host model.
     split_postprocess: bool = True
+    # The number format to verify the fixed model in (None: the target's default; "" skips):
+    # a model that breaks in it gets its fp32 keep-set (passes/keep_fp32.py) when repair is on.
+    precision: str | None = None
+    repair_precision: bool = True
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,8 @@ class FixResult:
     host_model: Any = field(default=None, repr=False, compare=False)
     device_source: Any = field(default=None, repr=False, compare=False)
     pre_model: Any = field(default=None, repr=False, compare=False)  # host pre-processing
+    # The verdict in the device's number format and the fp32 keep-set that repairs it.
+    precision: PrecisionReport | None = None
 
     def without_model(self) -> FixResult:
         """A copy without the in-memory models (for JSON)."""
@@ -356,8 +363,14 @@ def fix(
     )
     if options.split_postprocess and not report.deployable:
         split = split_and_fix(result, current, report, profile, feeds, reference, options, fix)
-        if split is not None:
+        if split is not None:  # the device part's fix verified its precision
             return dataclasses.replace(split, seconds=time.perf_counter() - start)
+    if options.precision != "" and final.ok:
+        verdict = precision_verdict(current, profile, feeds, options.precision,
+                                    repair=options.repair_precision)  # fmt: skip
+        result = dataclasses.replace(
+            result, precision=verdict, seconds=time.perf_counter() - start
+        )
     return result
 
 

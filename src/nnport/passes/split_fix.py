@@ -149,4 +149,5 @@ def split_and_fix(
         host_model=post,
         pre_model=pre.host if pre else None,
         device_source=device,
+        precision=inner.precision,
     )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from nnport.passes.keep_fp32 import PrecisionReport
 from nnport.passes.planner import FixResult
 from nnport.passes.split_postprocess import SplitReport
 
@@ -61,10 +64,50 @@ def _split_facts(facts: Table, split: SplitReport) -> None:
     facts.add_row("", Text(f"host ops: {', '.join(split.host_ops)}"))
 
 
+def precision_line(report: PrecisionReport) -> str:
+    """One line: the format, native or emulated, the verdict and the verified error."""
+    head = f"{report.label}, {report.chosen}: "
+    if math.isnan(report.error):
+        return head + report.reason
+    if not report.broke:
+        return head + f"matches (max error {_error(report.error)} <= {report.tolerance:g})"
+    if report.passed:
+        runs = f"{report.runs} run(s), budget {report.run_budget}"
+        return head + (
+            f"breaks (error {_error(report.error_before)}); {len(report.kept)} node(s) kept in "
+            f"fp32 match (max error {_error(report.error)} <= {report.tolerance:g}; {runs})"
+        )
+    return head + f"breaks (error {_error(report.error_before)}): {report.reason}"
+
+
+def precision_facts(facts: Table, report: PrecisionReport) -> None:
+    """The precision rows: verdict, overflowing nodes, the keep-set and its file."""
+    style = "green" if report.passed else ("red" if report.broke else "yellow")
+    facts.add_row("precision", Text(precision_line(report), style=style))
+    if report.overflow:
+        facts.add_row("overflows", Text(_names(report.overflow)))
+    if report.kept:
+        facts.add_row("kept in fp32", Text(", ".join(report.kept), overflow="fold"))
+    if report.keep_file:
+        facts.add_row("keep_dtype", Text(report.keep_file, overflow="fold"))
+    elif report.kept and report.passed:
+        facts.add_row("", Text(report.reason.split("; ", 1)[-1], style="dim"))
+
+
 def render_fix(result: FixResult) -> Group:
     """The fix report as rich renderables."""
+    label = f" ({result.precision.label})" if result.precision is not None else ""
     if result.deployable and result.verified:
         verdict = Text(f"deployable on {result.target}, outputs verified", style="bold green")
+        if result.precision is not None and result.precision.broke:
+            verdict = Text(
+                f"deployable on {result.target}, outputs verified in fp32; in "
+                f"{result.precision.label} "
+                + ("repaired with nodes kept in fp32" if result.precision.passed else "it breaks"),
+                style="bold green" if result.precision.passed else "bold red",
+            )
+        else:
+            verdict.append(label, style="bold green")
     elif result.deployable:
         verdict = Text(f"deployable on {result.target}, but outputs drifted", style="bold red")
     else:
@@ -93,6 +136,8 @@ def render_fix(result: FixResult) -> Group:
         label = "gears" if result.batch_gears or result.image_gears else "gears refused"
         facts.add_row(label, Text(result.gears_note))
     facts.add_row("max error", _error(result.max_error))
+    if result.precision is not None:
+        precision_facts(facts, result.precision)
     facts.add_row("time", f"{result.seconds:.2f} s")
     parts: list[object] = [verdict, facts]
     if result.passes:

@@ -12,7 +12,27 @@ from nnport.report.check import summary_table
 _STYLE = {"ok": "green", "failed": "red", "skipped": "dim"}
 
 
+def _precision_words(result: PortResult) -> str:
+    """'; verified in fp16 (emulated), the target's default[, N node(s) kept in fp32]'."""
+    report = result.fix.precision
+    if report is None:
+        return ""
+    if report.error != report.error:  # not verified
+        return f"; {report.label}: {report.reason}"
+    where = "the target's default" if report.chosen.startswith("target default") else report.chosen
+    kept = f", {len(report.kept)} node(s) kept in fp32" if report.kept else ""
+    if report.passed:
+        return f"; verified in {report.label} ({where}{kept}), max error {report.error:.2g}"
+    return f"; in {report.label} ({where}) it breaks: {report.reason}"
+
+
 def _verdict(result: PortResult) -> Text:
+    verdict = _verdict_text(result)
+    verdict.append(_precision_words(result))
+    return verdict
+
+
+def _verdict_text(result: PortResult) -> Text:
     if result.ok and result.fix.split is not None:
         return Text(
             f"READY: the device part is deployable on {result.target}; every rewrite verified, "
@@ -70,7 +90,7 @@ def render_port(result: PortResult) -> RenderableType:
     if result.check_after.violations:
         parts += [Text(""), Text("still failing:", style="bold"), summary_table(result.check_after)]
     if result.compares:
-        title = "fixed model vs original" + (" (device part)" if result.fix.split else "")
+        title = "fixed model vs original, fp32" + (" (device part)" if result.fix.split else "")
         table = Table(title=title, title_justify="left", show_edge=False)
         for col in ("backend", "output", "max abs err", "cosine", "result"):
             table.add_column(col)
@@ -100,6 +120,10 @@ def render_port(result: PortResult) -> RenderableType:
                 )
         parts += [Text(""), table]
     parts += [Text(""), _verdict(result), Text(f"fixed model: {result.output}")]
+    report = result.fix.precision
+    if report is not None and report.kept:
+        where = report.keep_file or "(the converter takes no list: reported only)"
+        parts.append(Text(f"kept in fp32 ({where}): {', '.join(report.kept)}", style="yellow"))
     split = result.fix.split
     if split is not None and split.pre_nodes:
         parts.append(
