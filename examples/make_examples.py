@@ -6,6 +6,7 @@ Deterministic (seeded weights, no network): ``python examples/make_examples.py``
 | --------------------- | --------------------------------------------------------------------- |
 | cast_int64.onnx       | Cast to int64 ("trans_cast failed" on Ascend ATC)                     |
 | tile_broadcast.onnx   | Tile whose repeats come from Shape, feeding a broadcasting Mul (NNIE) |
+| tile_vector_mul.onnx  | tf.tile of a computed (1,1,1,128) gate to (1,1,94,128), then Mul (NNIE) |
 | gather_elements.onnx  | MindSpore GatherD exported as GatherElements, int64 indices input     |
 | lp_normalization.onnx | MindSpore L2Normalize exported as LpNormalization, dynamic batch      |
 | dynamic_input.onnx    | PyTorch export with dynamic N,H,W and a Shape->Gather->Concat chain   |
@@ -94,6 +95,26 @@ def tile_broadcast() -> onnx.ModelProto:
             _init("one_one", np.array([1, 1], np.int64)),
             _init("one", np.array([1], np.int64)),
         ],
+    )
+    return _model(graph, 13)
+
+
+def tile_vector_mul() -> onnx.ModelProto:
+    """The NNIE users' case: a computed (1,1,1,128) gate tiled to (1,1,94,128) for a Mul."""
+    nodes = [
+        helper.make_node("Sigmoid", ["vec"], ["gate"], name="Sigmoid_0"),
+        helper.make_node("Tile", ["gate", "repeats"], ["tiled"], name="Tile_1"),
+        helper.make_node("Mul", ["feat", "tiled"], ["y"], name="Mul_2"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tile_vector_mul",
+        [
+            helper.make_tensor_value_info("feat", FLOAT, [1, 1, 94, 128]),
+            helper.make_tensor_value_info("vec", FLOAT, [1, 1, 1, 128]),
+        ],
+        [helper.make_tensor_value_info("y", FLOAT, [1, 1, 94, 128])],
+        [_init("repeats", np.array([1, 1, 94, 1], np.int64))],
     )
     return _model(graph, 13)
 
@@ -254,6 +275,7 @@ def demo() -> onnx.ModelProto:
 EXAMPLES = {
     "cast_int64": cast_int64,
     "tile_broadcast": tile_broadcast,
+    "tile_vector_mul": tile_vector_mul,
     "gather_elements": gather_elements,
     "lp_normalization": lp_normalization,
     "dynamic_input": dynamic_input,

@@ -67,14 +67,17 @@ def test_constant_operand_is_broadcast_into_a_full_constant() -> None:
     assert tuple(add.inputs[1].const_value.shape) == (1, 2, 3, 3)
 
 
-def test_declines_a_computed_operand_that_is_not_a_1x1_map() -> None:
+def test_a_computed_operand_that_is_not_a_1x1_map_is_copied_along_channels() -> None:
     model = parse("""
         <ir_version: 8, opset_import: ["" : 13]>
         g (float[1,8,6,6] x, float[1,1,6,6] m) => (float[1,8,6,6] y) { y = Mul(x, m) }
     """)
-    pass_ = MaterializeBroadcastPass()
+    new, drift = apply_verified(MaterializeBroadcastPass(), model, generate_inputs(model))
+    assert drift.ok and drift.max_abs == 0.0
+    assert ops(new) == ["Concat", "Concat", "Concat", "Mul"]  # 8 copies: three doublings
+    pass_ = MaterializeBroadcastPass(max_copies=4)
     assert not pass_(model).modified
-    assert "not a 1x1 map" in pass_.declined[0]
+    assert "needs 8 copies (more than 4)" in pass_.declined[0]
 
 
 def test_channel_shuffle_becomes_an_exact_permutation_conv() -> None:
