@@ -16,15 +16,20 @@ from nnport.cli import (
     cmd_check,
     cmd_compare,
     cmd_convert,
+    cmd_data,
+    cmd_data_mnist,
+    cmd_diagnose,
     cmd_evaluate,
     cmd_export,
     cmd_fix,
     cmd_inspect,
     cmd_port,
+    cmd_sweep,
     cmd_targets,
     cmd_train,
 )
 from nnport.cli.common import configure_logging, err_console
+from nnport.cli.help import use_plain_help
 from nnport.errors import NnportError
 
 EXIT_OK, EXIT_NEGATIVE, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -58,8 +63,13 @@ for _module in (
     cmd_train,
     cmd_export,
     cmd_evaluate,
+    cmd_data,
+    cmd_data_mnist,  # adds `data mnist` to cmd_data's group
+    cmd_diagnose,
+    cmd_sweep,
 ):
     _module.register(app)
+use_plain_help(app)  # plain --help for every verb: re-wrapped, nothing cut at 80 columns
 
 
 def _version(value: bool) -> None:
@@ -152,7 +162,6 @@ def _tolerate_undecodable_names() -> None:
         if reconfigure is not None:
             with contextlib.suppress(Exception):
                 reconfigure(errors="backslashreplace")
-
 
 
 if __name__ == "__main__":
