@@ -27,7 +27,13 @@ from nnport.verify.inputs import load_npz
 logger = logging.getLogger(__name__)
 
 # Targets that are also runtimes here: the fixed model is converted and run on them.
-RUNTIME_TARGETS = {"onnxruntime": "onnxruntime", "openvino": "openvino", "ncnn": "ncnn"}
+# NNIE's runtime here: its Caffe model (convert --to caffe) run by OpenCV's Caffe importer.
+RUNTIME_TARGETS = {
+    "onnxruntime": "onnxruntime",
+    "openvino": "openvino",
+    "ncnn": "ncnn",
+    "nnie": "caffe",
+}
 
 Progress = Callable[[str], None]
 

@@ -104,6 +104,16 @@ def render_port(result: PortResult) -> RenderableType:
                     Text("pass", "green") if metrics.passed else Text("FAIL", "red"),
                 )
         parts += [Text(""), table]
+    for conversion in result.conversions:
+        if conversion.layers:  # caffe: which ONNX node became which Caffe layers
+            table = Table(title=f"ONNX node -> Caffe layers ({conversion.artifact})",
+                          title_justify="left", show_edge=False)  # fmt: skip
+            for col in ("ONNX node", "op", "Caffe layers"):
+                table.add_column(col)
+            for row in conversion.layers:
+                made = ", ".join(f"{n} ({t})" for n, t in zip(row.layers, row.types, strict=True))
+                table.add_row(Text(row.node), row.op, Text(made or "(no layer: an alias)"))
+            parts += [Text(""), table, *(Text(f"note: {n}", "yellow") for n in conversion.notes)]
     if result.bench is not None:
         table = Table(title="speed (fixed model)", title_justify="left", show_edge=False)
         for col in ("backend", "p50 ms", "p90 ms", "throughput/s"):
