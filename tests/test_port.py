@@ -116,3 +116,31 @@ def test_a_failed_stage_means_not_ready(tmp_path: Path, examples_dir: Path) -> N
         result, stages=(*result.stages, Stage("convert ncnn", "failed", 0.1, "no layer"))
     )
     assert not broken.ok
+
+
+def test_port_compares_like_the_compare_verb_and_bisects_only_a_failure(
+    tmp_path: Path, examples_dir: Path
+) -> None:
+    """port's compare stage is the compare verb: an agreeing pair is run once per sample, not
+    bisected tensor by tensor (that made the stage 35x the verb on a Whisper-tiny encoder)."""
+    model = nnport.load(examples_dir / "demo.onnx")
+    result = port(model, "openvino", tmp_path, PortOptions(bench_iterations=0))
+    assert result.compares and all(c.passed for c in result.compares)
+    assert all(c.bisect is None for c in result.compares)
+
+
+def test_compare_bisect_on_failure_bisects_a_failing_pair(examples_dir: Path) -> None:
+    from nnport.verify.compare import CompareOptions, compare
+
+    model = nnport.load(examples_dir / "demo.onnx")
+    faulty = nnport.load(examples_dir / "demo.onnx")
+    node = next(n for n in faulty.graph if n.op_type in ("Add", "Mul", "Sub", "Div", "Relu"))
+    node.op_type = {"Add": "Sub", "Sub": "Add", "Mul": "Div", "Div": "Mul", "Relu": "Neg"}[
+        node.op_type
+    ]
+    options = CompareOptions(input_shapes={"image": (1, 3, 16, 16)}, bisect_on_failure=True)
+    result = compare(model, against=faulty, options=options)
+    assert not result.passed
+    assert result.bisect is not None and result.bisect.found
+    agreeing = compare(model, against=model, options=options)
+    assert agreeing.passed and agreeing.bisect is None
