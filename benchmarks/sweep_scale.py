@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import zoo
 
-from nnport.sweep.engine import SweepOptions, run_sweep
+from nnport.sweep.engine import SweepOptions, require_ray, run_sweep
 from nnport.sweep.plan import load_plan
 
 PROJECTED_MODELS, PROJECTED_TARGETS = 1000, 7
