@@ -30,6 +30,7 @@ class MapperInput:
     data_scale: float
     mean: tuple[float, ...]  # per channel, on the 0..255 pixel scale ([] for none)
     exact: bool  # False: the model's per-channel std only approximated by one data_scale
+    order: str = "RGB"  # channel order the model expects (the cfg's RGB_order)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,18 @@ class MapperConfig:
     notes: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class _Preprocess:
+    """``y = (pixel * scale - mean) / std`` per channel, channel order, and what was read."""
+
+    scale: float
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    order: str  # RGB or BGR
+    layout: str
+    resize: str
+
+
 def _meta(model: ir.Model, key: str) -> tuple[float, ...] | None:
     text = model.metadata_props.get(f"nnport.{key}")
     if not text:
@@ -56,22 +69,47 @@ def _meta(model: ir.Model, key: str) -> tuple[float, ...] | None:
         ) from None
 
 
-def _input(name: str, shape: tuple[int, ...], model: ir.Model, notes: list[str]) -> MapperInput:
-    channels = shape[1] if len(shape) == 4 else 0
-    if channels not in (1, 3):
-        notes.append(f"input {name!r} {list(shape)} is not an image: image_type 0 (feature map)")
-        return MapperInput(name, 0, 0, 1.0, (), True)
+def preprocessing(model: ir.Model) -> _Preprocess | None:
+    """The model's recorded preprocessing: the one spec (nnport.preprocess) where nnport.model
+    has it, else the nnport.mean/std keys (on pixels / 255, as evaluate reads them)."""
+    try:
+        from nnport.model.preprocess import PreprocessSpec
+    except ImportError:  # pragma: no cover - older trees without the spec module
+        PreprocessSpec = None  # type: ignore[assignment,misc]
+    if PreprocessSpec is not None:
+        spec = PreprocessSpec.from_metadata(model.metadata_props)
+        if spec is not None:
+            return _Preprocess(spec.scale, spec.mean, spec.std, spec.channels.upper(),
+                               spec.layout, spec.resize)  # fmt: skip
     mean, std = _meta(model, "mean"), _meta(model, "std")
     if mean is None or std is None:
+        return None
+    return _Preprocess(1.0 / 255.0, mean, std, "RGB", "nchw", "none")
+
+
+def _input(name: str, shape: tuple[int, ...], model: ir.Model, notes: list[str]) -> MapperInput:
+    channels = shape[1] if len(shape) == 4 else 0
+    if channels not in (1, 3) or min(shape[2:] or (0,)) <= 1:
+        notes.append(f"input {name!r} {list(shape)} is not an image: image_type 0 (feature map)")
+        return MapperInput(name, 0, 0, 1.0, (), True)
+    spec = preprocessing(model)
+    if spec is None:
         notes.append(
-            f"input {name!r}: the model records no preprocessing (nnport.mean/std metadata), so "
-            "the mapper feeds raw 0..255 pixels (norm_type 0); edit norm_type, data_scale and "
-            "mean_file if the model expects normalized input"
+            f"input {name!r}: the model records no preprocessing (nnport.preprocess or "
+            "nnport.mean/std metadata), so the mapper feeds raw 0..255 pixels (norm_type 0); "
+            "edit norm_type, data_scale and mean_file if the model expects normalized input"
         )
         return MapperInput(name, 1, 0, 1.0, (), True)
-    # nnport's convention: x = (pixel / 255 - mean) / std; NNIE's: x = (pixel - mean') * scale.
-    means = tuple(round(255.0 * m, 6) for m in (mean * channels if len(mean) == 1 else mean))
-    stds = std * channels if len(std) == 1 else std
+    if spec.layout != "nchw":
+        notes.append(f"input {name!r} is {spec.layout.upper()}; the mapper feeds NCHW planes")
+    if spec.resize != "none":
+        notes.append(f"input {name!r}: resize ({spec.resize}) calibration images to "
+                     f"{shape[2]}x{shape[3]} as the model's preprocessing does")  # fmt: skip
+    # nnport: y = (pixel * scale - mean) / std; NNIE: y = (pixel - mean') * data_scale, so
+    # mean' = mean / scale and data_scale = scale / std.
+    mean = spec.mean * channels if len(spec.mean) == 1 else spec.mean
+    stds = spec.std * channels if len(spec.std) == 1 else spec.std
+    means = tuple(round(m / spec.scale, 6) for m in mean)
     average = sum(stds) / len(stds)
     exact = max(stds) - min(stds) <= 1e-6 * average
     if not exact:
@@ -81,8 +119,9 @@ def _input(name: str, shape: tuple[int, ...], model: ir.Model, notes: list[str])
             f"it uses their mean, off by up to {100 * worst:.1f}% per channel (fold 1/std into "
             "the first convolution for an exact match)"
         )
-    norm_type = 5 if any(means) else 3
-    return MapperInput(name, 1, norm_type, 1.0 / (255.0 * average), means, exact)
+    scale = spec.scale / average
+    norm_type = (5 if any(means) else 3) if abs(scale - 1.0) > 1e-12 else (2 if any(means) else 0)
+    return MapperInput(name, 1, norm_type, scale, means, exact, spec.order)
 
 
 def calibration_images(folder: Path, limit: int = MAX_CALIBRATION_IMAGES) -> list[Path]:
@@ -110,6 +149,7 @@ def mapper_files(
         raise UsageError(f"unknown NNIE precision {precision!r}", hint="choose int8 or int16")
     notes: list[str] = []
     groups = tuple(_input(n, s, model, notes) for n, s in inputs.items())
+    order = next((g.order for g in groups if g.image_type == 1), "RGB")
     images = calibration_images(calibrate) if calibrate is not None else []
     files: dict[str, str] = {}
     if images:
@@ -136,10 +176,10 @@ def mapper_files(
         "[is_simulation] 0",
         "[log_level] 0",
         f"[instruction_name] ./{name}",
-        "[RGB_order] RGB",
+        f"[RGB_order] {order}",
     ]
     lines += _input_lines(groups)
-    config = MapperConfig(CFG, mode, "RGB", groups, len(images), tuple(notes))
+    config = MapperConfig(CFG, mode, order, groups, len(images), tuple(notes))
     files[CFG] = "\n".join(lines) + "\n"
     return config, files
 
