@@ -219,11 +219,13 @@ def _reshape_fails_at_run_time(folder: Path) -> Path:
     return path
 
 
-def test_onnx_runtime_native_log_lines_stay_off_stderr(capfd: pytest.CaptureFixture[str],
-                                                        tmp_path: Path) -> None:  # fmt: skip
+def test_onnx_runtime_native_log_lines_stay_off_stderr(
+    capfd: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """ORT logs a failed node run on fd 2 itself; without --verbose only nnport's line shows."""
     from nnport.cli.app import run
 
+    monkeypatch.delenv("NNPORT_NATIVE_LOGS", raising=False)  # restored after the test
     model = _reshape_fails_at_run_time(tmp_path)
     capfd.readouterr()
     code = run(["compare", str(model), "-b", "onnxruntime"])
@@ -233,6 +235,30 @@ def test_onnx_runtime_native_log_lines_stay_off_stderr(capfd: pytest.CaptureFixt
     assert "ONNX Runtime failed to run the model" in _one_error_line(err)
     code = run(["--verbose", "compare", str(model), "-b", "onnxruntime"])
     assert "[E:onnxruntime" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("native_logs", ["", "1"])
+def test_the_ncnn_worker_keeps_ncnn_log_lines_off_stderr(tmp_path: Path, native_logs: str) -> None:
+    """ncnn prints its own errors on fd 2 (here: weights too short for the layer); the worker
+    lets them through only when nnport runs --verbose (NNPORT_NATIVE_LOGS=1)."""
+    pytest.importorskip("ncnn")
+    param = tmp_path / "net.param"
+    param.write_text(
+        "7767517\n2 2\nInput in0 0 1 in0\nConvolution conv 1 1 in0 out0 0=4 1=3 6=108\n"
+    )
+    weights = tmp_path / "net.bin"
+    weights.write_bytes(b"")
+    env = {**os.environ, "NNPORT_NATIVE_LOGS": native_logs}
+    worker = [sys.executable, "-m", "nnport.backends._ncnn_worker", str(param), str(weights), "{}"]
+    proc = subprocess.run(
+        worker, capture_output=True, env=env, timeout=300, stdin=subprocess.DEVNULL
+    )
+    assert proc.returncode == 0
+    assert b"could not load" in proc.stdout  # the error reply still reaches nnport
+    if native_logs:
+        assert b"load_model" in proc.stderr
+    else:
+        assert proc.stderr == b""
 
 
 # --- item 9: a rank-0 bool input ----------------------------------------------------------
