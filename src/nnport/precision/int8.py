@@ -3,6 +3,8 @@ weights, per-tensor activations; MinMax, Percentile or Entropy calibration) on g
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -104,23 +106,28 @@ def quantize_int8(
         onnx.save(proto, source)
         quiet = _QuietPreprocessingAdvice()
         logging.getLogger().addFilter(quiet)
+        chatter = io.StringIO()
         try:
-            quantize_static(
-                str(source),
-                str(target),
-                _Reader(calibration, names),
-                quant_format=QuantFormat.QDQ,
-                per_channel=opts.per_channel,
-                activation_type=QuantType.QInt8,
-                weight_type=QuantType.QInt8,
-                calibrate_method=method,
-                extra_options=extra,
-            )
+            # the histogram calibrators print progress on stdout, where --json writes
+            with contextlib.redirect_stdout(chatter):
+                quantize_static(
+                    str(source),
+                    str(target),
+                    _Reader(calibration, names),
+                    quant_format=QuantFormat.QDQ,
+                    per_channel=opts.per_channel,
+                    activation_type=QuantType.QInt8,
+                    weight_type=QuantType.QInt8,
+                    calibrate_method=method,
+                    extra_options=extra,
+                )
         except Exception as exc:
             text = " ".join(str(exc).split())[:300] or type(exc).__name__
             raise BackendError(f"int8 quantization failed: {text}") from exc
         finally:
             logging.getLogger().removeFilter(quiet)
+            if chatter.getvalue().strip():
+                logger.debug("onnxruntime.quantization: %s", chatter.getvalue().strip())
         quantized = ir.serde.deserialize_model(onnx.load(str(target)))
     quantized.metadata_props[QUANTIZED_KEY] = "int8"
     quantized.metadata_props["nnport.int8_calibrator"] = opts.calibrator

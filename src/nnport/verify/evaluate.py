@@ -14,6 +14,9 @@ import onnx_ir as ir
 
 from nnport.errors import DatasetError, UsageError
 from nnport.model.io import load
+from nnport.precision.formats import get_format
+from nnport.precision.native import PrecisionPlan, plan_precision
+from nnport.verify.precision import Calibration, calibration_feeds, open_precision_runner
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +37,14 @@ class EvaluateOptions:
     limit: int | None = None
     batch_size: int = 500
     threads: int | None = None
+    precisions: tuple[str, ...] = ("fp32",)
+    calibration: Calibration | None = None
 
 
 @dataclass(frozen=True)
 class BackendAccuracy:
-    """One backend's top-1 accuracy, its agreement with the source model and its speed."""
+    """One backend's top-1 accuracy in one precision, its agreement with the source model and
+    with the same backend in fp32 (and the images whose class changes), and its speed."""
 
     backend: str
     correct: int
@@ -48,6 +54,16 @@ class BackendAccuracy:
     seconds: float
     images_per_second: float
     config: dict[str, str] = field(default_factory=dict)
+    precision: str = "fp32"
+    precision_mode: str = "native"
+    agreement_with_fp32: float | None = None
+    changed_vs_fp32: int = 0
+    changed_images: tuple[int, ...] = ()  # first MAX_LISTED images whose class changes vs fp32
+
+    @property
+    def precision_label(self) -> str:
+        """``precision=int8 (emulated)``."""
+        return f"precision={self.precision} ({self.precision_mode})"
 
 
 @dataclass(frozen=True)
@@ -141,27 +157,30 @@ def _normalize(images: np.ndarray, mean: Sequence[float], std: Sequence[float]) 
 
 
 def _predict(
-    name: str,
+    plan: PrecisionPlan,
     model: ir.Model,
     input_name: str,
     dims: tuple[int | None, ...],
     x: np.ndarray,
     options: EvaluateOptions,
+    calibration: list[dict[str, np.ndarray]] | None,
 ) -> tuple[np.ndarray, float, dict[str, str]]:
-    """Top-1 predictions of backend ``name`` on normalized images, batched, and the wall time."""
-    from nnport.backends import make_runner
-
+    """Top-1 predictions of ``plan``'s backend in its precision on normalized images, batched,
+    and the wall time."""
+    name = plan.backend
     kwargs: dict[str, object] = {"threads": options.threads}
     static = dims[0] is not None
     batch = int(dims[0]) if dims[0] is not None else options.batch_size
     sample_shape = tuple(int(d) for d in x.shape[1:])
-    if name == "openvino":
-        kwargs["precision"] = "f32"
-    if name == "ncnn":
+    if name == "ncnn" and not plan.emulated:
         # ncnn has no batch axis: convert for one sample; the runner loops over the batch.
         kwargs["input_shapes"] = {input_name: (1, *sample_shape)}
+    int8 = (options.calibration or Calibration()).int8_options()
     preds = np.empty(len(x), dtype=np.int64)
-    with make_runner(name, model, **kwargs) as runner:
+    runner_cm = open_precision_runner(
+        plan, model, calibration=calibration, int8=int8, options=kwargs
+    )
+    with runner_cm as runner:
         output = runner.output_names()[0] if hasattr(runner, "output_names") else None
         start = time.perf_counter()
         for i in range(0, len(x), batch):
@@ -186,6 +205,20 @@ SourcePredictor = Callable[[np.ndarray], np.ndarray]
 def _source_predictions(predict: SourcePredictor, x: np.ndarray) -> np.ndarray:
     preds = [np.asarray(predict(x[i : i + 500])).argmax(1) for i in range(0, len(x), 500)]
     return np.concatenate(preds) if preds else np.zeros(0, np.int64)
+
+
+def _calibration(model: ir.Model, options: EvaluateOptions) -> list[dict[str, np.ndarray]]:
+    """int8 calibration samples: as given, else the dataset's (MNIST's training split; the
+    image folder itself)."""
+    calibration = options.calibration or Calibration()
+    if calibration.source is None:
+        default = f"mnist:{options.data}" if options.dataset == "mnist" else options.data
+        calibration = Calibration(
+            default, calibration.samples, calibration.seed, calibration.calibrator
+        )
+    feeds, text = calibration_feeds(model, calibration)
+    logger.info("int8 calibration: %s", text)
+    return feeds
 
 
 def evaluate(
@@ -217,24 +250,48 @@ def evaluate(
     source_preds = _source_predictions(source, x) if source is not None else None
     results = []
     all_preds = [] if source_preds is None else [source_preds]
+    precisions = tuple(get_format(p).name for p in options.precisions) or ("fp32",)
+    calibration = None
+    if "int8" in precisions:
+        calibration = _calibration(model, options)
     for name in options.backends:
-        preds, seconds, config = _predict(name, model, input_name, dims, x, options)
-        all_preds.append(preds)
-        correct = int((preds == data.labels).sum())
-        agreement = float((preds == source_preds).mean()) if source_preds is not None else None
-        results.append(
-            BackendAccuracy(
-                backend=name,
-                correct=correct,
-                count=len(preds),
-                accuracy=correct / len(preds),
-                agreement_with_source=agreement,
-                seconds=seconds,
-                images_per_second=len(preds) / seconds if seconds > 0 else 0.0,
-                config=config,
+        fp32_preds: np.ndarray | None = None
+        # fp32 first: every other precision is compared with it
+        for precision in sorted(precisions, key=lambda p: p != "fp32"):
+            plan = plan_precision(name, precision)
+            preds, seconds, config = _predict(
+                plan, model, input_name, dims, x, options, calibration
             )
-        )
-        logger.info("%s: %d/%d correct in %.2f s", name, correct, len(preds), seconds)
+            if precision == "fp32":
+                fp32_preds = preds
+            all_preds.append(preds)
+            correct = int((preds == data.labels).sum())
+            agreement = float((preds == source_preds).mean()) if source_preds is not None else None
+            changed = np.zeros(0, np.int64)
+            if fp32_preds is not None and precision != "fp32":
+                changed = np.flatnonzero(preds != fp32_preds)
+            results.append(
+                BackendAccuracy(
+                    backend=name,
+                    correct=correct,
+                    count=len(preds),
+                    accuracy=correct / len(preds),
+                    agreement_with_source=agreement,
+                    seconds=seconds,
+                    images_per_second=len(preds) / seconds if seconds > 0 else 0.0,
+                    config=config,
+                    precision=plan.precision,
+                    precision_mode=plan.mode,
+                    agreement_with_fp32=(
+                        1.0 - len(changed) / len(preds) if fp32_preds is not None else None
+                    ),
+                    changed_vs_fp32=len(changed),
+                    changed_images=tuple(int(i) for i in changed[:MAX_LISTED]),
+                )
+            )
+            logger.info(
+                "%s %s: %d/%d correct in %.2f s", name, precision, correct, len(preds), seconds
+            )
     stacked = np.stack(all_preds)
     differs = np.flatnonzero((stacked != stacked[0]).any(axis=0))
     return EvaluateResult(
