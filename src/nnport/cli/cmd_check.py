@@ -17,6 +17,7 @@ from nnport.cli.common import (
     emit_json,
     input_specs,
     parse_gears,
+    refuse_unknown_opset,
 )
 from nnport.results import to_jsonable
 
@@ -66,6 +67,7 @@ def check_cmd(
     # Structural validation runs on check's weight-free copy: same checks, a fraction of the time.
     loaded = load(model, validate=False)
     validate_graph(loaded, str(model))
+    refuse_unknown_opset(loaded, model)
     shapes = resolve_input_shapes(loaded, input_specs(input_shape))
     batch, images = parse_gears(batch_gears, image_gears)
     if not (batch or images):
