@@ -212,3 +212,15 @@ def test_asymmetric_padding_is_refused_with_the_node(tmp_path: Path) -> None:
     with pytest.raises(BackendError, match=r"'<unnamed>' \(MaxPool\).*asymmetric"):
         convert_to_caffe(model, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_generated_schema_matches_the_proto(tmp_path: Path) -> None:
+    protoc = pytest.importorskip("grpc_tools.protoc", reason="grpcio-tools regenerates the schema")
+    here = Path(pb.__file__).parent
+    code = protoc.main(["protoc", f"-I{here}", f"--python_out={tmp_path}", f"--pyi_out={tmp_path}",
+                        str(here / "nnport_caffe.proto")])  # fmt: skip
+    assert code == 0
+    for name in ("nnport_caffe_pb2.py", "nnport_caffe_pb2.pyi"):
+        assert (tmp_path / name).read_text() == (here / name).read_text(), (
+            f"rerun scripts/gen_caffe_proto ({name})"
+        )
