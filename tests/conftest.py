@@ -29,7 +29,11 @@ def mnist_dir() -> Path:
     """The original MNIST IDX files (../shared/data/mnist, or $NNPORT_MNIST_DIR)."""
     path = _mnist_dir()
     if not (path / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"MNIST IDX files not found in {path}")
+        pytest.skip(
+            f"MNIST IDX files not found in {path}: these tests need the four original files; "
+            "fetch and verify them with `nnport data mnist -o DIR`, then set NNPORT_MNIST_DIR=DIR "
+            "(README: MNIST data)"
+        )
     return path
 
 

@@ -16,7 +16,8 @@ from nnport.cli.common import (
     output_folder,
 )
 
-TO_OPT = typer.Option(..., "--to", "-t", help="Runtime to convert for: openvino, ncnn or caffe (NNIE).")
+# No short flag: every other verb's -t is --target.
+TO_OPT = typer.Option(..., "--to", help="Runtime to convert for: openvino, ncnn or caffe (NNIE).")
 OUT_OPT = typer.Option(
     ...,
     "--output",

@@ -78,6 +78,7 @@ def port_cmd(
     from nnport.pipeline import PortOptions, port
     from nnport.report.port import render_port
     from nnport.targets import load_target
+    from nnport.targets.registry import canonical_name
 
     if min(rtol, atol, runtime_rtol, runtime_atol) < 0:
         raise UsageError("tolerances must be >= 0")
@@ -86,6 +87,7 @@ def port_cmd(
     output = output_folder(output)  # a file, or a folder that takes no files: before any work
     check_output_path(output, [model])
     load_target(target)  # an unknown target fails before any work
+    target = canonical_name(target)  # `-t OpenVINO` names the shipped openvino profile
     loaded = load(model)
     refuse_unknown_opset(loaded, model)
     shapes = resolve_input_shapes(loaded, input_specs(input_shape))

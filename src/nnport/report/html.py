@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import html
 from collections.abc import Iterable, Sequence
 
+from nnport import __version__
 from nnport.pipeline import PortResult
 from nnport.verify.metrics import percent
 
@@ -17,11 +19,27 @@ text-align:left;vertical-align:top}th{background:#f5f5f5}.ok{color:#15803d}.bad{
 """
 
 
+class Verdict:
+    """A yes/no cell shown as words ("kept" / "rolled back"), coloured, never Python's True."""
+
+    def __init__(self, value: bool, yes: str, no: str) -> None:
+        self.value, self.text = value, yes if value else no
+
+    def html(self) -> str:
+        return f"<span class='{'ok' if self.value else 'bad'}'>{html.escape(self.text)}</span>"
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, Verdict):
+        return value.html()
+    if isinstance(value, bool):  # a bare bool would read "True"; every column names its words
+        return "yes" if value else "no"
+    return html.escape(str(value))
+
+
 def _table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
-    )
+    body = "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -64,8 +82,10 @@ def _split_html(result: PortResult) -> list[str]:
     ]
 
 
-def render_html(result: PortResult) -> str:
-    """The report page as a string."""
+def render_html(result: PortResult, *, generated: datetime.datetime | None = None) -> str:
+    """The report page as a string, stamped with nnport's version and ``generated`` (default:
+    now, UTC)."""
+    when = (generated or datetime.datetime.now(datetime.UTC)).strftime("%Y-%m-%d %H:%M:%S %Z")
     verdict_class = "ok" if result.ok else "bad"
     verdict = "READY" if result.ok else "NOT READY"
     parts = [
@@ -74,6 +94,7 @@ def render_html(result: PortResult) -> str:
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(result.model)} &rarr; {html.escape(result.target)}: "
         f"<span class='{verdict_class}'>{verdict}</span></h1>",
+        f"<p class='dim'>nnport {html.escape(__version__)}, {html.escape(when.strip())}</p>",
         f"<p>fixed model: <code>{html.escape(result.output)}</code></p>",
         *_split_html(result),
         "<h2>stages</h2>",
@@ -87,7 +108,14 @@ def render_html(result: PortResult) -> str:
         _table(
             ("round", "fix", "nodes", "max error", "kept", "reason"),
             (
-                (p.round, p.fix, p.nodes_rewritten, f"{p.max_error:.3g}", p.kept, p.reason)
+                (
+                    p.round,
+                    p.fix,
+                    p.nodes_rewritten,
+                    f"{p.max_error:.3g}",
+                    Verdict(p.kept, "kept", "rolled back"),
+                    p.reason,
+                )
                 for p in result.fix.passes
             ),
         ),
@@ -121,7 +149,7 @@ def render_html(result: PortResult) -> str:
                         f"{m.cosine:.6f}",
                         f"{m.snr_db:.1f}",
                         percent(m.out_of_tolerance),
-                        m.passed,
+                        Verdict(m.passed, "pass", "FAIL"),
                     )
                     for m in comparison.outputs
                 ),

@@ -35,13 +35,21 @@ def _load_cached(path: str, mtime: float) -> TargetProfile:
     return read_profile(path)
 
 
+def canonical_name(name_or_path: str) -> str:
+    """The shipped profile's own spelling of a name given in any case ('Ascend310' ->
+    'ascend310'); a path or an unknown name comes back unchanged."""
+    by_name = {name.lower(): name for name in shipped_names()}
+    return by_name.get(name_or_path.strip().lower(), name_or_path)
+
+
 def load_target(name_or_path: str) -> TargetProfile:
-    """Load a shipped profile by name ('ascend310') or any profile file by path."""
+    """Load a shipped profile by name ('ascend310', any case) or any profile file by path."""
     candidate = Path(name_or_path).expanduser()
     if name_or_path.endswith(".toml") or candidate.is_file():
         path = candidate
     else:
-        path = PROFILES_DIR / f"{name_or_path}.toml"
+        # Names are matched case-insensitively: `--target Ascend310` is `ascend310`.
+        path = PROFILES_DIR / f"{canonical_name(name_or_path)}.toml"
         if not path.is_file():
             known = ", ".join(shipped_names()) or "none"
             raise UnsupportedTargetError(
