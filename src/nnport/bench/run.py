@@ -5,17 +5,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import onnx_ir as ir
 
 from nnport.backends import make_runner
+from nnport.backends.base import Runner
 from nnport.errors import NnportError, UsageError
 from nnport.model.io import SOURCE_PATH_KEY
 from nnport.model.specs import describe_value, graph_inputs
+from nnport.precision.native import plan_precision
 from nnport.verify.inputs import generate_inputs
+from nnport.verify.precision import open_precision_runner
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,7 @@ class BenchOptions:
     input_shapes: Mapping[str, tuple[int, ...]] | None = None
     backend_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     seed: int = 0
+    precision: str | None = None  # fp32|fp16|bf16|int8: native where the backend has it
 
     def budget(self) -> tuple[int | None, float | None]:
         """(iterations, seconds): exactly one is set; 50 iterations when neither was given."""
@@ -61,6 +65,8 @@ class BackendTiming:
     max_ms: float
     throughput: float
     error: str | None = None
+    precision: str = "fp32"
+    precision_mode: str = "native"
 
 
 @dataclass(frozen=True)
@@ -198,7 +204,18 @@ def _bench_one(
     seconds: float | None,
     progress: Progress | None,
 ) -> BackendTiming:
-    with make_runner(backend, model, **_runner_options(backend, options, shapes)) as runner:
+    runner_options = _runner_options(backend, options, shapes)
+    plan = plan_precision(backend, options.precision) if options.precision else None
+    if plan is None:
+        runner_cm: Runner = make_runner(backend, model, **runner_options)
+    else:
+        if plan.emulated:  # ONNX Runtime runs the emulated model; ncnn's shapes do not apply
+            runner_options = {k: v for k, v in runner_options.items() if k == "threads"}
+        calibration = generate_inputs(model, shapes, samples=8, seed=options.seed + 1)
+        runner_cm = open_precision_runner(
+            plan, model, calibration=calibration, options=runner_options
+        )
+    with runner_cm as runner:
         for _ in range(options.warmup):
             runner.infer(feed)
         times: list[float] = []
@@ -212,4 +229,7 @@ def _bench_one(
                 break
             if deadline is not None and time.perf_counter() >= deadline:
                 break
-        return _stats(backend, runner.config(), times, options.batch)
+        timing = _stats(backend, runner.config(), times, options.batch)
+    if plan is not None:
+        timing = replace(timing, precision=plan.precision, precision_mode=plan.mode)
+    return timing

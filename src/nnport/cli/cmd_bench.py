@@ -25,7 +25,9 @@ BACKEND_OPT = typer.Option(
 PRECISION_OPT = typer.Option(
     None,
     "--precision",
-    help="OpenVINO/ncnn inference precision (f32|bf16|f16).",
+    help="Number format fp32|fp16|bf16|int8: natively where the backend computes in it "
+    "(OpenVINO's hint where the CPU has the unit, ncnn fp16), else emulated on ONNX Runtime "
+    "(then the time is the emulation's, not the device's).",
     show_default=False,
 )
 
@@ -56,16 +58,14 @@ def bench_cmd(
     """Time MODEL on each backend: latency mean/p50/p90/p99 and throughput, in one table."""
     from nnport.bench import BenchOptions, bench
     from nnport.model import load, resolve_input_shapes
+    from nnport.precision.formats import get_format
     from nnport.report.bench import render_bench
 
     source = load(model)
     shapes = resolve_input_shapes(source, input_specs(input_shape))
     names = split_names(backend)
     per_backend: dict[str, dict[str, Any]] = {}
-    if precision is not None:
-        for name in names:
-            if name in ("openvino", "ncnn"):
-                per_backend[name] = {"precision": precision}
+    fmt = get_format(precision).name if precision is not None else None
     options = BenchOptions(
         batch=batch,
         threads=threads,
@@ -74,6 +74,7 @@ def bench_cmd(
         seconds=seconds,
         input_shapes=shapes or None,
         backend_options=per_backend,
+        precision=fmt,
     )
     with Progress(
         TextColumn("{task.description}"),

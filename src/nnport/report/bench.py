@@ -24,9 +24,18 @@ def render_bench(result: BenchResult) -> Group:
             notes.append(Text(f"{t.backend}: {t.error}", style="red"))
             continue
         config = ", ".join(f"{k}={v}" for k, v in t.config.items() if k != "runtime")
-        notes.append(Text(f"{t.backend}: {t.config.get('runtime', '')}; {config}", style="dim"))
+        label = f"{t.backend} precision={t.precision} ({t.precision_mode})"
+        notes.append(Text(f"{label}: {t.config.get('runtime', '')}; {config}", style="dim"))
+        if t.precision_mode == "emulated":
+            notes.append(
+                Text(
+                    f"{t.backend}: {t.precision} is emulated on ONNX Runtime; this time is "
+                    "the emulation's, not the device's",
+                    style="yellow",
+                )
+            )
         table.add_row(
-            t.backend,
+            f"{t.backend}\n{t.precision} ({t.precision_mode})",
             str(t.iterations),
             f"{t.mean_ms:.2f}",
             f"{t.p50_ms:.2f}",
