@@ -126,7 +126,8 @@ def render_html(result: PortResult, *, generated: datetime.datetime | None = Non
         config = ", ".join(f"{k}={v}" for k, v in comparison.candidate.config.items())
         parts += [
             f"<h2>compare: {html.escape(comparison.candidate.backend)} (fixed) vs "
-            f"{html.escape(comparison.reference.backend)} (original)</h2>",
+            f"{html.escape(comparison.reference.backend)} (original), "
+            f"{html.escape(comparison.precision_label)}</h2>",
             f"<p class='dim'>{html.escape(config)}; inputs: {html.escape(comparison.inputs)}; "
             f"tolerance |cand-ref| &le; {comparison.atol:g} + {comparison.rtol:g}&middot;|ref|</p>",
             _table(
