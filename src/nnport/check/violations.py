@@ -22,6 +22,7 @@ RULES: dict[str, str] = {
     "batch-axis-unknown": "an axis-dependent op in a graph from which the converter cannot tell the batch axis",
     "batch-not-one": "an op fed from a fixed first axis other than 1 on a target without a batch axis",
     "runtime-defect": "the node hits a measured defect of the target's runtime (wrong results, no error)",
+    "quantized-model": "the model arrives quantized (Q/DQ) and the target's converter wants a float model to quantize itself",
 }
 
 
@@ -87,6 +88,9 @@ class CheckReport:
     notes: tuple[str, ...] = ()
     seconds: float = 0.0
     target_ref: str = ""
+    # The number format check assumes the device computes in (the profile's [precision]).
+    precision: str = ""
+    precision_note: str = ""
 
 
 def group(violations: Iterable[Violation], *, keep: int = 5) -> tuple[ViolationGroup, ...]:

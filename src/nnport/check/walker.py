@@ -16,6 +16,7 @@ from nnport.check.constness import classify
 from nnport.check.context import Context
 from nnport.check.defects.registry import defect_violations
 from nnport.check.infer import Inference, infer
+from nnport.check.quantized import quantized_model
 from nnport.check.violations import CheckReport, Violation, group
 from nnport.errors import InputSpecError
 from nnport.model.specs import graph_inputs
@@ -162,7 +163,8 @@ def check(
     violations += io_rules.graph_output_violations(ctx)
     violations += batch_axis_violations(ctx)
     violations += batch_size_violations(ctx)
-    notes = []
+    violations, quantized_notes = quantized_model(model, profile, violations)
+    notes = list(quantized_notes)
     if inference.error:
         notes.append(
             f"shape inference failed, dtype and shape rules used declared types only: "
@@ -183,7 +185,17 @@ def check(
         notes=tuple(notes),
         seconds=round(time.perf_counter() - start, 4),
         target_ref=_target_ref(profile),
+        precision=profile.precision.default,
+        precision_note=_precision_note(profile),
     )
+
+
+def _precision_note(profile: TargetProfile) -> str:
+    """'fp16 (options: fp32, int8); --precision_mode=force_fp16; source: ...'."""
+    precision = profile.precision
+    flag = precision.flags.get(precision.default, "")
+    source = f"source: {precision.source}" if precision.source else "no [precision] table: fp32"
+    return "; ".join(part for part in (precision.text(), flag, source) if part)
 
 
 def _target_ref(profile: TargetProfile) -> str:

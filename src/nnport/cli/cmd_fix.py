@@ -57,6 +57,15 @@ PRECISION_OPT = typer.Option(
     show_default=False,
 )
 
+FOLD_QDQ_OPT = typer.Option(
+    False,
+    "--fold-qdq",
+    help="Fold a quantized (QDQ) model's QuantizeLinear/DequantizeLinear back to float before "
+    "fixing, for converters that quantize themselves (ATC/AMCT, NNIE mapper, ncnn2int8): the "
+    "difference to the quantized model is measured and stated, and the scales are written to "
+    "OUT.qdq_scales.json (for ncnn also OUT.ncnn.table, ncnn2int8's table format).",
+)
+
 
 def host_path(output: Path, suffix: str | None = None) -> Path:
     """Where the host part of a split model goes: OUT's stem + ``.post.onnx`` (post-processing,
@@ -79,6 +88,7 @@ def fix_cmd(
     image_gears: str | None = IMAGE_GEARS_OPT,
     split_postprocess: bool = SPLIT_OPT,
     precision: str | None = PRECISION_OPT,
+    fold_qdq: bool = FOLD_QDQ_OPT,
     json_out: bool = JSON_OPT,
 ) -> None:
     """Rewrite MODEL until TARGET accepts it; every pass is verified on the same inputs.
@@ -100,6 +110,7 @@ def fix_cmd(
     from nnport.model.specs import resolve_input_shapes
     from nnport.passes import FixOptions, atc_command, fix
     from nnport.passes.atc import is_atc_target, precision_mode
+    from nnport.passes.fold_qdq import scales_path, write_scales
     from nnport.passes.keep_fp32 import keep_file_path, write_keep_file
     from nnport.passes.split_preprocess import PRE_SUFFIX
     from nnport.precision.formats import get_format
@@ -114,6 +125,7 @@ def fix_cmd(
     check_output_path(host_path(output), [model])
     check_output_path(host_path(output, PRE_SUFFIX), [model])
     check_output_path(keep_file_path(output), [model])
+    check_output_path(scales_path(output), [model])
     if precision is not None:
         precision = get_format(precision).name  # an unknown format fails before any work
     profile = load_target(target)
@@ -124,7 +136,7 @@ def fix_cmd(
     batch, images = parse_gears(batch_gears, image_gears)
     options = FixOptions(
         rtol=rtol, atol=atol, seed=seed, batch_gears=batch, image_gears=images,
-        split_postprocess=split_postprocess, precision=precision,
+        split_postprocess=split_postprocess, precision=precision, fold_qdq=fold_qdq,
     )  # fmt: skip
     result = fix(loaded, profile, input_shapes=shapes, inputs=feeds, options=options)
     if result.split is not None:
@@ -142,6 +154,8 @@ def fix_cmd(
     if verdict is not None:
         verdict = write_keep_file(verdict, output, profile)
     extra: dict[str, object] = {"output": str(output), "precision": verdict}
+    if result.qdq_fold is not None:
+        extra["qdq_fold"] = write_scales(result.qdq_fold, output, profile.name)
     if is_atc_target(profile.name):
         extra["atc_command"] = atc_command(
             result.model, profile.name, output, shapes=result.input_shapes,

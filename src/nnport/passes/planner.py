@@ -16,6 +16,7 @@ from nnport.errors import InputSpecError
 from nnport.model.specs import graph_inputs
 from nnport.passes.base import Decline, FixPass, default_opset
 from nnport.passes.catalog import CATALOG, fallback_fix, pass_class
+from nnport.passes.fold_qdq import FoldReport, fold_qdq
 from nnport.passes.freeze_shapes import frozen_shape
 from nnport.passes.gears import reopen_gears
 from nnport.passes.keep_fp32 import PrecisionReport, precision_verdict
@@ -51,6 +52,9 @@ class FixOptions:
     # a model that breaks in it gets its fp32 keep-set (passes/keep_fp32.py) when repair is on.
     precision: str | None = None
     repair_precision: bool = True
+    # Fold a QDQ model's QuantizeLinear/DequantizeLinear back to float first (not automatic:
+    # it changes the numbers; the difference to the quantized model is measured).
+    fold_qdq: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,8 @@ class FixResult:
     pre_model: Any = field(default=None, repr=False, compare=False)  # host pre-processing
     # The verdict in the device's number format and the fp32 keep-set that repairs it.
     precision: PrecisionReport | None = None
+    # With fold_qdq: what folding did, its measured difference and the scales it carried.
+    qdq_fold: FoldReport | None = None
 
     def without_model(self) -> FixResult:
         """A copy without the in-memory models (for JSON)."""
@@ -271,6 +277,9 @@ def fix(
     if options.image_gears:  # dynamic H and W are frozen at the first gear, then re-opened
         given = _first_image_gear(model, given, options.image_gears[0])
     feeds = _feeds(model, given, inputs, options)
+    folded: FoldReport | None = None
+    if options.fold_qdq:  # the folded float model is the one fixed and verified from here on
+        model, folded = fold_qdq(model, feeds)
     shapes = {name: tuple(np.asarray(a).shape) for name, a in feeds[0].items()} | given
     cache = WeightCache()
     engine, reference = run_model(model, feeds, cache=cache)
@@ -360,6 +369,7 @@ def fix(
         image_gears=images,
         gears_note=gears_note,
         model=current,
+        qdq_fold=folded,
     )
     if options.split_postprocess and not report.deployable:
         split = split_and_fix(result, current, report, profile, feeds, reference, options, fix)
@@ -368,9 +378,7 @@ def fix(
     if options.precision != "" and final.ok:
         verdict = precision_verdict(current, profile, feeds, options.precision,
                                     repair=options.repair_precision)  # fmt: skip
-        result = dataclasses.replace(
-            result, precision=verdict, seconds=time.perf_counter() - start
-        )
+        result = dataclasses.replace(result, precision=verdict, seconds=time.perf_counter() - start)
     return result
 
 

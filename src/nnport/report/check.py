@@ -76,13 +76,23 @@ def render_check(report: CheckReport, *, fix_order: Sequence[str] | None = None)
     passes in (the CLI asks the planner), else the fix ids in graph order."""
     parts: list[RenderableType] = [_verdict(report)]
     parts.append(Text(f"target source: {report.target_source}", style="dim"))
+    if report.precision:
+        parts.append(
+            Text(
+                f"precision assumed: {report.precision_note.split('; source: ')[0]} "
+                "(the format fix and port verify in)",
+                style="dim",
+            )
+        )
     if report.violations:
         parts += [Text(""), violations_list(report)]
         if len(report.violations) > 200:
             parts.append(Text(f"... {len(report.violations) - 200} more (use --json)"))
         parts += [Text(""), summary_table(report)]
         if report.fixes:
-            head = "fix would apply, in this order: " if fix_order else "passes that would fix these: "
+            head = (
+                "fix would apply, in this order: " if fix_order else "passes that would fix these: "
+            )
             parts += [
                 Text(""),
                 Text.assemble(head, (", ".join(fix_order or report.fixes), "cyan")),

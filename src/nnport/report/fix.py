@@ -138,6 +138,23 @@ def render_fix(result: FixResult) -> Group:
     facts.add_row("max error", _error(result.max_error))
     if result.precision is not None:
         precision_facts(facts, result.precision)
+    fold = result.qdq_fold
+    if fold is not None:
+        facts.add_row(
+            "folded Q/DQ",
+            Text(
+                f"{fold.pairs} Q->DQ pair(s) and {fold.weights} quantized constant(s) folded to "
+                f"float; vs the quantized model: max abs difference {_error(fold.max_abs)} "
+                f"({100 * fold.relative:.2f}% of its largest output), cosine {fold.cosine:.6f} "
+                f"on {fold.feeds} feed(s)"
+                + (f"; {fold.left} Q/DQ node(s) left" if fold.left else "")
+            ),
+        )
+        for path in (fold.scales_file, fold.table_file):
+            if path:
+                facts.add_row("scales", Text(path, overflow="fold"))
+        if fold.note:
+            facts.add_row("", Text(fold.note, style="dim"))
     facts.add_row("time", f"{result.seconds:.2f} s")
     parts: list[object] = [verdict, facts]
     if result.passes:
