@@ -144,3 +144,33 @@ def test_compare_bisect_on_failure_bisects_a_failing_pair(examples_dir: Path) ->
     assert result.bisect is not None and result.bisect.found
     agreeing = compare(model, against=model, options=options)
     assert agreeing.passed and agreeing.bisect is None
+
+
+def test_port_feeds_a_retyped_input_what_each_model_expects(tmp_path: Path) -> None:
+    """A T5-like encoder's int64 input_ids become float32 on Ascend (cast-graph-io): port's
+    compare feeds the original int64 and the fixed model float32 (same ids), and the report
+    says how the interface changed."""
+    import onnx
+
+    table = ",".join(str(i / 10) for i in range(16 * 4))
+    text = f"""
+    <ir_version: 8, opset_import: ["" : 13]>
+    g (int64[1,8] input_ids) => (float[1,8,4] hidden) {{
+        table = Constant <value = float[16,4] {{{table}}}> ()
+        emb = Gather(table, input_ids)
+        hidden = Tanh(emb)
+    }}
+    """
+    path = tmp_path / "t5ish.onnx"
+    onnx.save(onnx.parser.parse_model(text), path)
+    result = port(nnport.load(path), "ascend310", tmp_path / "out", PortOptions(bench_iterations=2))
+    fixed = nnport.load(result.output)
+    assert [v.dtype for v in fixed.graph.inputs] == [nnport.load(path).graph.inputs[0].dtype.FLOAT]
+    assert result.compares and all(c.passed for c in result.compares), result.stages
+    assert result.ok, result.stages
+    assert result.interface == ("input 'input_ids': int64[1,8] -> float32[1,8]",)
+    back = loads(PortResult, dumps(result))
+    assert back.interface == result.interface
+    from nnport.report.html import render_html
+
+    assert "interface changed" in render_html(result)

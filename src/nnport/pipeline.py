@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from nnport.backends.convert import CONVERTERS, ConvertResult, convert
 from nnport.bench.run import BenchOptions, BenchResult, bench
 from nnport.check import CheckReport, check
 from nnport.errors import NnportError
+from nnport.model.dtypes import dtype_name
 from nnport.model.io import SOURCE_PATH_KEY, save
 from nnport.passes import FixOptions, FixResult, fix
 from nnport.passes.atc import atc_command, is_atc_target
@@ -88,6 +89,9 @@ class PortResult:
     host_output: str = ""
     # Input pre-processing cut off to run on the host, or "".
     pre_output: str = ""
+    # How the fixed model's inputs and outputs differ from the original's (what callers must
+    # change), one line each; empty when the interface is the same.
+    interface: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -121,6 +125,49 @@ def _compare_options(base: CompareOptions, backend: str, options: PortOptions) -
         atol=options.runtime_atol,
         backend_options=_backend_options(backend, options),
     )
+
+
+def _signature(values: Iterable[ir.Value], skip: Collection[str] = ()) -> dict[str, str]:
+    """name -> 'dtype[dims]' of graph inputs or outputs (initializers skipped)."""
+    return {
+        v.name or "": f"{dtype_name(v.dtype)}[{','.join(str(d) for d in (v.shape or ()))}]"
+        for v in values
+        if v.name not in skip
+    }
+
+
+def interface_changes(
+    original: ir.Model, fixed: ir.Model, *, pre_output: str = "", host_output: str = ""
+) -> tuple[str, ...]:
+    """What a caller of the fixed model must do differently, one line per changed input/output.
+
+    A retyped input (cast-graph-io: int64 token ids taken as float32), a frozen shape, an input
+    that now goes through the host pre-processing part, an output that changed type or shape or
+    now comes from the host post-processing part.
+    """
+    host = {"input": pre_output, "output": host_output}
+    via = {"input": "goes through {} first", "output": "comes from {}"}
+    lines: list[str] = []
+    for kind, before, after in (
+        (
+            "input",
+            _signature(original.graph.inputs, original.graph.initializers),
+            _signature(fixed.graph.inputs, fixed.graph.initializers),
+        ),
+        ("output", _signature(original.graph.outputs), _signature(fixed.graph.outputs)),
+    ):
+        for name, was in before.items():
+            now = after.get(name)
+            if now is None:
+                where = via[kind].format(host[kind]) if host[kind] else "removed"
+                lines.append(f"{kind} {name!r} {was}: {where}")
+            elif now != was:
+                lines.append(f"{kind} {name!r}: {was} -> {now}")
+        for name, now in after.items():
+            if name not in before:
+                split = f" (the boundary with {host[kind]})" if host[kind] else ""
+                lines.append(f"{kind} {name!r} {now}: new{split}")
+    return tuple(lines)
 
 
 class _Stages:
@@ -290,4 +337,5 @@ def port(
         stages=tuple(stages.records),
         host_output=host_output,
         pre_output=pre_output,
+        interface=interface_changes(model, fixed, pre_output=pre_output, host_output=host_output),
     )

@@ -82,6 +82,24 @@ def _split_html(result: PortResult) -> list[str]:
     ]
 
 
+def _precision_html(result: PortResult) -> list[str]:
+    """The format the fixed model was verified in, native or emulated, and its fp32 keep-set."""
+    report = result.fix.precision
+    if report is None:
+        return []
+    kept = (
+        f"; kept in fp32 ({html.escape(report.keep_file or 'reported only')}): "
+        f"<code>{html.escape(', '.join(report.kept))}</code>"
+        if report.kept
+        else ""
+    )
+    return [
+        f"<p>precision: <b>{html.escape(report.label)}</b> ({html.escape(report.chosen)}), "
+        f"{Verdict(report.passed or not report.broke, 'verified', 'breaks').html()}, max error "
+        f"{report.error:.3g} (tolerance {report.tolerance:g}){kept}</p>"
+    ]
+
+
 def render_html(result: PortResult, *, generated: datetime.datetime | None = None) -> str:
     """The report page as a string, stamped with nnport's version and ``generated`` (default:
     now, UTC)."""
@@ -96,7 +114,17 @@ def render_html(result: PortResult, *, generated: datetime.datetime | None = Non
         f"<span class='{verdict_class}'>{verdict}</span></h1>",
         f"<p class='dim'>nnport {html.escape(__version__)}, {html.escape(when.strip())}</p>",
         f"<p>fixed model: <code>{html.escape(result.output)}</code></p>",
+        *_precision_html(result),
         *_split_html(result),
+        *(
+            [
+                "<p><b>the fixed model's interface changed</b> (callers must follow):</p><ul>",
+                *(f"<li><code>{html.escape(line)}</code></li>" for line in result.interface),
+                "</ul>",
+            ]
+            if result.interface
+            else []
+        ),
         "<h2>stages</h2>",
         _table(
             ("stage", "result", "seconds", "detail"),

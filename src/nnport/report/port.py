@@ -130,6 +130,9 @@ def render_port(result: PortResult) -> RenderableType:
                 )
         parts += [Text(""), table]
     parts += [Text(""), _verdict(result), Text(f"fixed model: {result.output}")]
+    if result.interface:
+        parts.append(Text("its interface changed (callers must follow):", style="yellow"))
+        parts += [Text(f"  {line}", style="yellow") for line in result.interface]
     report = result.fix.precision
     if report is not None and report.kept:
         where = report.keep_file or "(the converter takes no list: reported only)"

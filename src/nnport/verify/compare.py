@@ -23,6 +23,7 @@ from nnport.verify.detections import (
     accumulator_for,
     verdict,
 )
+from nnport.verify.fitted import FittedRunner
 from nnport.verify.inputs import generate_inputs, load_npz
 from nnport.verify.metrics import MetricsAccumulator, TensorMetrics, Tolerance
 from nnport.verify.precision import Calibration, calibration_feeds, emulated_model
@@ -135,7 +136,9 @@ def open_runner(
             opts.setdefault("input_names", [v.name for v in _real_inputs(onnx_model)])
             opts.setdefault("output_names", [v.name for v in onnx_model.graph.outputs])
         return make_runner("torch", module, **opts)
-    return make_runner(backend, source, **opts)
+    # Each model gets its feeds in the dtypes it declares (a fixed model may take a retyped
+    # input: token ids as float32), so both sides of a comparison see the same values.
+    return FittedRunner(make_runner(backend, source, **opts))
 
 
 def _real_inputs(model: ir.Model) -> list[ir.Value]:
