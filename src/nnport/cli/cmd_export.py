@@ -37,6 +37,12 @@ def export_cmd(
     weights: Path | None = WEIGHTS_OPT,
     rtol: float = typer.Option(1e-4, "--rtol", min=0.0, help="Relative tolerance vs torch."),
     atol: float = typer.Option(1e-5, "--atol", min=0.0, help="Absolute tolerance vs torch."),
+    nms: bool = typer.Option(
+        False,
+        "--nms",
+        help="Detector checkpoints: end the graph with NMS (rows x1,y1,x2,y2,"
+        "score,class); without it the outputs are decoded boxes and scores before NMS.",
+    ),
     json_out: bool = JSON_OPT,
 ) -> None:
     """Export to ONNX; every file is checked against the torch module (ONNX Runtime vs torch on
@@ -54,6 +60,12 @@ def export_cmd(
         model, info = load_factory(source, weights), None
     else:
         raise UsageError(f"{source} is neither an existing checkpoint file nor MODULE:FACTORY")
+    if info is not None and info.architecture == "shapes_detector":
+        from nnport.recipes.detector import for_export
+
+        model = for_export(model, nms=nms)
+    elif nms:
+        raise UsageError("--nms applies to detector checkpoints (`nnport train detector`)")
     options = ExportOptions(
         shapes=parse_shapes(shape or []),
         dynamic_batch=dynamic_batch,

@@ -143,6 +143,53 @@ def train_classifier_cmd(
     _render(result, json_out)
 
 
+@train_app.command("detector")
+def train_detector_cmd(
+    data: Path = typer.Option(
+        ..., "--data", help="Dataset folder with train/ and val/ (YOLO txt), e.g. from "
+        "`nnport data shapes`.", show_default=False,
+    ),
+    output: Path = OUT_OPT,
+    epochs: int = typer.Option(8, "--epochs", min=1, help="Passes over the training split."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Images per step."),
+    lr: float = typer.Option(3e-3, "--lr", min=0.0, help="Peak learning rate (OneCycle AdamW)."),
+    width: int = typer.Option(16, "--width", min=8, help="Channel width of the network."),
+    preprocess: str = typer.Option(
+        "rgb,letterbox=160,pad=114,scale=1/255,mean=0,std=1,nchw,float32",
+        "--preprocess",
+        help="Input preprocessing spec, recorded in the checkpoint and the exported model.",
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed for weights, shuffling and flips."),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Use only the first N training images (quick runs)."
+    ),
+    eval_each_epoch: bool = typer.Option(
+        False, "--eval-each-epoch", help="Score val mAP after every epoch (default: last)."
+    ),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="torch CPU threads."),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """A small anchor-free YOLO-style detector (one stride-8 grid head, focal + GIoU loss) scored
+    by mAP@0.5 on the val split; `nnport export` then decodes boxes in the graph (--nms adds NMS)."""
+    from nnport.recipes.detector import DetectorConfig, save_detector, train_detector
+
+    config = DetectorConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        width=width,
+        seed=seed,
+        threads=threads,
+        limit=limit,
+        eval_each_epoch=eval_each_epoch,
+        preprocess=preprocess,
+    )
+    with training_progress("train detector") as progress:
+        model, info, result = train_detector(data.expanduser(), config, progress)
+    result = save_detector(model, info, result, output.expanduser())
+    _render(result, json_out)
+
+
 def _render(result: object, json_out: bool) -> None:
     from nnport.recipes.training import TrainResult
     from nnport.report.train import render_train
@@ -155,5 +202,5 @@ def _render(result: object, json_out: bool) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``train`` verb group (``train mnist``, ``train classifier``)."""
+    """Add the ``train`` verb group (``train mnist``, ``train classifier``, ``train detector``)."""
     app.add_typer(train_app, name="train")

@@ -62,7 +62,9 @@ def list_images(folder: str | Path) -> list[Path]:
 def _classes_near(folder: Path) -> tuple[str, ...]:
     for candidate in (folder / "classes.txt", folder.parent / "classes.txt"):
         if candidate.is_file():
-            return tuple(line.strip() for line in candidate.read_text().splitlines() if line.strip())
+            return tuple(
+                line.strip() for line in candidate.read_text().splitlines() if line.strip()
+            )
     return ()
 
 
@@ -133,7 +135,9 @@ def read_coco(annotations: str | Path, images_root: str | Path | None = None) ->
     for ann in anns:
         if ann.get("iscrowd", 0):
             continue
-        per_image.setdefault(ann["image_id"], []).append((index_of[ann["category_id"]], ann["bbox"]))
+        per_image.setdefault(ann["image_id"], []).append(
+            (index_of[ann["category_id"]], ann["bbox"])
+        )
     items = []
     for image in sorted(images, key=lambda i: i["id"]):
         path = root / image["file_name"]

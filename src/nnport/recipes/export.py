@@ -95,8 +95,13 @@ def output_paths(out: Path, options: ExportOptions) -> list[tuple[Path, tuple[in
 def _torch_export(model: Any, shape: tuple[int, ...], path: Path, options: ExportOptions) -> None:
     torch = require_torch()
     example = torch.zeros(shape, dtype=torch.float32)
+    tail = getattr(model, "onnx_tail", None)  # a graph appended after tracing (e.g. NMS)
+    model = getattr(model, "traced", model)  # the part torch traces, when it is not all
+    names = output_names(model)
     dynamic_axes = (
-        {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if options.dynamic_batch else None
+        {INPUT_NAME: {0: "batch"}, **{n: {0: "batch"} for n in names}}
+        if options.dynamic_batch
+        else None
     )
     try:
         with torch.no_grad():
@@ -105,7 +110,7 @@ def _torch_export(model: Any, shape: tuple[int, ...], path: Path, options: Expor
                 (example,),
                 str(path),
                 input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
+                output_names=names,
                 opset_version=options.opset,
                 dynamic_axes=dynamic_axes,
                 dynamo=False,
@@ -113,6 +118,8 @@ def _torch_export(model: Any, shape: tuple[int, ...], path: Path, options: Expor
     except Exception as exc:
         first = " ".join(str(exc).split())[:300]
         raise ModelSaveError(f"torch.onnx.export failed for shape {shape}: {first}") from exc
+    if tail is not None:
+        tail(path)
 
 
 def _verify(
@@ -130,23 +137,46 @@ def _verify(
             for _ in range(options.verify_samples):
                 x = rng.standard_normal((batch, *shape[1:])).astype(np.float32)
                 with torch.no_grad():
-                    expected = model(torch.from_numpy(x)).numpy()
-                got = runner.infer({INPUT_NAME: x})[OUTPUT_NAME]
-                if got.shape != expected.shape:
-                    raise ToleranceExceededError(
-                        f"exported model gives shape {got.shape}, torch gives {expected.shape}"
-                    )
-                diff = np.abs(got.astype(np.float64) - expected)
-                max_abs = max(max_abs, float(diff.max(initial=0.0)))
-                rel = diff / np.maximum(np.abs(expected), 1e-12)
-                max_rel = max(max_rel, float(rel.max(initial=0.0)))
-                if not np.allclose(got, expected, rtol=options.rtol, atol=options.atol):
-                    raise ToleranceExceededError(
-                        f"ONNX export of shape {shape} differs from torch: max abs diff "
-                        f"{max_abs:.3g} beyond rtol={options.rtol} atol={options.atol}",
-                        hint="nothing was written",
+                    result = model(torch.from_numpy(x))
+                results = result if isinstance(result, (tuple, list)) else (result,)
+                outputs = runner.infer({INPUT_NAME: x})
+                for name, tensor in zip(output_names(model), results, strict=True):
+                    max_abs, max_rel = _check_output(
+                        name, outputs[name], tensor.numpy(), shape, options, max_abs, max_rel
                     )
     return max_abs, max_rel, batches
+
+
+def output_names(model: Any) -> list[str]:
+    """The module's ONNX output names: its ``output_names`` attribute, else one ``output``."""
+    return list(getattr(model, "output_names", [OUTPUT_NAME]))
+
+
+def _check_output(
+    name: str,
+    got: np.ndarray,
+    expected: np.ndarray,
+    shape: tuple[int, ...],
+    options: ExportOptions,
+    max_abs: float,
+    max_rel: float,
+) -> tuple[float, float]:
+    """Fold one output's difference from torch into the running maxima; raise beyond tolerance."""
+    if got.shape != expected.shape:
+        raise ToleranceExceededError(
+            f"exported model gives {name} of shape {got.shape}, torch gives {expected.shape}"
+        )
+    diff = np.abs(got.astype(np.float64) - expected)
+    max_abs = max(max_abs, float(diff.max(initial=0.0)))
+    rel = diff / np.maximum(np.abs(expected), 1e-12)
+    max_rel = max(max_rel, float(rel.max(initial=0.0)))
+    if not np.allclose(got, expected, rtol=options.rtol, atol=options.atol):
+        raise ToleranceExceededError(
+            f"ONNX export of shape {shape} differs from torch in {name}: max abs diff "
+            f"{max_abs:.3g} beyond rtol={options.rtol} atol={options.atol}",
+            hint="nothing was written",
+        )
+    return max_abs, max_rel
 
 
 def export(
@@ -172,7 +202,7 @@ def export(
         raise UsageError("--dynamic-batch makes one model; give at most one --shape with it")
     options = ExportOptions(**{**vars(options), "shapes": tuple(shapes)})
     model.eval()
-    metadata = metadata_for(info)
+    metadata = {**metadata_for(info), **getattr(model, "onnx_metadata", {})}
     prepared: list[tuple[Path, ir.Model, ExportedModel]] = []
     tmp_dir = Path(tempfile.mkdtemp(prefix=".nnport-export-", dir=out.parent))
     try:

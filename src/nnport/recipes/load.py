@@ -24,6 +24,10 @@ def build_model(architecture: str, arch_kwargs: dict[str, Any]) -> Any:
         from nnport.recipes.classifier import build_classifier
 
         return build_classifier(**arch_kwargs)
+    if architecture == "shapes_detector":
+        from nnport.recipes.detector import build_detector
+
+        return build_detector(**arch_kwargs)
     raise ModelLoadError(f"unknown architecture {architecture!r} in checkpoint")
 
 
