@@ -220,6 +220,19 @@ def test_port_on_the_demo_says_which_format_it_verified(tmp_path: Path, cli: Cli
     report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
     assert report["fix"]["precision"]["format"] == "fp16"
     assert any(s["name"] == "verify in fp16 (emulated)" for s in report["stages"])
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "precision: <b>fp16 (emulated)</b>" in page
+
+
+def test_check_reports_the_precision_it_assumes(cli: Cli) -> None:
+    demo = Path(__file__).resolve().parents[1] / "examples" / "demo.onnx"
+    result = cli("check", demo, "-t", "ascend310", "--json")
+    data = json.loads(result.out)
+    assert data["precision"] == "fp16"
+    assert "--precision_mode=force_fp16" in data["precision_note"]
+    assert "source: Huawei CANN ATC" in data["precision_note"]
+    text = " ".join(cli("check", demo, "-t", "nnie").out.split())
+    assert "precision assumed: int8 (options: int16)" in text
 
 
 @pytest.mark.parametrize("deviation", [300.0, 1000.0])

@@ -32,10 +32,10 @@ from nnport.passes.verify import run_model
 
 logger = logging.getLogger(__name__)
 
-# The largest output error, relative to the largest |value| of the fp32 output, at which the
-# model still "matches" in a format: a few units of the format's roundoff carried through a
-# network (fp16 roundoff 4.9e-4, bf16 3.9e-3). Integer outputs must agree on this share.
-TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "bf16": 5e-2, "int8": 1e-1}
+# A model matches in a format when no output gains inf/NaN and every float output's SQNR
+# against fp32 is at least the format's floor (nnport.precision.formats.DEFAULT_MIN_SQNR_DB,
+# the floor ``compare --precision`` judges by); integer outputs may differ on at most 1%.
+INTEGER_MISMATCH = 0.01
 KEEP_DTYPE_SUFFIX = ".keep_dtype.cfg"
 
 
@@ -44,8 +44,9 @@ class PrecisionReport:
     """The verdict in one number format, and the fp32 keep-set that repairs it.
 
     ``chosen`` says where the format came from ('target default' or '--precision');
-    ``error_before`` is the plain model's error in the format, ``error`` the verified error of
-    the final (mixed) model; ``runs`` counts candidate keep-sets run (each over every feed),
+    ``error_before`` is the plain model's largest output error in the format (relative to the
+    output's largest |value|), ``error`` and ``sqnr_db`` (the lowest output SQNR) those of the
+    final (mixed) model, judged against ``min_sqnr_db``; ``runs`` counts candidate keep-sets run (each over every feed),
     ``run_budget`` is 2·log2(nodes) + 10.
     """
 
@@ -56,7 +57,8 @@ class PrecisionReport:
     broke: bool
     error_before: float
     error: float
-    tolerance: float
+    min_sqnr_db: float
+    sqnr_db: float = math.nan
     overflow: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()
     searched: tuple[str, ...] = ()
@@ -117,30 +119,40 @@ def target_format(profile: object, requested: str | None) -> tuple[str, str]:
 
 def _error(
     reference: Sequence[Mapping[str, np.ndarray]], got: Sequence[Mapping[str, np.ndarray]]
-) -> float:
-    """The largest output error relative to the fp32 output's scale (inf for inf/NaN where the
-    reference is finite); integer outputs: the share of elements that differ."""
-    worst = 0.0
+) -> tuple[float, float]:
+    """(the largest float output error relative to the fp32 output's largest |value|, the
+    lowest output SQNR in dB); inf/NaN where the reference is finite, or integer outputs
+    differing on more than INTEGER_MISMATCH of their elements, give (inf, -inf)."""
+    worst, lowest = 0.0, math.inf
+    signal: dict[str, float] = {}
+    noise: dict[str, float] = {}
     for ref_feed, got_feed in zip(reference, got, strict=True):
         for name, ref in ref_feed.items():
             a = np.asarray(ref)
             b = np.asarray(got_feed[name])
             if a.shape != b.shape:
-                return math.inf
+                return math.inf, -math.inf
             if a.size == 0:
                 continue
             if not np.issubdtype(a.dtype, np.floating):
-                worst = max(worst, float(np.mean(a != b)))
+                if float(np.mean(a != b)) > INTEGER_MISMATCH:
+                    return math.inf, -math.inf
                 continue
             a64, b64 = a.astype(np.float64), b.astype(np.float64)
             finite = np.isfinite(a64)
             if np.any(finite & ~np.isfinite(b64)):
-                return math.inf
+                return math.inf, -math.inf
             if not finite.any():
                 continue
+            diff = a64[finite] - b64[finite]
             scale = max(float(np.max(np.abs(a64[finite]))), 1e-12)
-            worst = max(worst, float(np.max(np.abs(a64[finite] - b64[finite]))) / scale)
-    return worst
+            worst = max(worst, float(np.max(np.abs(diff))) / scale)
+            signal[name] = signal.get(name, 0.0) + float(a64[finite] @ a64[finite])
+            noise[name] = noise.get(name, 0.0) + float(diff @ diff)
+    for name, power in signal.items():
+        if noise[name] > 0:
+            lowest = min(lowest, 10 * math.log10(power / noise[name]) if power > 0 else -math.inf)
+    return worst, lowest
 
 
 def _named(model: ir.Model) -> None:
@@ -225,17 +237,18 @@ class _Search:
         fmt: str,
         feeds: Sequence[Mapping[str, np.ndarray]],
         reference: Sequence[Mapping[str, np.ndarray]],
-        tolerance: float,
+        min_sqnr_db: float,
     ) -> None:
         self.model = model
         self.fmt = fmt
         self.feeds = feeds
         self.reference = reference
-        self.tolerance = tolerance
+        self.min_sqnr_db = min_sqnr_db
         self.runs = 0
-        self.errors: dict[frozenset[str], float] = {}
+        self.errors: dict[frozenset[str], tuple[float, float]] = {}
 
-    def error(self, keep: Collection[str]) -> float:
+    def measure(self, keep: Collection[str]) -> tuple[float, float]:
+        """(largest relative error, lowest SQNR dB) of the model with ``keep`` in fp32."""
         key = frozenset(keep)
         if key not in self.errors:
             from nnport.precision.emulate import EmulatedRunner
@@ -248,8 +261,11 @@ class _Search:
             self.errors[key] = _error(self.reference, got)
         return self.errors[key]
 
+    def error(self, keep: Collection[str]) -> float:
+        return self.measure(keep)[0]
+
     def passes(self, keep: Collection[str]) -> bool:
-        return self.error(keep) <= self.tolerance
+        return self.measure(keep)[1] >= self.min_sqnr_db
 
 
 def _bisect(search: _Search, region: Sequence[str], names: Sequence[str]) -> tuple[str, ...]:
@@ -278,7 +294,7 @@ def verify_precision(
     feeds: Sequence[Mapping[str, np.ndarray]],
     *,
     chosen: str = "target default",
-    tolerance: float | None = None,
+    min_sqnr_db: float | None = None,
     repair: bool = True,
 ) -> PrecisionReport:
     """Run ``model`` in ``fmt`` against its fp32 outputs on ``feeds``; when it breaks and
@@ -287,15 +303,15 @@ def verify_precision(
     ``model`` gets names on its unnamed main-graph nodes (the keep-set names them); nothing
     else in it changes.
     """
-    from nnport.precision.formats import get_format
+    from nnport.precision.formats import DEFAULT_MIN_SQNR_DB, get_format
 
     start = time.perf_counter()
     spec = get_format(fmt)
-    tol = TOLERANCE.get(spec.name, 1e-2) if tolerance is None else tolerance
+    floor = DEFAULT_MIN_SQNR_DB.get(spec.name, math.inf) if min_sqnr_db is None else min_sqnr_db
     nodes = sum(1 for _ in model.graph)
     blank = PrecisionReport(
         format=spec.name, mode="emulated", chosen=chosen, passed=False, broke=False,
-        error_before=math.nan, error=math.nan, tolerance=tol, nodes=nodes,
+        error_before=math.nan, error=math.nan, min_sqnr_db=floor, nodes=nodes,
         run_budget=int(2 * math.log2(max(nodes, 2)) + 10), feeds=len(feeds),
     )  # fmt: skip
     if spec.name == "fp32":
@@ -310,17 +326,18 @@ def verify_precision(
         return replace(blank, reason=reason)
     _named(model)
     _engine, reference = run_model(model, feeds)
-    search = _Search(model, spec.name, feeds, reference, tol)
+    search = _Search(model, spec.name, feeds, reference, floor)
 
     def done(**fields: object) -> PrecisionReport:
         return replace(blank, runs=search.runs, seconds=time.perf_counter() - start, **fields)  # type: ignore[arg-type]
 
     try:
-        before = search.error(())
-        if before <= tol or not repair:
-            ok = before <= tol
+        before, sqnr = search.measure(())
+        if search.passes(()) or not repair:
+            ok = search.passes(())
             reason = "matches" if ok else "breaks (no repair asked for)"
-            return done(passed=ok, broke=not ok, error_before=before, error=before, reason=reason)
+            return done(passed=ok, broke=not ok, error_before=before, error=before,
+                        sqnr_db=sqnr, reason=reason)  # fmt: skip
         overflowing, region = overflow_region(model, feeds, spec.name)
         search.runs += 1  # the fp32 run that read every tensor's range
         searched: tuple[str, ...] = ()
@@ -328,16 +345,17 @@ def verify_precision(
         if not (region and search.passes(region)):
             rest = [n for n in _candidates(model) if n not in region]
             if not search.passes([*region, *rest]):
-                err = search.error([*region, *rest])
+                err, sqnr = search.measure([*region, *rest])
                 reason = (
                     f"no keep-set repairs it: even every float node in fp32 leaves an error of "
                     f"{err:.3g} (graph inputs or outputs lose it)"
                 )
-                return done(broke=True, error_before=before, error=err, overflow=overflowing,
-                            reason=reason)  # fmt: skip
+                return done(broke=True, error_before=before, error=err, sqnr_db=sqnr,
+                            overflow=overflowing, reason=reason)  # fmt: skip
             searched = _bisect(search, region, rest)
             kept = (*region, *searched)
-        err = search.error(kept)
+        err, sqnr = search.measure(kept)
+        ok = search.passes(kept)
     except NnportError:
         raise
     except Exception as exc:  # the emulated model does not run: a verdict, not a crash
@@ -347,10 +365,10 @@ def verify_precision(
     ordered = tuple(sorted(set(kept), key=lambda n: order.get(n, 0)))
     reason = (
         f"repaired: {len(ordered)} node(s) kept in fp32"
-        if err <= tol
-        else f"the keep-set leaves an error of {err:.3g}"
+        if ok
+        else f"the keep-set leaves an SQNR of {sqnr:.1f} dB"
     )
-    return done(passed=err <= tol, broke=True, error_before=before, error=err,
+    return done(passed=ok, broke=True, error_before=before, error=err, sqnr_db=sqnr,
                 overflow=overflowing, kept=ordered, searched=searched, reason=reason)  # fmt: skip
 
 

@@ -64,18 +64,23 @@ def _split_facts(facts: Table, split: SplitReport) -> None:
     facts.add_row("", Text(f"host ops: {', '.join(split.host_ops)}"))
 
 
+def _sqnr(value: float) -> str:
+    return "inf" if value == float("inf") else f"{value:.1f}"
+
+
 def precision_line(report: PrecisionReport) -> str:
     """One line: the format, native or emulated, the verdict and the verified error."""
     head = f"{report.label}, {report.chosen}: "
     if math.isnan(report.error):
         return head + report.reason
+    judged = f"SQNR {_sqnr(report.sqnr_db)} >= {report.min_sqnr_db:g} dB"
     if not report.broke:
-        return head + f"matches (max error {_error(report.error)} <= {report.tolerance:g})"
+        return head + f"matches ({judged}, max error {_error(report.error)})"
     if report.passed:
         runs = f"{report.runs} run(s), budget {report.run_budget}"
         return head + (
             f"breaks (error {_error(report.error_before)}); {len(report.kept)} node(s) kept in "
-            f"fp32 match (max error {_error(report.error)} <= {report.tolerance:g}; {runs})"
+            f"fp32 match ({judged}, max error {_error(report.error)}; {runs})"
         )
     return head + f"breaks (error {_error(report.error_before)}): {report.reason}"
 
