@@ -240,3 +240,17 @@ def test_unknown_keep_and_int8_refused() -> None:
         emulate(model, "fp16", keep=["nope"])
     with pytest.raises(UsageError, match="not int8"):
         emulate(model, "int8")
+
+
+def test_names_never_collide_with_the_models_own() -> None:
+    model = parse(
+        f"{HEAD} g (float[2] x) => (float[2] y) {{ a = Relu(x)\n a__fp32 = Neg(a)\n"
+        " a__fp16_bits = Abs(a__fp32)\n y = Add(a, a__fp16_bits) }"
+    )
+    emulated = emulate(model, "fp16")
+    names = [v.name for n in emulated.graph for v in n.outputs]
+    assert len(names) == len(set(names))
+    x = np.array([1.0001, -2.0], np.float32)
+    got = run_emulated(model, "fp16", {"x": x})["y"]
+    a = r16(np.maximum(r16(x), 0))
+    np.testing.assert_array_equal(got, r16(a + r16(np.abs(r16(-a)))))

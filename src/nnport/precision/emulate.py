@@ -86,7 +86,21 @@ class _Rewrite:
         self.keep = keep
         self.suffix = f"__{spec.name}"
         self.counter = 0
-        self.rounded_weights: dict[int, ir.Value] = {}
+        self.taken = {
+            v.name
+            for g in (model.graph, *model.graph.subgraphs())
+            for v in (*g.inputs, *g.initializers.values(), *(o for n in g for o in n.outputs))
+            if v.name
+        }
+
+    def fresh(self, name: str) -> str:
+        """``name``, or ``name_2``, ``name_3``... when the model already has it."""
+        candidate, index = name, 1
+        while candidate in self.taken:
+            index += 1
+            candidate = f"{name}_{index}"
+        self.taken.add(candidate)
+        return candidate
 
     def run(self) -> None:
         graphs = [self.model.graph, *self.model.graph.subgraphs()]
@@ -114,7 +128,7 @@ class _Rewrite:
             attributes={"to": ir.DataType.FLOAT},
             name=f"{base}__from_{self.spec.name}",
         )
-        down.outputs[0].name = f"{base}{self.suffix}_bits"
+        down.outputs[0].name = self.fresh(f"{base}{self.suffix}_bits")
         down.outputs[0].type = ir.TensorType(self.spec.onnx_type)  # type: ignore[arg-type]
         down.outputs[0].shape = value.shape
         up.outputs[0].type = ir.TensorType(ir.DataType.FLOAT)
@@ -167,8 +181,7 @@ class _Rewrite:
         for i in outputs:
             graph.outputs[i] = rounded
         if name:
-            value.name = f"{name}__fp32"
-            down.outputs[0].name = f"{name}{self.suffix}_bits"
+            value.name = self.fresh(f"{name}__fp32")
             rounded.name = name
 
     def _rounded_input(self, graph: ir.Graph, node: ir.Node, value: ir.Value) -> ir.Value:
@@ -179,11 +192,12 @@ class _Rewrite:
         const = value.const_value if value.is_initializer() else None
         if const is not None:
             array = round_to(const.numpy().astype(np.float32), self.spec)
+            name = self.fresh(f"{value.name}{self.suffix}")
             copy = ir.Value(
-                name=f"{value.name}{self.suffix}",
+                name=name,
                 type=ir.TensorType(ir.DataType.FLOAT),
                 shape=value.shape,
-                const_value=ir.tensor(array, name=f"{value.name}{self.suffix}"),
+                const_value=ir.tensor(array, name=name),
             )
             owner = value.graph if value.graph is not None else graph
             owner.register_initializer(copy)
@@ -196,8 +210,7 @@ class _Rewrite:
             else:
                 graph.insert_before(node, [down, up])
             rounded = up.outputs[0]
-            rounded.name = f"{value.name}{self.suffix}"
-            down.outputs[0].name = f"{value.name}{self.suffix}_bits"
+            rounded.name = self.fresh(f"{value.name}{self.suffix}")
         rounded.meta["nnport.rounded"] = True
         value.meta[f"nnport.rounded_copy{self.suffix}:{id(graph)}"] = rounded
         return rounded
