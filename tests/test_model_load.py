@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -194,3 +195,100 @@ def test_save_into_missing_folder(tmp_path: Path, examples_dir: Path) -> None:
     model = nnport.load(examples_dir / "cast_int64.onnx")
     with pytest.raises(ModelSaveError, match="does not exist"):
         nnport.save(model, tmp_path / "no" / "such" / "out.onnx")
+
+
+def _matmul(x_dims: list[int | str], x_type: int = TensorProto.FLOAT) -> onnx.ModelProto:
+    weight = numpy_helper.from_array(np.arange(64, dtype=np.float32).reshape(8, 8), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", x_type, x_dims)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8])],
+        [weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
+def _externalize(model: onnx.ModelProto, folder: Path, **info: str) -> None:
+    tensor = model.graph.initializer[0]
+    (folder / "w.bin").write_bytes(tensor.raw_data)
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in {"location": "w.bin", **info}.items():
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+
+
+def _bad_offset(folder: Path) -> bytes:
+    model = _matmul([1, 8])
+    _externalize(model, folder, offset="abc", length="256")
+    return model.SerializeToString()
+
+
+def _bad_length(folder: Path) -> bytes:
+    model = _matmul([1, 8])
+    _externalize(model, folder, offset="0", length="1.5")
+    return model.SerializeToString()
+
+
+def _short_file(folder: Path) -> bytes:
+    model = _matmul([1, 8])
+    _externalize(model, folder)  # no length: the tensor's shape says 256 bytes
+    (folder / "w.bin").write_bytes(b"\0" * 100)
+    return model.SerializeToString()
+
+
+def _non_utf8(field: bytes) -> Callable[[Path], bytes]:
+    def build(folder: Path) -> bytes:
+        model = _matmul([1, 8])
+        model.graph.node[0].name = "NN"
+        model.graph.name = "GG"
+        model.producer_name = "PP"
+        data = model.SerializeToString()
+        assert data.count(field) == 1
+        return data.replace(field, b"\xff\xfe")
+
+    return build
+
+
+@pytest.mark.parametrize(
+    ("build", "words"),
+    [
+        (_bad_offset, "offset 'abc' is not a non-negative integer"),
+        (_bad_length, "length '1.5' is not a non-negative integer"),
+        (_short_file, "the file has only 100 bytes"),
+        (lambda f: _matmul([10**12, 8]).SerializeToString(), "no such tensor can exist"),
+        (lambda f: _matmul([-3, 8]).SerializeToString(), "negative dimension"),
+        (lambda f: _matmul([1, 8], TensorProto.UNDEFINED).SerializeToString(), "UNDEFINED"),
+        (_non_utf8(b"NN"), "not valid UTF-8"),
+        (_non_utf8(b"GG"), "not valid UTF-8"),
+        (_non_utf8(b"PP"), "not valid UTF-8"),
+        (lambda f: _matmul([1, 8]).SerializeToString().replace(b"\x01x", b"\x01\xff"),
+         "not valid UTF-8"),
+    ],
+    ids=["offset-not-int", "length-not-int", "file-shorter-than-tensor", "dim-1e12",
+         "dim-negative", "undefined-dtype", "node-name", "graph-name", "producer",
+         "input-name"],
+)  # fmt: skip
+@pytest.mark.parametrize("verb", ["inspect", "check", "fix", "compare"])
+def test_malformed_models_are_exit_2_with_one_line(
+    tmp_path: Path, cli, build: Callable[[Path], bytes], words: str, verb: str
+) -> None:
+    """Each of these used to pass one verb and crash another (exit 3) or be called deployable."""
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(build(tmp_path))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    args: dict[str, list[str | Path]] = {
+        "inspect": ["inspect", path],
+        "check": ["check", path, "-t", "ascend310"],
+        "fix": ["fix", path, "-t", "ascend310", "-o", tmp_path / "out.onnx"],
+        "compare": ["compare", path],
+    }
+    result = cli(*args[verb])
+    assert result.code == 2, result.err
+    assert words in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert "Traceback" not in result.err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

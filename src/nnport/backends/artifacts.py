@@ -13,6 +13,8 @@ import onnx_ir as ir
 
 from nnport.backends.base import ModelSource
 from nnport.errors import ModelSaveError
+from nnport.model.atomic import temp_dir
+from nnport.model.io import save
 
 
 @contextlib.contextmanager
@@ -24,7 +26,7 @@ def onnx_file(source: ModelSource) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix="nnport-onnx-"))
     try:
         path = tmp / "model.onnx"
-        ir.save(source, path)
+        save(source, path)  # self-contained: external data is copied, never left relative
         yield path
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -43,7 +45,7 @@ def staging_dir(out_dir: Path) -> Iterator[Path]:
         raise ModelSaveError(f"output folder {parent} does not exist")
     if out_dir.exists() and not out_dir.is_dir():
         raise ModelSaveError(f"{out_dir} exists and is not a folder")
-    tmp = Path(tempfile.mkdtemp(prefix=".nnport-convert-", dir=parent))
+    tmp = temp_dir(parent, "convert")  # named for this process: swept if it is killed
     try:
         yield tmp
         out_dir.mkdir(exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,7 +59,13 @@ class Runner(abc.ABC):
         return outputs
 
     def __enter__(self) -> Self:
-        self._activate()
+        try:
+            self._activate()
+        except BaseException:
+            # A failed start leaves nothing behind (temporary folders, worker processes).
+            with contextlib.suppress(Exception):
+                self._deactivate()
+            raise
         self._active = True
         return self
 

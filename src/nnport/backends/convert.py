@@ -12,9 +12,16 @@ import onnx_ir as ir
 from nnport.backends.artifacts import dir_size
 from nnport.backends.caffe.convert import LayerMap
 from nnport.errors import UsageError
-from nnport.model.io import SOURCE_PATH_KEY
+from nnport.model.io import SOURCE_PATH_KEY, check_output_path, read_files
 
 CONVERTERS = ("openvino", "ncnn", "caffe")
+# The files each converter writes into its output folder (none may be a file the input reads).
+ARTIFACT_FILES = {
+    "openvino": ("model.xml", "model.bin"),
+    "ncnn": ("model.ncnn.param", "model.ncnn.bin", "model.nnport.json"),
+    "caffe": ("model.prototxt", "model.caffemodel", "nnie_mapper.cfg", "image_list.txt",
+              "mean.txt"),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,8 @@ def convert(
     """Convert ``model`` for runtime ``to`` into ``out_dir`` (atomically) and time it."""
     out = Path(out_dir)
     shapes = dict(input_shapes or {})
+    for name in ARTIFACT_FILES.get(to, ()):  # the input's own files are never overwritten
+        check_output_path(out / name, read_files(model))
     start = time.perf_counter()
     layers: tuple[LayerMap, ...] = ()
     notes: tuple[str, ...] = ()

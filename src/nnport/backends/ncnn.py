@@ -23,7 +23,7 @@ import onnx_ir as ir
 from nnport.backends.artifacts import nodes_running, staging_dir
 from nnport.backends.base import Feeds, ModelSource, Runner
 from nnport.errors import BackendError, UsageError, WorkerTimeoutError
-from nnport.model.io import load
+from nnport.model.io import load, save
 from nnport.model.specs import TensorInfo, graph_inputs, static_input_shapes
 
 logger = logging.getLogger(__name__)
@@ -83,18 +83,9 @@ def _output_shapes(model: ir.Model, shapes: dict[str, tuple[int, ...]]) -> list[
 
 
 def _save_inline(model: ir.Model, path: Path) -> None:
-    """Save with every weight inside the file: pnnx hands ONNX Runtime bytes, not a path."""
-    external = [
-        v for v in model.graph.initializers.values() if isinstance(v.const_value, ir.ExternalTensor)
-    ]
-    if not external:
-        ir.save(model, path)
-        return
-    data = path.with_name(path.name + ".data")
-    ir.save(model, path, external_data=data.name)
-    proto = onnx.load(str(path))  # reads the external data back into the protobuf
-    onnx.save(proto, str(path))
-    data.unlink()
+    """Save with every weight inside the file (pnnx hands ONNX Runtime bytes, not a path):
+    nnport's save writes external data inline below its 2 GB limit."""
+    save(model, path)
 
 
 def _pnnx_executable() -> str:

@@ -6,9 +6,11 @@ import os
 from typing import Any
 
 import numpy as np
+import onnx_ir as ir
 
 from nnport.backends.base import Feeds, ModelSource, Runner, model_bytes
 from nnport.errors import BackendError
+from nnport.model.external import for_runtime
 from nnport.model.specs import TensorInfo
 
 _ORT_TYPES = {
@@ -27,6 +29,9 @@ _ORT_TYPES = {
     "tensor(string)": "string",
     "tensor(bfloat16)": "bfloat16",
 }
+
+# Where ONNX Runtime resolves external data of a model given as bytes (default: the cwd).
+EXTERNAL_FOLDER = "session.model_external_initializers_file_folder_path"
 
 _LEVELS = {"disable": 0, "basic": 1, "extended": 2, "all": 99}
 
@@ -64,9 +69,14 @@ class OnnxRuntimeRunner(Runner):
         if self._threads:
             options.intra_op_num_threads = self._threads
             options.inter_op_num_threads = 1
+        source = self._source
+        if isinstance(source, ir.Model):
+            source, folder = for_runtime(source)
+            if folder is not None:  # bytes: external data is found beside the model, not in cwd
+                options.add_session_config_entry(EXTERNAL_FOLDER, str(folder))
         try:
             self._session = ort.InferenceSession(
-                model_bytes(self._source), options, providers=["CPUExecutionProvider"]
+                model_bytes(source), options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:
             raise BackendError(

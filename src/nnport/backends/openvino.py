@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 import onnx_ir as ir
 
-from nnport.backends.artifacts import nodes_running, staging_dir
+from nnport.backends.artifacts import nodes_running, onnx_file, staging_dir
 from nnport.backends.base import Feeds, ModelSource, Runner
 from nnport.errors import BackendError, BackendUnavailableError, UsageError
+from nnport.model.external import has_external
 from nnport.model.specs import TensorInfo
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,9 @@ def _read_model(source: ModelSource, input_shapes: dict[str, tuple[int, ...]] | 
 
 def _convert(ov: Any, source: ModelSource, shapes: dict[str, list[int]]) -> Any:
     if isinstance(source, ir.Model):
+        if has_external(source):  # from bytes OpenVINO would look for the data in the cwd
+            with onnx_file(source) as path:
+                return ov.convert_model(str(path), input=shapes or None)
         data = io.BytesIO(ir.serde.serialize_model(source).SerializeToString())
         return ov.convert_model(data, input=shapes or None)
     if Path(source).suffix == ".xml":

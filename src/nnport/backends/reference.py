@@ -10,6 +10,7 @@ import onnx_ir as ir
 
 from nnport.backends.base import Feeds, ModelSource, Runner
 from nnport.errors import BackendError
+from nnport.model.external import inline_external
 from nnport.model.io import load
 from nnport.model.specs import TensorInfo, describe_value, graph_inputs
 
@@ -31,7 +32,7 @@ class ReferenceRunner(Runner):
 
         source = self._source
         self._model = source if isinstance(source, ir.Model) else load(source)
-        proto = ir.serde.serialize_model(self._model)
+        proto = ir.serde.serialize_model(inline_external(self._model))  # it reads no files
         try:
             self._evaluator = ReferenceEvaluator(proto)
         except Exception as exc:

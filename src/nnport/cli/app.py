@@ -30,6 +30,7 @@ from nnport.cli import (
 )
 from nnport.cli.common import configure_logging, err_console
 from nnport.cli.help import use_plain_help
+from nnport.cli.signals import interruptible
 from nnport.errors import NnportError
 
 EXIT_OK, EXIT_NEGATIVE, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -93,7 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return (or exit with) its exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
-    code = run(args, debug=debug)
+    with interruptible() as outcome:  # SIGTERM as SIGINT; never exit 0 once told to stop
+        try:
+            code = run(args, debug=debug)
+        except KeyboardInterrupt:  # arrived outside run's own handling (--debug re-raises)
+            code = 130
+        code = outcome(code)
     if argv is None:
         sys.exit(code)
     return code

@@ -6,94 +6,29 @@ import contextlib
 import logging
 import os
 import shutil
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 import onnx
 import onnx_ir as ir
 from google.protobuf.message import DecodeError
 
-from nnport.errors import ModelLoadError, ModelSaveError
+from nnport.errors import ModelLoadError, ModelSaveError, NnportError
+from nnport.model.atomic import atomic_path, temp_dir, umask_mode
+from nnport.model.external import check_external_data, data_files, inline_external
+from nnport.model.validate import check_proto
+
+__all__ = [
+    "EXTERNAL_DATA_THRESHOLD", "SOURCE_PATH_KEY", "atomic_path", "check_external_data",
+    "check_output_path", "load", "load_proto", "read_files", "save", "weight_bytes",
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
 SOURCE_PATH_KEY = "nnport.source_path"
 # ONNX protobufs cannot exceed 2 GiB; above this many bytes of weights we write external data.
 EXTERNAL_DATA_THRESHOLD = 1_800_000_000
-
-
-def _iter_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
-    yield from graph.initializer
-    for sparse in graph.sparse_initializer:
-        yield sparse.values
-    for node in graph.node:
-        yield from _iter_attribute_tensors(node.attribute)
-
-
-def _iter_attribute_tensors(
-    attributes: Iterable[onnx.AttributeProto],
-) -> Iterator[onnx.TensorProto]:
-    for attr in attributes:
-        if attr.HasField("t"):
-            yield attr.t
-        yield from attr.tensors
-        if attr.HasField("g"):
-            yield from _iter_tensors(attr.g)
-        for sub in attr.graphs:
-            yield from _iter_tensors(sub)
-
-
-def _all_tensors(proto: onnx.ModelProto) -> Iterator[onnx.TensorProto]:
-    yield from _iter_tensors(proto.graph)
-    for function in proto.functions:
-        for node in function.node:
-            yield from _iter_attribute_tensors(node.attribute)
-
-
-def check_external_data(proto: onnx.ModelProto, base_dir: Path) -> list[Path]:
-    """Refuse external data that escapes ``base_dir`` or is missing; return the files used."""
-    root = base_dir.resolve()
-    files: dict[Path, int] = {}
-    for tensor in _all_tensors(proto):
-        if tensor.data_location != onnx.TensorProto.EXTERNAL:
-            continue
-        info = {entry.key: entry.value for entry in tensor.external_data}
-        location = info.get("location", "")
-        where = f"tensor {tensor.name!r} stores its data in {location!r}"
-        if not location:
-            raise ModelLoadError(f"{where}: external data without a location")
-        rel = Path(location)
-        if rel.is_absolute() or location.startswith(("/", "\\")) or ":" in location:
-            raise ModelLoadError(
-                f"{where}, an absolute path; refusing to read outside the model's folder",
-                hint="external data must live beside the model file",
-            )
-        if any(part == ".." for part in Path(location.replace("\\", "/")).parts):
-            raise ModelLoadError(
-                f"{where}, which escapes the model's folder with '..'; refusing to read it",
-                hint="external data must live beside the model file",
-            )
-        full = (root / rel).resolve()
-        if root != full and root not in full.parents:
-            raise ModelLoadError(
-                f"{where}, a link that points outside the model's folder; refusing to read it",
-                hint="copy the data file next to the model instead of linking it",
-            )
-        if not full.is_file():
-            raise ModelLoadError(
-                f"{where}, which does not exist in {root}",
-                hint="copy the external data file next to the model",
-            )
-        size = files.setdefault(full, full.stat().st_size)
-        offset = int(info.get("offset", "0") or 0)
-        length = info.get("length")
-        if length is not None and offset + int(length) > size:
-            raise ModelLoadError(
-                f"{where} at bytes {offset}..{offset + int(length)}, "
-                f"but the file has only {size} bytes (truncated?)"
-            )
-    return sorted(files)
 
 
 def _parse(path: Path) -> onnx.ModelProto:
@@ -158,6 +93,7 @@ def load(path: str | os.PathLike[str], *, validate: bool = True) -> ir.Model:
     """Load an ONNX model into onnx-ir, refusing corrupt files and unsafe external data."""
     path = Path(path)
     proto, data = _parse_bytes(path)
+    check_proto(proto, path)
     external = check_external_data(proto, path.parent)
     if validate:
         _validate(path, None if external else data)
@@ -175,45 +111,41 @@ def load_proto(path: str | os.PathLike[str]) -> onnx.ModelProto:
     """Parse and validate a file into a ModelProto without loading external data."""
     path = Path(path)
     proto = _parse(path)
+    check_proto(proto, path)
     check_external_data(proto, path.parent)
     return proto
 
 
 def weight_bytes(model: ir.Model) -> int:
-    """Total bytes of all initializers in the main graph."""
-    return sum(v.const_value.nbytes for v in model.graph.initializers.values() if v.const_value)
+    """Total bytes of all initializers, subgraphs' included."""
+    return sum(
+        v.const_value.nbytes
+        for graph in model.graphs()
+        for v in graph.initializers.values()
+        if v.const_value is not None
+    )
 
 
-@contextlib.contextmanager
-def atomic_path(path: Path, *, mode: int | None = None) -> Iterator[Path]:
-    """A temporary path beside ``path`` to write to; renamed onto ``path`` only on success.
-
-    ``mode`` sets the file's permissions (temporary files are private by default).
-    """
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+def read_files(model: ir.Model) -> list[Path]:
+    """The files ``model`` was loaded from and still reads: its ONNX file and its data files."""
+    source = model.meta.get(SOURCE_PATH_KEY)
+    return ([Path(source)] if source else []) + data_files(model)
 
 
 def _same_file(a: Path, b: Path) -> bool:
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, ValueError):
         return a.exists() and b.exists() and os.path.samefile(a, b)
     return False
 
 
-def check_output_path(path: Path, protected: list[Path]) -> None:
-    """Refuse an output path that would overwrite one of the inputs."""
+def check_output_path(path: Path, protected: Iterable[Path]) -> None:
+    """Refuse an output path that is, or links to, a file an input reads."""
+    path = Path(path)
     for source in protected:
-        if _same_file(path, source) or path.resolve() == source.resolve():
+        if _same_file(path, source) or path.resolve() == Path(source).resolve():
             raise ModelSaveError(
-                f"refusing to overwrite the input {source}; choose another output path"
+                f"refusing to overwrite {source}, which the input model reads; "
+                "choose another output path"
             )
 
 
@@ -243,10 +175,19 @@ _REPEATED_TENSOR_FIELDS = (
 )  # fmt: skip
 
 
-def _loaded_tensor_header(name: str, tensor: object) -> tuple[bytes, onnx.TensorProto] | None:
+_Source = onnx.TensorProto | ir.ExternalTensor
+
+
+def _loaded_tensor_header(name: str, tensor: object) -> tuple[bytes, _Source] | None:
     """For a tensor still backed by the TensorProto it was loaded from, holding only a name,
-    dims, dtype, doc string and ``raw_data``: that proto minus ``raw_data``, serialized (built
-    without copying the data), and the proto to take the bytes from when writing. Else None."""
+    dims, dtype, doc string and ``raw_data``, or by a file (external data): the tensor proto
+    minus its data, serialized (built without copying the data), and where to take the bytes
+    from when writing. Else None."""
+    if isinstance(tensor, ir.ExternalTensor) and not tensor.metadata_props:
+        head = onnx.TensorProto(name=name, dims=tensor.shape.numpy(), data_type=tensor.dtype)
+        if tensor.doc_string:
+            head.doc_string = tensor.doc_string
+        return head.SerializeToString(), tensor
     if not isinstance(tensor, ir.serde.TensorProtoTensor) or tensor.metadata_props:
         return None
     raw = tensor.raw
@@ -263,6 +204,25 @@ def _loaded_tensor_header(name: str, tensor: object) -> tuple[bytes, onnx.Tensor
     return head.SerializeToString(), raw
 
 
+def _write_source(f: BinaryIO, source: bytes | _Source, length: int, name: str) -> None:
+    """Write one tensor's ``length`` bytes from where they are (a file is copied by the kernel)."""
+    if isinstance(source, ir.ExternalTensor):
+        f.flush()
+        start = f.tell()
+        source.tofile(f)
+        written = f.tell() - start
+    else:
+        data = source if isinstance(source, bytes) else source.raw_data
+        written = len(data)
+        if written == length:
+            f.write(data)
+    if written != length:  # data that does not match dims and dtype
+        raise ModelSaveError(
+            f"tensor {name!r} holds {written} bytes of data, not the "
+            f"{length} its shape and dtype need; the model is corrupt"
+        )
+
+
 def _write_model(model: ir.Model, path: Path) -> None:
     """Write ``model`` as one protobuf file, large raw tensor bytes straight from their buffers.
 
@@ -271,11 +231,15 @@ def _write_model(model: ir.Model, path: Path) -> None:
     fields, and the file is framed by hand (graph = field 7 of ModelProto, initializer = field 5
     of GraphProto, raw_data = field 9 of TensorProto, each a tag, a varint length and the bytes).
     Every field appears once, so any protobuf reader parses the same message ``ir.save`` writes.
-    Weights still backed by the loaded file's protos stand in as placeholders in a clone (the
-    model is not touched) and are copied once, while writing, one tensor at a time.
+    Weights still backed by the loaded file's protos or by external data files stand in as
+    placeholders in a clone (the model is not touched) and are copied once, while writing, one
+    tensor at a time; external tensors elsewhere (subgraphs, attributes) are read in first, so
+    the file written is self-contained.
     """
-    light = model.clone()  # shares the tensors; only the clone's placeholders differ
-    loaded: dict[str, tuple[bytes, onnx.TensorProto]] = {}
+    light = inline_external(model, keep_main=True)
+    if light is model:
+        light = model.clone()  # shares the tensors; only the clone's placeholders differ
+    loaded: dict[str, tuple[bytes, _Source]] = {}
     for name, value in light.graph.initializers.items():
         tensor = value.const_value
         found = _loaded_tensor_header(name, tensor)
@@ -286,21 +250,21 @@ def _write_model(model: ir.Model, path: Path) -> None:
                 0,
                 tensor.nbytes,
                 tensor.dtype,
-                shape=ir.Shape(found[1].dims),
+                shape=ir.Shape(tensor.shape.numpy()),
                 name=name,
             )
     proto = ir.serde.serialize_model(light)
-    # Per initializer: framing and header bytes, then its raw bytes (or the proto holding them).
-    chunks: list[tuple[bytes, int, bytes | onnx.TensorProto | None, str]] = []
+    # Per initializer: framing and header bytes, then its raw bytes (or where they are).
+    chunks: list[tuple[bytes, int, bytes | _Source | None, str]] = []
     for tensor in proto.graph.initializer:
-        source: bytes | onnx.TensorProto | None = None
+        source: bytes | _Source | None = None
         length = 0
         if tensor.name in loaded and tensor.data_location == onnx.TensorProto.EXTERNAL:
             head, source = loaded[tensor.name]
             length = int(dict((e.key, e.value) for e in tensor.external_data)["length"])
         elif tensor.HasField("raw_data") and tensor.ByteSize() >= _STREAM_RAW_BYTES:
-            source = tensor.raw_data  # a tensor the passes built (numpy-backed), already copied
-            length = len(source)
+            raw: bytes = tensor.raw_data  # a tensor the passes built (numpy-backed), copied
+            source, length = raw, len(raw)
             tensor.ClearField("raw_data")
             head = tensor.SerializeToString()
         else:
@@ -319,37 +283,46 @@ def _write_model(model: ir.Model, path: Path) -> None:
         for prefix, length, source, name in chunks:
             f.write(prefix)
             if source is not None:
-                data = source if isinstance(source, bytes) else source.raw_data
-                if len(data) != length:  # raw_data that does not match dims and dtype
-                    raise ModelSaveError(
-                        f"tensor {name!r} holds {len(data)} bytes of data, not the "
-                        f"{length} its shape and dtype need; the model is corrupt"
-                    )
-                f.write(data)
+                _write_source(f, source, length, name)
 
 
 def save(model: ir.Model, path: str | os.PathLike[str]) -> Path:
-    """Write ``model`` atomically (temp file, then rename); never overwrite its own source."""
+    """Write ``model`` atomically (temporary files, then renames), self-contained: weights
+    inline, or above ``EXTERNAL_DATA_THRESHOLD`` in ``PATH.data`` beside it, never in the
+    files the model was read from, which are never overwritten."""
     path = Path(path)
-    source = model.meta.get(SOURCE_PATH_KEY)
-    check_output_path(path, [Path(source)] if source else [])
-    if not path.parent.exists():
+    protected = read_files(model)
+    check_output_path(path, protected)
+    if not path.parent.is_dir():
         raise ModelSaveError(f"output folder {path.parent} does not exist")
+    if path.is_dir():
+        raise ModelSaveError(f"{path} is a folder; give the output model a file name")
     external = weight_bytes(model) > EXTERNAL_DATA_THRESHOLD
-    tmp_dir = Path(tempfile.mkdtemp(prefix=".nnport-", dir=path.parent))
+    data_name = f"{path.name}.data"
+    if external:
+        check_output_path(path.parent / data_name, protected)
+    try:
+        tmp_dir = temp_dir(path.parent, "save")
+    except OSError as exc:
+        raise ModelSaveError(f"cannot write into {path.parent}: {exc.strerror or exc}") from exc
     try:
         tmp_path = tmp_dir / path.name
-        data_name = f"{path.name}.data"
+        written = [tmp_path]
         try:
             if external:
-                ir.save(model, tmp_path, external_data=data_name)
+                ir.save(inline_external(model, keep_main=True), tmp_path, external_data=data_name)
+                written.insert(0, tmp_dir / data_name)
             else:
                 _write_model(model, tmp_path)
+            for item in written:  # plain files, as the umask makes them
+                os.chmod(item, umask_mode())
+        except NnportError:
+            raise
         except Exception as exc:
             raise ModelSaveError(f"could not write {path}: {exc}") from exc
-        if external:
-            os.replace(tmp_dir / data_name, path.parent / data_name)
-        os.replace(tmp_path, path)
+        # The data file first, the model last: the model never names data not yet in place.
+        for item in written:
+            os.replace(item, path.parent / item.name)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
     logger.info("wrote %s", path)

@@ -10,6 +10,7 @@ import numpy as np
 import onnx_ir as ir
 
 from nnport.errors import BackendError
+from nnport.model.external import for_runtime, inline_external
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ def adapt_feeds(model: ir.Model, feed: Mapping[str, np.ndarray]) -> dict[str, np
 # Initializers above this size travel to the runtime as feeds, not inside the serialized graph:
 # serializing 100 MB of weights per verification run costs more than the run itself.
 WEIGHT_FEED_BYTES = 1024
+
+# Where ONNX Runtime resolves external data of a model given as bytes (default: the cwd).
+EXTERNAL_FOLDER = "session.model_external_initializers_file_folder_path"
 
 
 class WeightCache:
@@ -104,8 +108,11 @@ def run_model(
         # Idle worker threads sleep instead of spinning: one run per session, often on shared
         # cores, where spinning burns the CPU the other thread needs (same outputs either way).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        runnable, folder = for_runtime(light)  # small or subgraph weights may still be external
+        if folder is not None:
+            options.add_session_config_entry(EXTERNAL_FOLDER, str(folder))
         session = ort.InferenceSession(
-            ir.serde.serialize_model(light).SerializeToString(),
+            ir.serde.serialize_model(runnable).SerializeToString(),
             options,
             providers=["CPUExecutionProvider"],
         )
@@ -120,7 +127,7 @@ def run_model(
     try:
         from onnx.reference import ReferenceEvaluator
 
-        evaluator = ReferenceEvaluator(ir.serde.serialize_model(light))
+        evaluator = ReferenceEvaluator(ir.serde.serialize_model(inline_external(light)))
         results = []
         for f in feeds:
             outs = evaluator.run(None, {**adapt_feeds(model, f), **weights})
