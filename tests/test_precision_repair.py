@@ -266,3 +266,54 @@ def test_layernorm_decomposition_stays_finite_in_fp16(deviation: float) -> None:
     assert np.max(np.abs(got - reference["y"])) < 2e-2 * np.max(np.abs(reference["y"]))
     _e, (fp32,) = run_model(decomposed, [{"x": x}])
     np.testing.assert_allclose(fp32["y"], reference["y"], rtol=1e-4, atol=1e-4)
+
+
+def test_every_profile_declares_its_number_format_with_a_source() -> None:
+    from nnport.targets import list_targets, load_target
+
+    expected = {"ascend310": "fp16", "ascend310p": "fp16", "nnie": "int8", "ncnn": "fp16",
+                "tensorrt": "fp32", "openvino": "bf16", "onnxruntime": "fp32"}  # fmt: skip
+    names = [t.name for t in list_targets()]
+    assert set(expected) <= set(names)
+    for name in names:
+        precision = load_target(name).precision
+        assert precision.source and precision.url, name
+        assert precision.qdq in ("consumes", "calibrates"), name
+        assert precision.default == expected.get(name, precision.default), name
+    assert load_target("ascend310").precision.flags["fp16"] == "--precision_mode=force_fp16"
+    assert load_target("ascend310").precision.keep_fp32 == "keep-dtype"
+
+
+def test_the_generators_hold_the_shipped_precision_tables() -> None:
+    """Generated profiles get [precision] from their generators' hand-recorded tables: what
+    the generators would write is what ships (they regenerate byte-identical)."""
+    import importlib.util
+    import sys
+
+    from nnport.targets import load_target
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "benchmarks"))
+    try:
+        from probe_profiles import PRECISION
+    finally:
+        sys.path.pop(0)
+    for name, table in PRECISION.items():
+        assert load_target(name).precision == table, name
+    spec = importlib.util.spec_from_file_location(
+        "gen_ort", root / "scripts" / "gen_onnxruntime_profile.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert load_target("onnxruntime").precision == module.PRECISION
+
+
+def test_openvino_verifies_in_bf16_only_where_the_cpu_has_it() -> None:
+    from nnport.passes.keep_fp32 import cpu_has_bf16, target_format
+    from nnport.targets import load_target
+
+    fmt, chosen = target_format(load_target("openvino"), None)
+    assert fmt == ("bf16" if cpu_has_bf16() else "fp32")
+    assert chosen.startswith("target default")
+    assert target_format(load_target("openvino"), "fp16") == ("fp16", "--precision")
