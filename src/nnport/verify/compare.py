@@ -265,6 +265,13 @@ def compare(
     ranges = None
     if plan is not None and plan.precision in ("fp16", "bf16") and options.range_scan:
         ranges = _scan(model, feeds, reference, plan, options, notes)
+        if ranges is not None and not passed and not ranges.over and ranges.underflow_tensors:
+            notes.append(
+                f"no tensor exceeds {plan.precision}'s range, but {ranges.underflow_tensors} "
+                f"hold values that underflow to zero in it: activations this small (the "
+                f"outputs' largest |x| is {max(o.reference_max_abs for o in outputs):.3g}) "
+                "lose their bits in subnormals"
+            )
     bisect_result = None
     if options.bisect or (options.bisect_on_failure and not passed):
         if not isinstance(candidate_model, ir.Model):
