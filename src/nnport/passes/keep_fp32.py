@@ -173,6 +173,10 @@ def _float(value: ir.Value | None) -> bool:
     return value is not None and value.dtype == ir.DataType.FLOAT
 
 
+# Nodes that compute nothing a format could change: their values are weights, rounded once.
+_NOT_COMPUTING = frozenset({"Constant", "ConstantOfShape", "Identity"})
+
+
 def _typed(model: ir.Model) -> ir.Model:
     """A clone with the element types of its intermediate tensors inferred (where ONNX can)."""
     clone = model.clone()
@@ -188,7 +192,11 @@ def _typed(model: ir.Model) -> ir.Model:
 def _candidates(model: ir.Model) -> list[str]:
     """Main-graph node names, in graph order, that compute a float tensor (what a format
     changes)."""
-    return [n.name or "" for n in _typed(model).graph if any(_float(v) for v in n.outputs)]
+    return [
+        n.name or ""
+        for n in _typed(model).graph
+        if n.op_type not in _NOT_COMPUTING and any(_float(v) for v in n.outputs)
+    ]
 
 
 def overflow_region(
@@ -288,6 +296,30 @@ def _bisect(search: _Search, region: Sequence[str], names: Sequence[str]) -> tup
     return tuple(names[start:hi])
 
 
+def _shrink(
+    search: _Search, region: Sequence[str], window: Sequence[str], budget: int
+) -> tuple[str, ...]:
+    """``window`` less the inner nodes the model matches without, tried in halving chunks
+    (delta debugging) while runs are left in ``budget``; its two ends stay (the bisections
+    showed each is needed)."""
+    if len(window) <= 2:
+        return tuple(window)
+    first, inner, last = window[0], list(window[1:-1]), window[-1]
+    size = max(len(inner) // 2, 1)
+    while inner and search.runs < budget:
+        start = 0
+        while start < len(inner) and search.runs < budget:
+            trial = inner[:start] + inner[start + size :]
+            if search.passes([*region, first, *trial, last]):
+                inner = trial
+            else:
+                start += size
+        if size == 1:
+            break
+        size //= 2
+    return (first, *inner, last)
+
+
 def verify_precision(
     model: ir.Model,
     fmt: str,
@@ -353,6 +385,7 @@ def verify_precision(
                 return done(broke=True, error_before=before, error=err, sqnr_db=sqnr,
                             overflow=overflowing, reason=reason)  # fmt: skip
             searched = _bisect(search, region, rest)
+            searched = _shrink(search, region, searched, blank.run_budget - 1)
             kept = (*region, *searched)
         err, sqnr = search.measure(kept)
         ok = search.passes(kept)
