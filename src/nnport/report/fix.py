@@ -101,7 +101,10 @@ def precision_facts(facts: Table, report: PrecisionReport) -> None:
 
 def render_fix(result: FixResult) -> Group:
     """The fix report as rich renderables."""
-    label = f" ({result.precision.label})" if result.precision is not None else ""
+    label = ""
+    if result.precision is not None:
+        unverified = math.isnan(result.precision.error) and not result.precision.broke
+        label = f" ({result.precision.label}{' not verified' if unverified else ''})"
     if result.deployable and result.verified:
         verdict = Text(f"deployable on {result.target}, outputs verified", style="bold green")
         if result.precision is not None and result.precision.broke:
