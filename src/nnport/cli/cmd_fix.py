@@ -97,7 +97,12 @@ def fix_cmd(
 
     A pass whose outputs drift beyond --rtol/--atol (integers: exactly) is rolled back.
 
-    Exit 0: OUT deployable and verified; 1: violations remain (OUT still written); 2: bad input.
+    OUT is then verified in the target's number format (--precision; fp16 emulated for
+    Ascend): a model that breaks in it gets the nodes to keep in fp32, verified, written to
+    OUT.keep_dtype.cfg for ATC.
+
+    Exit 0: OUT deployable and verified; 1: violations remain (OUT still written) or the model
+    breaks in the target's format beyond repair; 2: bad input.
 
     For Ascend targets the matching atc command line is printed.
 
