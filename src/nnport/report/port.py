@@ -90,7 +90,10 @@ def render_port(result: PortResult) -> RenderableType:
     if result.check_after.violations:
         parts += [Text(""), Text("still failing:", style="bold"), summary_table(result.check_after)]
     if result.compares:
-        title = "fixed model vs original, fp32" + (" (device part)" if result.fix.split else "")
+        labels = ", ".join(dict.fromkeys(c.precision_label for c in result.compares))
+        title = f"fixed model vs original, {labels}" + (
+            " (device part)" if result.fix.split else ""
+        )
         table = Table(title=title, title_justify="left", show_edge=False)
         for col in ("backend", "output", "max abs err", "cosine", "result"):
             table.add_column(col)
