@@ -18,7 +18,8 @@ from nnport.errors import NnportError
 from nnport.model.dtypes import dtype_name
 from nnport.model.io import SOURCE_PATH_KEY, save
 from nnport.passes import FixOptions, FixResult, fix
-from nnport.passes.atc import atc_command, is_atc_target
+from nnport.passes.atc import atc_command, is_atc_target, precision_mode
+from nnport.passes.keep_fp32 import PrecisionReport, write_keep_file
 from nnport.passes.split_postprocess import HOST_SUFFIX
 from nnport.passes.split_preprocess import PRE_SUFFIX
 from nnport.targets import load_target
@@ -54,6 +55,8 @@ class PortOptions:
     backends: tuple[str, ...] = ()
     bench_iterations: int = 20
     precision: str = "f32"
+    # The number format the fixed model is verified in (None: the target's default, "": none).
+    verify_precision: str | None = None
     # Cut NMS-like post-processing (data-dependent shapes) off to a host model when it blocks.
     split_postprocess: bool = True
 
@@ -125,6 +128,25 @@ def _compare_options(base: CompareOptions, backend: str, options: PortOptions) -
         atol=options.runtime_atol,
         backend_options=_backend_options(backend, options),
     )
+
+
+def precision_stage(report: PrecisionReport) -> Stage:
+    """The fix's verdict in the device's number format as a stage of its own."""
+    status = "failed" if report.broke and not report.passed else "ok"
+    if not report.broke and report.error != report.error:  # not verified (int8 without data)
+        status = "skipped"
+    if not report.broke:
+        detail = (
+            report.reason
+            if status == "skipped"
+            else f"matches, SQNR {report.sqnr_db:.1f} dB, max error {report.error:.3g}"
+        )
+    elif report.passed:
+        detail = (f"breaks (error {report.error_before:.3g}); {len(report.kept)} node(s) kept "
+                  f"in fp32 match (max error {report.error:.3g}, {report.runs} run(s))")  # fmt: skip
+    else:
+        detail = report.reason
+    return Stage(f"verify in {report.label}", status, report.seconds, detail)
 
 
 def _signature(values: Iterable[ir.Value], skip: Collection[str] = ()) -> dict[str, str]:
@@ -215,7 +237,7 @@ def port(
         inputs=feeds,
         options=FixOptions(
             rtol=options.rtol, atol=options.atol, seed=options.seed, samples=options.samples,
-            split_postprocess=options.split_postprocess,
+            split_postprocess=options.split_postprocess, precision=options.verify_precision,
         ),
     )  # fmt: skip
     fixed = fix_result.model if fix_result.model is not None else model
@@ -235,11 +257,17 @@ def port(
     after = check(fixed, profile, input_shapes=shapes or None)
     stages.done("re-check", t, "ok" if after.deployable else "failed",
                 f"{len(after.violations)} violation(s) left")  # fmt: skip
+    verdict = fix_result.precision
+    if verdict is not None:  # verified inside fix: recorded as its own stage
+        stages.records.append(precision_stage(verdict))
 
     output = out / f"{Path(source).stem}.{profile.name}.onnx"
     t = stages.start(f"write {output}")
     save(fixed, output)
     stages.done("write", t, detail=str(output))
+    if verdict is not None:
+        verdict = write_keep_file(verdict, output, profile)
+        fix_result = dataclasses.replace(fix_result, precision=verdict)
     host_output = pre_output = ""
     stem = f"{Path(source).stem}.{profile.name}"
     if fix_result.split is not None and fix_result.host_model is not None:
@@ -320,7 +348,11 @@ def port(
 
     atc = ""
     if is_atc_target(profile.name):
-        atc = atc_command(fixed, profile.name, output, shapes=shapes)
+        atc = atc_command(
+            fixed, profile.name, output, shapes=shapes,
+            precision_mode=precision_mode(verdict.converter_flags) if verdict else "",
+            keep_dtype=verdict.keep_file if verdict else "",
+        )  # fmt: skip
     return PortResult(
         model=source,
         target=profile.name,
