@@ -63,6 +63,15 @@ def port_cmd(
         help="When NMS-like post-processing (data-dependent shapes) blocks the target, cut it "
         "off to OUTPUT/<model>.<target>.post.onnx for the host; the device part is compared.",
     ),
+    precision: str | None = typer.Option(
+        None,
+        "--precision",
+        help="The number format to verify the fixed model in: fp32, fp16, bf16 or int8 (default: "
+        "the target's device format, e.g. fp16 emulated for ascend310). A model that breaks in "
+        "it gets the smallest verified set of nodes kept in fp32 (Ascend: "
+        "OUTPUT/<model>.<target>.keep_dtype.cfg on the atc line).",
+        show_default=False,
+    ),
     json_out: bool = JSON_OPT,
 ) -> None:
     """Check MODEL against TARGET, fix it with verified rewrites, re-check, compare and time it.
@@ -88,6 +97,10 @@ def port_cmd(
     check_output_path(output, [model])
     load_target(target)  # an unknown target fails before any work
     target = canonical_name(target)  # `-t OpenVINO` names the shipped openvino profile
+    if precision is not None:
+        from nnport.precision.formats import get_format
+
+        precision = get_format(precision).name  # an unknown format fails before any work
     loaded = load(model)
     refuse_unknown_opset(loaded, model)
     shapes = resolve_input_shapes(loaded, input_specs(input_shape))
@@ -103,6 +116,7 @@ def port_cmd(
         backends=split_names(backend),
         bench_iterations=iterations,
         split_postprocess=split_postprocess,
+        verify_precision=precision,
     )
     with Status("starting", console=err_console) as status:
         result = port(loaded, target, output, options, progress=lambda text: status.update(text))
