@@ -177,6 +177,22 @@ def test_an_os_error_while_writing_is_exit_2_not_3(
     assert "No space left on device" in _one_error_line(result.err)
 
 
+@pytest.mark.parametrize("verb", ["compare", "bench"])
+def test_a_model_too_big_for_memory_is_exit_2(cli: Any, tmp_path: Path, verb: str) -> None:
+    """A valid model whose input alone needs 48 GiB: one line saying so, not an internal error."""
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 65536, 65536])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 65536, 65536])],
+    )
+    model = tmp_path / "big.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), model)
+    result = cli(verb, model, "-b", "onnxruntime")
+    assert result.code == 2, result.out + result.err
+    assert "memory" in _one_error_line(result.err)
+
+
 # --- item 8: stderr holds nnport's own line -------------------------------------------------
 
 

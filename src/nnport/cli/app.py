@@ -124,6 +124,19 @@ def run(args: list[str], *, debug: bool = False) -> int:
     except KeyboardInterrupt:
         err_console.print("nnport: interrupted")
         return 130
+    except MemoryError as exc:
+        if debug:
+            raise
+        # A valid model whose tensors (at these input shapes) outgrow this machine: the user
+        # can act on it (smaller shapes, a bigger machine), so it is exit 2, not a bug.
+        detail = " ".join(str(exc).split())[:300] or "an allocation failed"
+        err_console.print(
+            f"[bold red]error:[/] out of memory: {escape(detail)} "
+            "(the model's tensors do not fit in this machine's memory at these input shapes)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return EXIT_USAGE
     except OSError as exc:
         if debug or exc.filename is None:  # no file named: not the user's to fix, see below
             return _internal(exc, debug)

@@ -74,6 +74,7 @@ def configure_logging(*, debug: bool, verbose: bool) -> None:
     if not (debug or verbose):  # onnx-ir's and others' warnings are not the user's business
         handler.addFilter(_own_record)
     root.addHandler(handler)
+    logging.captureWarnings(True)  # numpy's and others' warnings: a log record, shown as above
     root.setLevel(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
     os.environ[NATIVE_LOGS_ENV] = "1" if debug or verbose else "0"
 
