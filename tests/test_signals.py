@@ -39,6 +39,26 @@ sys.exit(main(["fix", model, "-t", "ascend310", "-o", out]))
 """
 
 
+# A lighter child for the sweeps: it only holds a half-written save until it is killed.
+_BLOCKED_SAVE = """
+import sys, time
+from pathlib import Path
+import nnport
+import nnport.model.io as io
+
+model, out, ready = sys.argv[1:4]
+original = io._write_model
+
+def half_written(m, path):
+    original(m, path)
+    Path(ready).touch()
+    time.sleep(120)
+
+io._write_model = half_written
+nnport.save(nnport.load(model), out)
+"""
+
+
 def _model(path: Path) -> Path:
     rng = np.random.default_rng(0)
     graph = helper.make_graph(
@@ -54,11 +74,13 @@ def _model(path: Path) -> Path:
     return path
 
 
-def _start_blocked_fix(tmp_path: Path, out: Path) -> tuple[subprocess.Popen[bytes], Path]:
+def _start_blocked_fix(
+    tmp_path: Path, out: Path, script: str = _BLOCKED_FIX
+) -> tuple[subprocess.Popen[bytes], Path]:
     model = _model(tmp_path / "m.onnx")
     ready = tmp_path / "ready"
     child = subprocess.Popen(
-        [sys.executable, "-c", _BLOCKED_FIX, str(model), str(out), str(ready)],
+        [sys.executable, "-c", script, str(model), str(out), str(ready)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -94,10 +116,10 @@ def test_temporaries_of_a_killed_run_are_swept_by_the_next_but_never_a_live_runs
 ) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    live, model = _start_blocked_fix(tmp_path, out / "live.onnx")
+    live, model = _start_blocked_fix(tmp_path, out / "live.onnx", _BLOCKED_SAVE)
     other = tmp_path / "other"
     other.mkdir()
-    killed, _ = _start_blocked_fix(other, out / "killed.onnx")
+    killed, _ = _start_blocked_fix(other, out / "killed.onnx", _BLOCKED_SAVE)
     try:
         killed.kill()  # SIGKILL: nothing can clean up after it
         killed.wait(timeout=60)
