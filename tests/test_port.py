@@ -174,3 +174,54 @@ def test_port_feeds_a_retyped_input_what_each_model_expects(tmp_path: Path) -> N
     from nnport.report.html import render_html
 
     assert "interface changed" in render_html(result)
+
+
+def _nested_ifs(depth: int) -> object:
+    """A full binary tree of Ifs ``depth`` levels deep, every branch reading ``x`` from outside."""
+    from onnx import TensorProto, helper
+
+    count = [0]
+
+    def branch(level: int) -> object:
+        count[0] += 1
+        out = f"y{count[0]}"
+        if level == depth:
+            nodes = [helper.make_node("Add", ["x", "x"], [out])]
+        else:
+            inner = f"i{count[0]}"
+            nodes = [
+                helper.make_node(
+                    "If", ["c"], [inner], then_branch=branch(level + 1),
+                    else_branch=branch(level + 1),
+                ),
+                helper.make_node("Relu", [inner], [out]),
+            ]  # fmt: skip
+        value = helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, 4])
+        return helper.make_graph(nodes, f"g{count[0]}", [], [value])
+
+    top = helper.make_node("If", ["c"], ["y"], then_branch=branch(1), else_branch=branch(1))
+    graph = helper.make_graph(
+        [top],
+        "nested",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4]),
+            helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+
+
+def test_port_on_nested_ifs_runs_each_model_once_per_sample(tmp_path: Path) -> None:
+    """Deep subgraph nesting (issue 21: a 4,095-If model took over 5 minutes in port -t openvino):
+    port converts and compares it without a tensor-by-tensor bisect of the agreeing pair, which
+    ran the nested model once per chunk of its tensors (quadratic in its size).
+    benchmarks/nested_if.py measures time against the node count."""
+    pytest.importorskip("openvino")
+    import onnx
+
+    path = tmp_path / "nested.onnx"
+    onnx.save(_nested_ifs(5), path)  # type: ignore[arg-type]
+    result = port(nnport.load(path), "openvino", tmp_path / "out", PortOptions(bench_iterations=0))
+    assert {c.candidate.backend for c in result.compares} == {"onnxruntime", "openvino"}
+    assert all(c.passed and c.bisect is None for c in result.compares), result.stages

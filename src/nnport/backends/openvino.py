@@ -111,18 +111,25 @@ def _read_model(source: ModelSource, input_shapes: dict[str, tuple[int, ...]] | 
 
 
 def _convert(ov: Any, source: ModelSource, shapes: dict[str, list[int]]) -> Any:
+    model = _convert_as_is(ov, source)
+    # Shapes are set on the converted model, not through convert_model(input=...): that
+    # re-creates the inputs and loses the If/Loop branches' references to them by name
+    # ("No node with name x" on a model whose subgraphs read a graph input).
+    if shapes:
+        model.reshape(shapes)
+    return model
+
+
+def _convert_as_is(ov: Any, source: ModelSource) -> Any:
     if isinstance(source, ir.Model):
         if has_external(source):  # from bytes OpenVINO would look for the data in the cwd
             with onnx_file(source) as path:
-                return ov.convert_model(str(path), input=shapes or None)
+                return ov.convert_model(str(path))
         data = io.BytesIO(ir.serde.serialize_model(source).SerializeToString())
-        return ov.convert_model(data, input=shapes or None)
+        return ov.convert_model(data)
     if Path(source).suffix == ".xml":
-        model = ov.Core().read_model(str(source))
-        if shapes:
-            model.reshape(shapes)
-        return model
-    return ov.convert_model(str(source), input=shapes or None)
+        return ov.Core().read_model(str(source))
+    return ov.convert_model(str(source))
 
 
 def conversion_reason(exc: BaseException, source: ModelSource | None = None) -> str:
