@@ -254,3 +254,13 @@ def test_names_never_collide_with_the_models_own() -> None:
     got = run_emulated(model, "fp16", {"x": x})["y"]
     a = r16(np.maximum(r16(x), 0))
     np.testing.assert_array_equal(got, r16(a + r16(np.abs(r16(-a)))))
+
+
+def test_bf16_below_opset_13_converts_the_copy() -> None:
+    text = '<ir_version: 7, opset_import: ["" : 11]> g (float[2,3] x) => (float[3,2] y) {'
+    model = parse(text + " t = Transpose<perm=[1,0]>(x)\n y = Relu(t) }")
+    model.graph.node(0).name = "flip"
+    x = np.array([[1 + 2**-8, 3.4e38, 2], [1 + 3 * 2**-8, -1, 0.5]], np.float32)
+    got = run_emulated(model, "bf16", {"x": x}, keep=["flip"])["y"]
+    np.testing.assert_array_equal(got, round_bf16(np.maximum(x.T, 0)))
+    assert model.opset_imports[""] == 11  # the input model is untouched

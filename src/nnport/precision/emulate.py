@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 # Scan): rounding them again is harmless, but the extra Casts say nothing, so they are skipped.
 _CONTROL_FLOW = {"If", "Loop", "Scan"}
 EMULATED_KEY = "nnport.emulated_precision"
+BF16_CAST_OPSET = 13  # Cast to and from bfloat16 (Cast-13)
 
 
 def emulate(model: ir.Model, fmt: str, keep: Collection[str] = ()) -> ir.Model:
@@ -46,6 +47,8 @@ def emulate(model: ir.Model, fmt: str, keep: Collection[str] = ()) -> ir.Model:
         )
     keep_set = set(keep)
     copy = model.clone()
+    if spec.name == "bf16" and copy.opset_imports.get("", 13) < BF16_CAST_OPSET:
+        copy = _to_opset(copy, BF16_CAST_OPSET)
     _infer_types(copy)
     names = {n.name for n in copy.graph.all_nodes() if n.name}
     unknown = sorted(keep_set - names)
@@ -60,6 +63,27 @@ def emulate(model: ir.Model, fmt: str, keep: Collection[str] = ()) -> ir.Model:
     _Rewrite(copy, spec, keep_set).run()
     copy.metadata_props[EMULATED_KEY] = spec.name
     return copy
+
+
+def _to_opset(model: ir.Model, version: int) -> ir.Model:
+    """``model`` converted to ``version`` of the default domain by onnx's version converter
+    (semantics-preserving adapters); Cast to bfloat16 exists only from Cast-13 on, and neither
+    a model-local function at another opset nor a bit cast (ONNX has none before it) can
+    stand in for it."""
+    import onnx
+
+    proto = ir.serde.serialize_model(model)
+    try:
+        converted = onnx.version_converter.convert_version(proto, version)
+    except Exception as exc:
+        raise UsageError(
+            f"bf16 emulation needs opset {version} (Cast to bfloat16), and onnx could not "
+            f"convert this opset-{model.opset_imports.get('', 0)} model: "
+            + " ".join(str(exc).split())[:200],
+            hint="convert the model to opset 13 or later first, or emulate fp16",
+        ) from exc
+    logger.info("bf16 emulation: the copy was converted to opset %d", version)
+    return ir.serde.deserialize_model(converted)
 
 
 def _infer_types(model: ir.Model) -> None:
