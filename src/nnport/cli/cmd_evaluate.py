@@ -8,6 +8,7 @@ import typer
 
 from nnport.cli.cmd_compare import CALIBRATE_OPT, CALIBRATION_SAMPLES_OPT, CALIBRATOR_OPT
 from nnport.cli.common import JSON_OPT, MODEL_ARG, console, emit_json, split_names
+from nnport.errors import UsageError
 
 DATASET_OPT = typer.Option(
     "mnist", "--dataset", help="mnist (IDX test split) or imagefolder (ROOT/CLASS/IMAGE)."
@@ -32,7 +33,8 @@ PRECISIONS_OPT = typer.Option(
 SOURCE_OPT = typer.Option(
     None,
     "--source",
-    help="The nnport checkpoint the model was exported from: report agreement with torch.",
+    help="The model it was exported from: an nnport torch checkpoint, a Keras file or SavedModel "
+    "folder, or MindSpore MODULE:FACTORY with --source-checkpoint; reports agreement with it.",
 )
 
 
@@ -55,11 +57,36 @@ def evaluate_cmd(
     strict: bool = typer.Option(
         False, "--strict", help="Exit 1 when any two predictions (or the source) differ."
     ),
+    source_checkpoint: Path | None = typer.Option(
+        None,
+        "--source-checkpoint",
+        show_default=False,
+        help="With --source MODULE:FACTORY: the MindSpore .ckpt to load into it.",
+    ),
+    task: str = typer.Option(
+        "classify",
+        "--task",
+        help="classify (top-1) or detect (COCO mAP on YOLO-txt or COCO-JSON "
+        "labelled images: --data SPLIT_DIR or annotations.json; needs nnport[detect]).",
+    ),
+    preprocess: str | None = typer.Option(
+        None,
+        "--preprocess",
+        help="--task detect: preprocessing spec (default: the model's).",
+    ),
     json_out: bool = JSON_OPT,
 ) -> None:
     """Accuracy per backend and number format on a dataset (normalization read from the model's
     nnport metadata), agreement with the source torch model and with fp32, and the images where
     predictions differ: `nnport evaluate mnist.onnx --data DIR --precision fp32,fp16,int8`."""
+    if task == "detect":
+        from nnport.cli.evaluate_detect import evaluate_detect
+
+        evaluate_detect(model, data, split_names(backend), precision, source, preprocess, limit,
+                        threads, strict, json_out)  # fmt: skip
+        return
+    if task != "classify":
+        raise UsageError(f"--task {task!r}: choose classify or detect")
     from nnport.precision.formats import parse_precisions
     from nnport.precision.int8 import Int8Options
     from nnport.report.evaluate import render_evaluate
@@ -82,9 +109,9 @@ def evaluate_cmd(
     )
     predictor = None
     if source is not None:
-        from nnport.recipes.sources import torch_source
+        from nnport.recipes.sources import load_source
 
-        predictor = torch_source(source)
+        predictor = load_source(str(source), source_checkpoint)
     result = evaluate(model, options, predictor)
     if json_out:
         emit_json(result)

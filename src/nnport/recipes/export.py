@@ -60,6 +60,8 @@ class ExportResult:
     rtol: float
     atol: float
     models: tuple[ExportedModel, ...]
+    framework: str = "torch"  # what the files were checked against: torch, keras, mindspore
+    manifest: str = ""  # buckets.json beside several shape buckets ('' for one model)
 
 
 def metadata_for(info: CheckpointInfo | None) -> dict[str, str]:

@@ -66,9 +66,8 @@ def _load_state(model: Any, state: Any, path: Path) -> None:
         raise ModelLoadError(f"{path} does not fit the model: {first}") from exc
 
 
-def load_factory(spec: str, weights: str | Path | None) -> Any:
-    """``package.module:factory`` -> factory() as a torch.nn.Module, with optional weights loaded."""
-    torch = require_torch()
+def import_factory(spec: str) -> Any:
+    """``package.module:factory`` -> the factory callable (the current folder is importable)."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise UsageError(f"{spec!r} is neither a checkpoint file nor MODULE:FACTORY")
@@ -81,7 +80,13 @@ def load_factory(spec: str, weights: str | Path | None) -> Any:
     factory = getattr(module, attr, None)
     if factory is None or not callable(factory):
         raise UsageError(f"module {module_name!r} has no callable {attr!r}")
-    model = factory()
+    return factory
+
+
+def load_factory(spec: str, weights: str | Path | None) -> Any:
+    """``package.module:factory`` -> factory() as a torch.nn.Module, with optional weights loaded."""
+    torch = require_torch()
+    model = import_factory(spec)()
     if not isinstance(model, torch.nn.Module):
         raise UsageError(f"{spec} returned {type(model).__name__}, not a torch.nn.Module")
     if weights is not None:

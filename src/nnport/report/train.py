@@ -38,7 +38,7 @@ def render_train(result: TrainResult) -> Group:
 def render_export(result: ExportResult) -> Table:
     """One row per written ONNX file with its shape and its largest difference from torch."""
     table = Table(
-        title=f"export {result.source} (opset {result.opset}, verified against torch "
+        title=f"export {result.source} (opset {result.opset}, verified against {result.framework} "
         f"with rtol={result.rtol:g} atol={result.atol:g})",
         title_justify="left",
         show_edge=False,

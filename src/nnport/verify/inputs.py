@@ -10,6 +10,7 @@ import onnx_ir as ir
 
 from nnport.errors import InputSpecError
 from nnport.model.dtypes import to_numpy
+from nnport.model.graphs import infer_shapes
 from nnport.model.specs import graph_inputs, static_input_shapes
 
 # Inputs consumed by these ops (at these input positions) must stay positive.
@@ -67,6 +68,20 @@ def _value_range(value: ir.Value, shape: tuple[int, ...]) -> tuple[float, float]
     return None
 
 
+def _index_dim_unknown(value: ir.Value) -> bool:
+    """True when ``value`` indexes a tensor whose length along the indexed axis is unknown."""
+    for node, index in _uses(value):
+        spec = _INDEX_CONSUMERS.get((node.op_type, index))
+        if spec is not None:
+            data = node.inputs[spec[0]]
+            axis = node.attributes.get_int(spec[1], spec[2])
+            if data is None or data.shape is None or not -len(data.shape) <= axis < len(data.shape):
+                return True
+            if not isinstance(data.shape[axis], int):
+                return True
+    return False
+
+
 def _feeds_indices(value: ir.Value) -> bool:
     return any((n.op_type, i) in _INDEX_CONSUMERS for n, i in _uses(value))
 
@@ -80,6 +95,8 @@ def generate_inputs(
 ) -> list[dict[str, np.ndarray]]:
     """``samples`` feeds for ``model``: floats ~N(0,1), ints in small or index-safe ranges."""
     concrete = static_input_shapes(model, shapes)
+    if any(_index_dim_unknown(v) for v in graph_inputs(model)):
+        infer_shapes(model)  # annotates value shapes only: the index bounds need the data's dims
     rng = np.random.default_rng(seed)
     feeds: list[dict[str, np.ndarray]] = []
     for _ in range(samples):
