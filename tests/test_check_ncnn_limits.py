@@ -16,6 +16,15 @@ from nnport.probe.reproduce import reproduces
 from nnport.targets import load_target
 from runtimes import matches_onnxruntime
 
+# Sweeps keep a representative case or two (one that runs, one refused) in the default suite;
+# the other cases, each a pnnx conversion and an ncnn run, are `slow` (pytest -m slow).
+SLOW = pytest.mark.slow
+
+
+def _sweep(values: list[object], keep: tuple[object, ...]) -> list[object]:
+    """``values`` with every one not in ``keep`` marked slow."""
+    return [v if v in keep else pytest.param(v, marks=SLOW) for v in values]
+
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
@@ -195,9 +204,11 @@ def test_a_graph_input_passed_straight_to_an_output_is_refused(tmp_path: Path) -
 
 @pytest.mark.parametrize(
     "name",
-    ["empty-tensor", "avgpool-ceil-extra-window", "passthrough-graph", "linear-bias",
-     "gather-index-list", "deconv-runtime-weight", "resize-nearest-mode", "resize-nearest-index",
-     "split-uneven-parts", "reduce-axes-input"],
+    ["linear-bias", "split-uneven-parts",
+     *(pytest.param(n, marks=SLOW) for n in (
+         "empty-tensor", "avgpool-ceil-extra-window", "passthrough-graph", "gather-index-list",
+         "deconv-runtime-weight", "resize-nearest-mode", "resize-nearest-index",
+         "reduce-axes-input"))],
 )  # fmt: skip
 def test_the_new_ncnn_defects_reproduce_on_ncnn_only(name: str) -> None:
     pytest.importorskip("openvino")
@@ -248,7 +259,7 @@ GEMMS: dict[str, Gemm] = {
 }
 
 
-@pytest.mark.parametrize("name", list(GEMMS))
+@pytest.mark.parametrize("name", _sweep(list(GEMMS), keep=("layer", "fed_b_fed_c")))
 def test_check_agrees_with_ncnn_on_linear_layer_biases(tmp_path: Path, name: str) -> None:
     """linear-bias: pnnx makes a Gemm with transB (or a constant B) a linear layer, which ncnn
     runs with a bias only when B and the bias are constants and the bias is a vector."""
@@ -283,8 +294,9 @@ def _gather(tmp_path: Path, name: str, indices: np.ndarray, axis: int = 1) -> Pa
 
 @pytest.mark.parametrize(
     "indices",
-    [np.array([0, 2]), np.array([2, 0, 1]), np.array([[0, 2]]), np.array([[0, 2], [1, 1]])],
-)
+    [np.array([0, 2]), pytest.param(np.array([2, 0, 1]), marks=SLOW),
+     pytest.param(np.array([[0, 2]]), marks=SLOW), np.array([[0, 2], [1, 1]])],
+)  # fmt: skip
 def test_gather_of_several_indices_is_refused_and_rewritten(
     tmp_path: Path, indices: np.ndarray
 ) -> None:
@@ -297,8 +309,10 @@ def test_gather_of_several_indices_is_refused_and_rewritten(
 
 
 @pytest.mark.parametrize(
-    ("indices", "axis"), [(np.array(1), 1), (np.array([2]), 1), (np.array([3]), 3)]
-)
+    ("indices", "axis"),
+    [(np.array(1), 1), pytest.param(np.array([2]), 1, marks=SLOW),
+     pytest.param(np.array([3]), 3, marks=SLOW)],
+)  # fmt: skip
 def test_gather_of_one_index_runs(tmp_path: Path, indices: np.ndarray, axis: int) -> None:
     """A scalar index or a vector of one is the select pnnx makes: it converts and matches."""
     path = _gather(tmp_path, "gather1", indices, axis)
@@ -322,7 +336,7 @@ def test_unsqueeze_past_axis_3_without_an_anchor_is_refused(tmp_path: Path) -> N
     assert check(load(within), "ncnn").deployable
 
 
-@pytest.mark.parametrize(("c_in", "c_out"), [(1, 2), (2, 2), (1, 1)])
+@pytest.mark.parametrize(("c_in", "c_out"), [pytest.param(1, 2, marks=SLOW), (2, 2), (1, 1)])
 def test_convtranspose_with_a_run_time_weight_is_refused_unless_one_channel(
     tmp_path: Path, c_in: int, c_out: int
 ) -> None:
@@ -354,7 +368,7 @@ def test_lrn_on_a_first_axis_of_5_is_refused_and_runs_cut_to_one(tmp_path: Path)
     assert check(load(one), "ncnn").deployable
 
 
-@pytest.mark.parametrize("opset", [11, 13, 17, 20])
+@pytest.mark.parametrize("opset", _sweep([11, 13, 17, 20], keep=(17,)))
 def test_torch_nearest_upsampling_is_deployable_and_runs(tmp_path: Path, opset: int) -> None:
     """nn.Upsample(mode="nearest") as torch exports it (Resize with asymmetric coordinates and
     floor rounding; dynamo at opset 20): the node suite has no such case, nnport's exporter
@@ -395,8 +409,8 @@ def test_nearest_mode_written_out_is_refused_and_left_out(tmp_path: Path) -> Non
     ("mode", "ctm", "nearest_mode", "runs"),
     [
         ("cubic", "asymmetric", None, False),
-        ("cubic", "half_pixel", None, True),
-        ("nearest", "align_corners", "floor", False),
+        pytest.param("cubic", "half_pixel", None, True, marks=SLOW),
+        pytest.param("nearest", "align_corners", "floor", False, marks=SLOW),
         ("nearest", "asymmetric", "floor", True),
     ],
 )
@@ -435,7 +449,7 @@ def test_split_by_num_outputs_with_uneven_parts_is_refused_and_written_out(
         _fixed_runs_on_ncnn(tmp_path, path, "write-split-sizes", "shape-unsupported", exact=True)
 
 
-@pytest.mark.parametrize("what", ["argmax", "topk", "cumsum"])
+@pytest.mark.parametrize("what", _sweep(["argmax", "topk", "cumsum"], keep=("argmax",)))
 def test_table_ops_every_case_failed_to_convert_are_refused(tmp_path: Path, what: str) -> None:
     """pnnx's table names ArgMax, TopK and CumSum, but every node-suite case of them failed to
     convert, where check objected only to their int64 outputs: the ops are refuted, and a torch
@@ -464,9 +478,10 @@ def test_table_ops_every_case_failed_to_convert_are_refused(tmp_path: Path, what
 
 @pytest.mark.parametrize(
     ("op", "opset", "axes", "runs"),
-    [("ReduceSum", 13, [1], False), ("ReduceMean", 18, [-1], False), ("ReduceL2", 18, [1], False),
-     ("ReduceMean", 18, [2, 3], True), ("ReduceSum", 13, [1, 2, 3], True),
-     ("ReduceProd", 18, [1], True)],
+    [("ReduceSum", 13, [1], False), pytest.param("ReduceMean", 18, [-1], False, marks=SLOW),
+     pytest.param("ReduceL2", 18, [1], False, marks=SLOW), ("ReduceMean", 18, [2, 3], True),
+     pytest.param("ReduceSum", 13, [1, 2, 3], True, marks=SLOW),
+     pytest.param("ReduceProd", 18, [1], True, marks=SLOW)],
 )  # fmt: skip
 def test_reductions_given_axes_as_an_input(
     tmp_path: Path, op: str, opset: int, axes: list[int], runs: bool
@@ -485,8 +500,8 @@ def test_reductions_given_axes_as_an_input(
 
 @pytest.mark.parametrize(
     ("slope", "fed", "runs"),
-    [([3, 1, 1], False, True), ([1, 1, 1], False, True), ([5], False, False),
-     ([3, 1, 1], True, False)],
+    [([3, 1, 1], False, True), pytest.param([1, 1, 1], False, True, marks=SLOW),
+     ([5], False, False), pytest.param([3, 1, 1], True, False, marks=SLOW)],
 )  # fmt: skip
 def test_prelu_runs_with_a_constant_per_channel_slope(
     tmp_path: Path, slope: list[int], fed: bool, runs: bool
