@@ -317,3 +317,21 @@ def test_openvino_verifies_in_bf16_only_where_the_cpu_has_it() -> None:
     assert fmt == ("bf16" if cpu_has_bf16() else "fp32")
     assert chosen.startswith("target default")
     assert target_format(load_target("openvino"), "fp16") == ("fp16", "--precision")
+
+
+def test_a_target_without_a_per_node_fp32_list_fails_with_the_way_out(
+    tmp_path: Path, cli: Cli
+) -> None:
+    """ncnn runs fp16 as a whole: a model that breaks in it cannot be repaired node by node,
+    so fix says so (exit 1), lists the nodes, names the fp32 switch and writes no file."""
+    onnx.save(_rms_model(), tmp_path / "rms.onnx")
+    out = tmp_path / "rms.ncnn.onnx"
+    result = cli("fix", tmp_path / "rms.onnx", "-t", "ncnn", "-o", out, "--json")
+    assert result.code == 1, result.err
+    precision = json.loads(result.out)["precision"]
+    assert precision["broke"] and not precision["passed"]
+    assert precision["kept"] == ["square", "mean_square", "rms"]
+    assert "use_fp16_arithmetic = false" in precision["reason"]
+    assert not (tmp_path / "rms.ncnn.keep_dtype.cfg").exists()
+    again = cli("fix", tmp_path / "rms.onnx", "-t", "ncnn", "-o", out, "--precision", "fp32")
+    assert again.code == 0, again.err

@@ -426,7 +426,19 @@ def precision_verdict(
     )
     precision = getattr(profile, "precision", None)
     flags = precision.flags.get(fmt, "") if precision is not None else ""
-    return replace(report, converter_flags=flags)
+    report = replace(report, converter_flags=flags)
+    if report.kept and (precision is None or precision.keep_fp32 != "keep-dtype"):
+        # A keep-set the converter cannot apply repairs nothing on the device.
+        name = getattr(profile, "name", "the target")
+        whole = precision.flags.get("fp32", "") if precision is not None else ""
+        reason = (
+            f"breaks in {fmt}, and {name} cannot keep single nodes in fp32 (the {len(report.kept)}"
+            f" node(s) that would repair it are listed): run the whole model in fp32"
+            + (f" ({whole})" if whole else "")
+            + ", or verify with --precision fp32"
+        )
+        report = replace(report, passed=False, reason=reason)
+    return report
 
 
 def write_keep_file(
@@ -435,13 +447,11 @@ def write_keep_file(
     """Write the verified keep-set beside ``output`` as the converter's file (ATC's
     --keep_dtype) and return the report naming it; a target without such a file gets the
     reason why the list is only reported."""
-    if not (report.passed and report.kept):
-        return report
     precision = getattr(profile, "precision", None)
-    if precision is None or precision.keep_fp32 != "keep-dtype":
-        name = getattr(profile, "name", "the target")
-        note = f"; {name}'s converter takes no per-node fp32 list: the kept nodes are reported only"
-        return replace(report, reason=report.reason + note)
+    if not (report.passed and report.kept) or precision is None:
+        return report
+    if precision.keep_fp32 != "keep-dtype":  # precision_verdict failed such a report already
+        return report
     from nnport.model.io import atomic_path
 
     path = keep_file_path(output)
