@@ -60,6 +60,13 @@ def test_several_shapes_write_buckets_and_a_manifest(
     assert files == ["roses_1x32x32x3.onnx", "roses_4x32x32x3.onnx"]
     assert all((tmp_path / f).exists() for f in files) and manifest["source_sha256"]
     capsys.readouterr()
+    # port takes the manifest: every bucket ported, and gears named where one model serves all
+    args = ["port", str(tmp_path / "buckets.json"), "-t", "ascend310", "-o", str(tmp_path / "p")]
+    assert main([*args, "--json"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert [b["exit_code"] for b in done["buckets"]] == [0, 0]
+    assert "--batch-gears 1,4" in done["gears_note"]
+    assert (tmp_path / "p" / "roses_4x32x32x3" / "report.json").exists()
 
 
 def test_corrupted_h5_is_one_line_exit_2(

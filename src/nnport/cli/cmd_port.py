@@ -80,8 +80,18 @@ def port_cmd(
     the original at --runtime-rtol/--runtime-atol. Writes OUTPUT/<model>.<target>.onnx, OUTPUT/report.json and OUTPUT/report.html; for
     runtime targets (openvino, ncnn) also the converted artifact. For Ascend targets prints
     the matching `atc` command. Exit 0 when the fixed model is deployable and matches the
-    original, 1 when not, 2 on bad input.
+    original, 1 when not, 2 on bad input. MODEL may be the buckets.json of a shape-bucket
+    export: every bucket is ported into OUTPUT/<bucket>/.
     """
+    if model.suffix.lower() == ".json":  # a buckets.json from `nnport export --shape ... --shape`
+        from nnport.cli.port_buckets import port_buckets
+
+        def one(bucket: Path, folder: Path) -> None:
+            port_cmd(bucket, target, folder, input_shape, inputs, rtol, atol, runtime_rtol,
+                     runtime_atol, samples, seed, backend, iterations, split_postprocess,
+                     precision, json_out)  # fmt: skip
+
+        raise typer.Exit(port_buckets(model, output, json_out, one))
     from nnport.model import load, resolve_input_shapes
     from nnport.model.io import check_output_path
     from nnport.pipeline import PortOptions, port
