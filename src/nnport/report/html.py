@@ -93,6 +93,11 @@ def _precision_html(result: PortResult) -> list[str]:
         if report.kept
         else ""
     )
+    if report.error != report.error:  # not verified (int8 without data, no emulation)
+        return [
+            f"<p>precision: <b>{html.escape(report.label)}</b> ({html.escape(report.chosen)}): "
+            f"{html.escape(report.reason)}</p>"
+        ]
     return [
         f"<p>precision: <b>{html.escape(report.label)}</b> ({html.escape(report.chosen)}), "
         f"{Verdict(report.passed or not report.broke, 'verified', 'breaks').html()}, max error "
