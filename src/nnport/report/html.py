@@ -102,7 +102,8 @@ def _precision_html(result: PortResult) -> list[str]:
         f"<p>precision: <b>{html.escape(report.label)}</b> ({html.escape(report.chosen)}), "
         f"{Verdict(report.passed or not report.broke, 'verified', 'breaks').html()}, max error "
         f"{report.error:.3g}, SQNR {report.sqnr_db:.1f} dB (floor {report.min_sqnr_db:g})"
-        f"{kept}</p>"
+        f"{kept}{'; ' + html.escape(report.reason) if report.broke and not report.passed else ''}"
+        "</p>"
     ]
 
 
