@@ -340,3 +340,23 @@ def test_torch_dynamo_export_fixes_from_another_folder(
     assert result.code == 0, result.err
     shutil.rmtree(src)
     np.testing.assert_allclose(_run(out / "net.onnx"), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_opset_conversion_keeps_reading_the_models_own_data(
+    tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ascend310 takes opsets 9-13: fix converts an opset-18 model whose weights are external,
+    from another folder, and the output computes what the original does."""
+    src = tmp_path / "src"
+    src.mkdir()
+    model = _mlp()
+    model.opset_import[0].version = 18
+    path = _save_external(model, src / "o18.onnx")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    out = tmp_path / "fixed.onnx"
+    result = cli("fix", path, "-t", "ascend310", "-o", out, "--json")
+    assert result.code == 0, result.err
+    assert onnx.load(str(out)).opset_import[0].version <= 13
+    np.testing.assert_array_equal(_run(out), _run(path))

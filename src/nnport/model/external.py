@@ -206,3 +206,13 @@ def for_runtime(model: ir.Model) -> tuple[ir.Model, Path | None]:
 def has_external(model: ir.Model) -> bool:
     """Whether any tensor of ``model`` still lives in an external data file."""
     return any(True for _ in external_tensors(model))
+
+
+def keep_data_folder(model: ir.Model, source: ir.Model) -> ir.Model:
+    """Point the external tensors of ``model``, read back from a serialized copy of ``source``
+    (serializing drops where the data lives), at ``source``'s data folder; returns ``model``."""
+    folder = data_folder(source)
+    if folder is not None:
+        for tensor in external_tensors(model):
+            tensor.base_dir = str(folder)
+    return model

@@ -6,6 +6,7 @@ import onnx
 import onnx.version_converter
 import onnx_ir as ir
 
+from nnport.model.external import keep_data_folder
 from nnport.passes.base import Decline, FixPass, all_nodes, default_opset
 from nnport.passes.decompose_gelu import DecomposeGeluPass
 from nnport.passes.decompose_hardswish import DecomposeHardSwishPass
@@ -90,7 +91,7 @@ class ConvertOpsetPass(FixPass):
             _MIN_IR.get(self.target_version, converted.ir_version),
             min(converted.ir_version, proto.ir_version),
         )
-        new = ir.serde.deserialize_model(converted)
+        new = keep_data_folder(ir.serde.deserialize_model(converted), model)
         new.meta.update(model.meta)
         check_against_schemas(new)  # the converter can keep ops the target opset lacks
         self.rewritten += len(all_nodes(new.graph))

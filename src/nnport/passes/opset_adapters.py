@@ -6,6 +6,7 @@ import numpy as np
 import onnx
 import onnx_ir as ir
 
+from nnport.model.external import inline_external
 from nnport.passes.base import Decline, all_nodes, const_array, set_dtype
 
 # Hand-rolled because onnx.version_converter has no down adapters for most ops whose new
@@ -131,7 +132,9 @@ def check_against_schemas(model: ir.Model) -> None:
     """Refuse a model whose nodes do not fit the schemas of its (new) opset."""
     from nnport.passes.verify import weightless_clone
 
-    proto = ir.serde.serialize_model(weightless_clone(model)[0])  # weights as typed inputs: fast
+    # Large weights as typed inputs (fast); small external ones read in (the checker would look
+    # for their files in the working directory).
+    proto = ir.serde.serialize_model(inline_external(weightless_clone(model)[0]))
     try:
         onnx.checker.check_model(proto, full_check=True)
     except Exception as exc:  # ValidationError / InferenceError carry the C++ message

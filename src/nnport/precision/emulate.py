@@ -13,6 +13,7 @@ import onnx_ir as ir
 from nnport.backends.base import Feeds, Runner
 from nnport.backends.onnxruntime import OnnxRuntimeRunner
 from nnport.errors import UsageError
+from nnport.model.external import keep_data_folder
 from nnport.model.specs import TensorInfo
 from nnport.precision.formats import NumberFormat, get_format, round_to
 
@@ -83,7 +84,7 @@ def _to_opset(model: ir.Model, version: int) -> ir.Model:
             hint="convert the model to opset 13 or later first, or emulate fp16",
         ) from exc
     logger.info("bf16 emulation: the copy was converted to opset %d", version)
-    return ir.serde.deserialize_model(converted)
+    return keep_data_folder(ir.serde.deserialize_model(converted), model)
 
 
 def _infer_types(model: ir.Model) -> None:
