@@ -1,13 +1,17 @@
 """Fuzz the CLI: byte-mutated examples and Hypothesis-built graphs, counting exit codes.
 
 Usage: python benchmarks/fuzz.py [--cases 100000] [--seed 0] [--timeout 120] [--json OUT.json]
+                                 [--keep DIR]
 
 Half the cases are seeded byte mutations of examples/*.onnx, half are graphs Hypothesis builds
 with random names (non-UTF-8 among them), dims, dtypes, opsets and external-data keys. Each case
-runs one verb (inspect, check, fix, compare, bench, port) through nnport's console-script entry
-point, in-process in a worker process with a per-case deadline. The promise: 0 exit-3s,
-0 tracebacks, 0 hangs, 0 modified inputs (every input file is hashed before and after).
-Exits 1 when a promise is broken, listing the cases that broke it.
+runs one verb (inspect, check, fix, compare, bench, port, convert) through nnport's console-script
+entry point, in-process in a worker process with a per-case deadline (tests/fuzzing.py). The
+promise: 0 exit-3s, 0 tracebacks, 0 hangs (or worker crashes), 0 modified inputs (every input
+file is hashed before and after); also counted: runs that print more than one line on stderr,
+and runs stopped for holding over 4 GiB (the worker's address space is capped at 8 GiB, so a
+model asking for more meets a MemoryError, which nnport must report as exit 2).
+Exits 1 when a promise is broken, listing the cases that broke it; --keep DIR saves them.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import random
 import shutil
 import sys
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,9 @@ def command_for(verb: str, model: Path, out: Path, rng: random.Random) -> list[s
         return ["compare", m, "-b", "onnxruntime", "-n", "1", *json_flag]
     if verb == "bench":
         return ["bench", m, "-b", "onnxruntime", "--warmup", "0", "--iterations", "2", *json_flag]
+    if verb == "convert":
+        return ["convert", m, "--to", rng.choice(("openvino", "ncnn")), "-o",
+                os.fsdecode(out / "converted"), *json_flag]  # fmt: skip
     if verb == "port":
         return ["port", m, "-t", rng.choice(("onnxruntime", "ascend310")), "-o",
                 os.fsdecode(out / "port"), "--iterations", "2", "-n", "1", *json_flag]  # fmt: skip
@@ -58,7 +62,7 @@ def command_for(verb: str, model: Path, out: Path, rng: random.Random) -> list[s
 
 
 # Verbs weighted towards the cheap ones; port and bench run every model stage.
-VERBS = ("inspect", "check", "check", "fix", "fix", "compare", "bench", "port")
+VERBS = ("inspect", "check", "check", "fix", "fix", "compare", "bench", "port", "convert")
 
 
 # --------------------------------------------------------------------------------------------
@@ -68,9 +72,9 @@ _INTERESTING = (b"\x00", b"\xff", b"\x7f", b"\x80", b"\xff\xff\xff\xff\x0f", b"\
 
 
 def mutate(data: bytes, rng: random.Random) -> bytes:
-    """``data`` with 1-8 random edits: bit flips, overwritten/inserted/deleted bytes, a cut."""
+    """``data`` with 1-3 random edits: bit flips, overwritten/inserted/deleted bytes, a cut."""
     buf = bytearray(data)
-    for _ in range(rng.randint(1, 8)):
+    for _ in range(rng.randint(1, 3)):
         if not buf:
             break
         kind = rng.randrange(6)
@@ -102,38 +106,45 @@ def write_mutated_example(folder: Path, rng: random.Random) -> Path:
 # --------------------------------------------------------------------------------------------
 # Hypothesis-built graphs: random names, dims, dtypes, opsets and external-data keys.
 
-_DTYPES = (
-    TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32,
-    TensorProto.UINT8, TensorProto.BOOL, TensorProto.FLOAT16, TensorProto.DOUBLE,
-    TensorProto.UNDEFINED, TensorProto.STRING, TensorProto.COMPLEX64, TensorProto.BFLOAT16,
-    TensorProto.FLOAT8E4M3FN, TensorProto.INT4, 99,
-)  # fmt: skip
 _BAD_NAME = b"\xff\xfe\x80\xc3("  # not UTF-8
 _NAME_TOKEN = "QZXJ"  # placeholders in the built proto, swapped for non-UTF-8 bytes after
 
 
-def _names() -> st.SearchStrategy[str]:
-    return st.one_of(
-        st.sampled_from(["x", "y", "input", "input.1", "onnx::Add_0", "", " ", "x/y:0", "名前"]),
-        st.text(min_size=0, max_size=12),
-        st.just(_NAME_TOKEN),  # becomes a non-UTF-8 name
-    )
-
-
-_DIMS = st.one_of(
-    st.integers(1, 4),
-    st.sampled_from([0, -1, -7, 10**12, 2**40, 2**63 - 1]),
-    st.sampled_from(["N", "batch", "", "é", _NAME_TOKEN]),
-    st.none(),  # an unset dim
-)
-_KEY_VALUES = st.one_of(
-    st.sampled_from(["0", "4", "16", "-1", "abc", "1e3", "4.0", "", "99999999999999999999"]),
-    st.integers(-4, 64).map(str),
-)
-_LOCATIONS = st.sampled_from(
-    ["w.bin", "w.bin", "w.bin", "missing.bin", "../w.bin", "sub/w.bin", "", "/etc/hostname",
-     "./w.bin", "w.bin/..", ".", _NAME_TOKEN]
+_NAME_CHARS = st.characters(codec="utf-8", categories=["L", "N"], include_characters="._:/-")
+_VALID_NAMES = st.text(_NAME_CHARS, min_size=1, max_size=8)
+_BAD_NAMES = st.sampled_from(["", " ", "\x00", "a\nb", _NAME_TOKEN, _NAME_TOKEN + "x"])
+_VALID_DIMS = st.integers(1, 4)
+_BAD_DIMS = st.sampled_from([0, -1, -7, 10**12, 2**40, 2**63 - 1, "", _NAME_TOKEN, None])
+_BAD_DTYPES = st.sampled_from(
+    [TensorProto.UNDEFINED, TensorProto.STRING, TensorProto.COMPLEX64, TensorProto.INT4,
+     TensorProto.FLOAT8E4M3FN, TensorProto.BFLOAT16, 99, -1]
 )  # fmt: skip
+_ANY_DTYPES = st.sampled_from(
+    [TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32, TensorProto.UINT8,
+     TensorProto.BOOL, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.INT8]
+)  # fmt: skip
+_BAD_NUMBERS = st.sampled_from(
+    ["-1", "abc", "1e3", "4.0", "", " 4", "0x10", "99999999999999999999", "\u0664"]
+)
+_BAD_LOCATIONS = st.sampled_from(
+    ["missing.bin", "../w.bin", "sub/w.bin", "", "/etc/hostname", "w.bin/..", ".", "..",
+     _NAME_TOKEN, "w.bin\x00", "W.BIN", "model.onnx"]
+)  # fmt: skip
+# Each case is a valid model with 0-2 of these faults: one bad thing at a time reaches the
+# code behind the first check, where several at once would all stop at the loader.
+FAULTS = (
+    "name", "same_names", "dims", "dynamic", "dtype", "op_dtype", "weight_dims", "raw_size", "location",
+    "offset", "length", "short_data", "extra_key", "opset", "ir_version", "file_name",
+)  # fmt: skip
+_OP_DTYPES = {
+    "Identity": [TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL, TensorProto.UINT8],
+    "Relu": [TensorProto.FLOAT, TensorProto.DOUBLE],
+    "Add": [TensorProto.FLOAT],
+    "Cast": [TensorProto.FLOAT, TensorProto.INT64, TensorProto.FLOAT16, TensorProto.INT32],
+    "Not": [TensorProto.BOOL],
+    "If": [TensorProto.BOOL],
+    "Reshape": [TensorProto.FLOAT],
+}
 
 
 @dataclass(frozen=True)
@@ -152,47 +163,89 @@ class GraphCase:
     opset: int
     ir_version: int
     file_name: str = "model.onnx"
+    offset: int = 0  # where the weight's bytes start in w.bin
+    faults: tuple[str, ...] = ()
 
 
 @st.composite
 def graph_cases(draw: st.DrawFn) -> GraphCase:
-    """A small model with random names, dims, dtypes, opsets and external-data keys."""
-    dims = draw(st.one_of(st.none(), st.lists(_DIMS, max_size=4).map(tuple)))
-    weight_dims = draw(st.lists(st.integers(0, 3), max_size=3).map(tuple))
-    external = None
-    if draw(st.booleans()):
-        keys: list[tuple[str, str]] = [("location", draw(_LOCATIONS))]
-        for key in ("offset", "length"):
-            if draw(st.booleans()):
-                keys.append((key, draw(_KEY_VALUES)))
-        if draw(st.integers(0, 5)) == 0:
-            keys.append((draw(st.sampled_from(["checksum", "foo", "location", ""])), "x"))
-        external = tuple(draw(st.permutations(keys)))
+    """A small valid model (one op, one weight, maybe in external data) with 0-2 faults."""
+    faults = tuple(sorted(draw(st.sets(st.sampled_from(FAULTS), max_size=2))))
+    op = draw(st.sampled_from(sorted(_OP_DTYPES)))
+    x = draw(_BAD_NAMES if "name" in faults else _VALID_NAMES)
+    y = x if "same_names" in faults else draw(_VALID_NAMES).replace(x, "") + "_out"
+    dtype = draw(st.sampled_from(_OP_DTYPES[op]))
+    if "dtype" in faults:
+        dtype = draw(_BAD_DTYPES)
+    elif "op_dtype" in faults:
+        dtype = draw(_ANY_DTYPES)
+    rank = 0 if op == "If" else draw(st.integers(1, 4))
+    dims: list[int | str | None] = [draw(_VALID_DIMS) for _ in range(rank)]
+    if op == "Reshape":
+        dims = [2, 3]  # reshaped to the weight's values (3, 2)
+    if "dynamic" in faults and dims:
+        dims[draw(st.integers(0, len(dims) - 1))] = draw(st.sampled_from(["N", "batch", "é"]))
+    if "dims" in faults:
+        dims.insert(draw(st.integers(0, len(dims))), draw(_BAD_DIMS))
+    weight_dims: tuple[int, ...] = (2,) if op == "Reshape" else (1,)
+    if "weight_dims" in faults:
+        weight_dims = tuple(draw(st.lists(st.integers(0, 5), max_size=3)))
+    size = 8 if op == "Reshape" else 4  # bytes per element: int64 shape, float weight
+    for d in weight_dims:
+        size *= d
+    offset = draw(st.sampled_from([0, 0, 4, 8, 64]))
+    external: list[tuple[str, str]] | None = None
+    if draw(st.booleans()) or {"location", "offset", "length", "short_data"} & set(faults):
+        location = draw(_BAD_LOCATIONS) if "location" in faults else "w.bin"
+        external = [("location", location)]
+        if offset or "offset" in faults or draw(st.booleans()):
+            external.append(("offset", draw(_BAD_NUMBERS) if "offset" in faults else str(offset)))
+        if "length" in faults or draw(st.booleans()):
+            external.append(("length", draw(_BAD_NUMBERS) if "length" in faults else str(size)))
+        if "extra_key" in faults:
+            key = draw(st.sampled_from(["checksum", "foo", "location", "offset", "", "length"]))
+            external.insert(draw(st.integers(0, len(external))), (key, draw(_BAD_NUMBERS)))
+    data_bytes = offset + size
+    if "short_data" in faults:
+        data_bytes = draw(st.integers(0, max(data_bytes - 1, 0)))
     return GraphCase(
-        op=draw(st.sampled_from(["Identity", "Relu", "Add", "Cast", "Not", "If", "Reshape"])),
-        input_name=draw(_names()),
-        output_name=draw(_names()),
-        dtype=draw(st.sampled_from(_DTYPES)),
-        dims=dims,
+        op=op,
+        input_name=x,
+        output_name=y,
+        dtype=dtype,
+        dims=tuple(dims),
         weight_dims=weight_dims,
-        external=external,
-        data_bytes=draw(st.sampled_from([0, 3, 4, 16, 64, 1024])),
-        raw_extra=draw(st.sampled_from([0, 0, 0, -4, 4, 1])),
-        opset=draw(st.sampled_from([13, 13, 13, 17, 11, 7, 1, 18, 21, 99])),
-        ir_version=draw(st.sampled_from([8, 8, 7, 10, 3, 99])),
-        file_name=draw(
-            st.sampled_from(["model.onnx"] * 6 + ["m odel.onnx", "é.onnx", "QZXJ.onnx"])
-        ),
-    )
+        external=None if external is None else tuple(external),
+        data_bytes=data_bytes,
+        raw_extra=draw(st.sampled_from([-4, -1, 1, 4])) if "raw_size" in faults else 0,
+        opset=draw(st.sampled_from([99, 1, 0, 7, 6])) if "opset" in faults else
+        draw(st.sampled_from([13, 17, 11])),
+        ir_version=draw(st.sampled_from([99, 3, 0, 2])) if "ir_version" in faults else 8,
+        file_name=draw(st.sampled_from(["QZXJ.onnx", "é.onnx", "m odel.onnx", "-m.onnx"]))
+        if "file_name" in faults else "model.onnx",
+        offset=offset,
+        faults=faults,
+    )  # fmt: skip
 
 
-def _weight(case: GraphCase) -> TensorProto:
+def _payload(case: GraphCase) -> bytes:
+    """The weight's right bytes: int64 (3, 2, ...) for Reshape's shape, float ones otherwise."""
     count = 1
     for d in case.weight_dims:
         count *= d
-    tensor = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=list(case.weight_dims))
+    if case.op == "Reshape":
+        values = [3, 2] + [1] * max(count - 2, 0)
+        return b"".join(v.to_bytes(8, "little", signed=True) for v in values[:count])
+    return b"\x00\x00\x80\x3f" * count  # float32 1.0
+
+
+def _weight(case: GraphCase) -> TensorProto:
+    data_type = TensorProto.INT64 if case.op == "Reshape" else TensorProto.FLOAT
+    tensor = TensorProto(name="w", data_type=data_type, dims=list(case.weight_dims))
+    payload = _payload(case)
     if case.external is None:
-        tensor.raw_data = bytes(max(0, 4 * count + case.raw_extra))
+        extra = case.raw_extra
+        tensor.raw_data = payload[: len(payload) + extra] if extra < 0 else payload + bytes(extra)
         return tensor
     tensor.data_location = TensorProto.EXTERNAL
     for key, value in case.external:
@@ -220,7 +273,9 @@ def build_graph_case(case: GraphCase) -> bytes:
         nodes.append(helper.make_node("If", [x], [y], then_branch=then, else_branch=other))
     else:
         nodes.append(helper.make_node(case.op, [x], [y]))
-    output = helper.make_tensor_value_info(y, TensorProto.UNDEFINED, None)
+    same = case.op in ("Identity", "Relu", "Not")
+    out_shape = {"If": [1], "Reshape": [3, 2]}.get(case.op, shape)
+    output = helper.make_tensor_value_info(y, case.dtype if same else TensorProto.FLOAT, out_shape)
     graph = helper.make_graph(nodes, "fuzz", inputs, [output], initializer=[_weight(case)])
     model = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", case.opset)], ir_version=case.ir_version
@@ -235,8 +290,10 @@ def write_graph_case(case: GraphCase, folder: Path) -> Path:
     name = os.fsencode(case.file_name).replace(_NAME_TOKEN.encode(), _BAD_NAME[:4])
     path = Path(os.fsdecode(os.fsencode(folder) + b"/" + name))
     path.write_bytes(build_graph_case(case))
-    (folder / "w.bin").write_bytes(bytes(range(256)) * (case.data_bytes // 256) +
-                                   bytes(case.data_bytes % 256))  # fmt: skip
+    data = bytes(case.offset) + _payload(case)
+    (folder / "w.bin").write_bytes(
+        data[: case.data_bytes] + bytes(max(case.data_bytes - len(data), 0))
+    )
     return path
 
 
@@ -248,7 +305,7 @@ def write_graph_case(case: GraphCase, folder: Path) -> Path:
 class Outcome:
     """What one case did."""
 
-    code: int | str  # exit code, or "hang" / "crash" (the worker died)
+    code: int | str  # exit code, or "hang" / "crash" (the worker died) / "memory" (stopped)
     traceback: bool = False
     modified: bool = False
     stderr: str = ""
@@ -265,6 +322,7 @@ class Tally:
     tracebacks: int = 0
     hangs: int = 0
     crashes: int = 0
+    over_memory: int = 0  # stopped past Runner.max_rss: reported, not a broken promise
     modified: int = 0
     noisy: int = 0
     noisy_examples: list[Outcome] = field(default_factory=list)
@@ -277,6 +335,7 @@ class Tally:
         self.tracebacks += outcome.traceback
         self.hangs += outcome.code == "hang"
         self.crashes += outcome.code == "crash"
+        self.over_memory += outcome.code == "memory"
         self.modified += outcome.modified
         self.noisy += outcome.noisy
         if outcome.noisy and len(self.noisy_examples) < 20:
@@ -293,6 +352,7 @@ class Tally:
             "tracebacks": self.tracebacks,
             "hangs": self.hangs,
             "crashes": self.crashes,
+            "stopped_over_memory": self.over_memory,
             "modified_inputs": self.modified,
             "stderr_over_one_line": self.noisy,
         }
@@ -342,8 +402,20 @@ def _run_in_process(argv: list[str], cwd: Path) -> tuple[int | str, str, str]:
     return code, out_text, err_text
 
 
-def _worker(conn: multiprocessing.connection.Connection) -> None:
+def _rss(pid: int) -> int:
+    """Resident bytes of process ``pid`` (0 when it is gone)."""
+    with contextlib.suppress(OSError, ValueError, IndexError), open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return 0
+
+
+def _worker(conn: multiprocessing.connection.Connection, max_memory: int) -> None:
+    import resource
+
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # A case asking for more memory gets a MemoryError (which nnport must report as exit 2)
+    # rather than the kernel's OOM killer on a shared machine.
+    resource.setrlimit(resource.RLIMIT_AS, (max_memory, max_memory))
     while True:
         try:
             argv, cwd = conn.recv()
@@ -355,8 +427,10 @@ def _worker(conn: multiprocessing.connection.Connection) -> None:
 class Runner:
     """Runs cases in a worker process; a case past ``timeout`` s is a hang (worker restarted)."""
 
-    def __init__(self, timeout: float = 120.0) -> None:
+    def __init__(self, timeout: float = 120.0, max_memory: int = 8 << 30) -> None:
         self.timeout = timeout
+        self.max_memory = max_memory  # address space of the worker (RLIMIT_AS)
+        self.max_rss = max_memory // 2
         self._ctx = multiprocessing.get_context("spawn")
         self._proc: Any = None
         self._conn: multiprocessing.connection.Connection | None = None
@@ -364,7 +438,9 @@ class Runner:
     def _start(self) -> multiprocessing.connection.Connection:
         if self._conn is None:
             parent, child = self._ctx.Pipe()
-            self._proc = self._ctx.Process(target=_worker, args=(child,), daemon=True)
+            self._proc = self._ctx.Process(
+                target=_worker, args=(child, self.max_memory), daemon=True
+            )
             self._proc.start()
             child.close()
             self._conn = parent
@@ -382,6 +458,18 @@ class Runner:
         """End the worker."""
         self._stop()
 
+    def _wait(self, conn: multiprocessing.connection.Connection) -> str:
+        """Wait for the worker: "done" when it answers, "hang" past the deadline, "memory" when
+        it holds more than ``max_rss`` bytes (a valid model can ask for any amount at run time;
+        the machine is shared, so such a case is stopped and counted, not run to the end)."""
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if conn.poll(0.5):
+                return "done"
+            if _rss(self._proc.pid) > self.max_rss:
+                return "memory"
+        return "hang"
+
     def run(self, folder: Path, argv: list[str]) -> Outcome:
         """Run ``argv`` with the files in ``folder`` as its inputs (hashed before and after)."""
         before = _digest(folder)
@@ -391,14 +479,14 @@ class Runner:
         conn.send((argv, str(cwd)))
         code: int | str
         out = err = ""
-        if conn.poll(self.timeout):
+        code = self._wait(conn)
+        if code == "done":
             try:
                 code, out, err = conn.recv()
             except (EOFError, OSError):  # the worker died mid-case
                 code = "crash"
                 self._stop()
         else:
-            code = "hang"
             self._stop()
         modified = _digest(folder) != before
         traceback = "Traceback (most recent call last)" in out + err
@@ -421,7 +509,7 @@ def run_case(
     argv = command_for(rng.choice(VERBS), model, out, rng)
     outcome = runner.run(folder, argv)
     broken = outcome.code in (3, "hang", "crash") or outcome.traceback or outcome.modified
-    if keep is not None and (broken or outcome.noisy):
+    if keep is not None and (broken or outcome.noisy or outcome.code == "memory"):
         keep.mkdir(parents=True, exist_ok=True)
         saved = Path(tempfile.mkdtemp(prefix="case-", dir=keep))
         shutil.copytree(folder, saved / "in")
