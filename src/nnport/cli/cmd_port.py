@@ -87,9 +87,10 @@ def port_cmd(
         from nnport.cli.port_buckets import port_buckets
 
         def one(bucket: Path, folder: Path) -> None:
+            # each bucket renders as text (redirected in --json mode: the summary is the JSON)
             port_cmd(bucket, target, folder, input_shape, inputs, rtol, atol, runtime_rtol,
                      runtime_atol, samples, seed, backend, iterations, split_postprocess,
-                     precision, json_out)  # fmt: skip
+                     precision, False)  # fmt: skip
 
         raise typer.Exit(port_buckets(model, output, json_out, one))
     from nnport.model import load, resolve_input_shapes
