@@ -335,3 +335,17 @@ def test_a_target_without_a_per_node_fp32_list_fails_with_the_way_out(
     assert not (tmp_path / "rms.ncnn.keep_dtype.cfg").exists()
     again = cli("fix", tmp_path / "rms.onnx", "-t", "ncnn", "-o", out, "--precision", "fp32")
     assert again.code == 0, again.err
+
+
+def test_port_writes_the_keep_set_beside_the_fixed_model(tmp_path: Path, cli: Cli) -> None:
+    onnx.save(_rms_model(), tmp_path / "rms.onnx")
+    result = cli("port", tmp_path / "rms.onnx", "-t", "ascend310", "-o", tmp_path / "out",
+                 "--iterations", "0")  # fmt: skip
+    assert result.code == 0, result.err
+    keep = tmp_path / "out" / "rms.ascend310.keep_dtype.cfg"
+    assert keep.read_text(encoding="utf-8").splitlines() == ["square", "mean_square", "rms"]
+    text = " ".join(result.out.split())
+    assert f"--precision_mode=force_fp16 --keep_dtype={keep}" in text
+    assert "3 node(s) kept in fp32" in text
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "square, mean_square, rms" in page
