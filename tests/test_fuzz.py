@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from fuzzing import GraphCase, Runner, Tally, graph_cases, graph_maker, mutation_maker, run_case
 
-MUTANTS = 24
-GRAPHS = 24
+MUTANTS = 16
+GRAPHS = 16
 CASE_TIMEOUT_S = 180.0  # a tiny model; only a hang gets near it
 
 
