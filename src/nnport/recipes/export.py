@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 import onnx_ir as ir
 
 from nnport.errors import ModelSaveError, ToleranceExceededError, UsageError
+from nnport.model.atomic import temp_dir
 from nnport.model.io import save
 from nnport.recipes.checkpoint import CheckpointInfo
 from nnport.recipes.torchutil import require_torch
@@ -206,7 +206,7 @@ def export(
     model.eval()
     metadata = {**metadata_for(info), **getattr(model, "onnx_metadata", {})}
     prepared: list[tuple[Path, ir.Model, ExportedModel]] = []
-    tmp_dir = Path(tempfile.mkdtemp(prefix=".nnport-export-", dir=out.parent))
+    tmp_dir = temp_dir(out.parent, "export")  # named for this process: swept once it is gone
     try:
         for path, shape in output_paths(out, options):
             tmp = tmp_dir / path.name
