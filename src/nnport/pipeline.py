@@ -15,8 +15,10 @@ from nnport.backends.convert import CONVERTERS, ConvertResult, convert
 from nnport.bench.run import BenchOptions, BenchResult, bench
 from nnport.check import CheckReport, check
 from nnport.errors import NnportError
+from nnport.model.device_preprocess import write_device_configs
 from nnport.model.dtypes import dtype_name
 from nnport.model.io import SOURCE_PATH_KEY, save
+from nnport.model.specs import graph_inputs
 from nnport.passes import FixOptions, FixResult, fix
 from nnport.passes.atc import atc_command, is_atc_target, precision_mode
 from nnport.passes.keep_fp32 import PrecisionReport, write_keep_file
@@ -95,6 +97,8 @@ class PortResult:
     # How the fixed model's inputs and outputs differ from the original's (what callers must
     # change), one line each; empty when the interface is the same.
     interface: tuple[str, ...] = ()
+    # Device-side preprocessing written from the model's spec (Ascend AIPP, NNIE mapper lines).
+    device_preprocess: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -286,6 +290,9 @@ def port(
         )
         fix_result = dataclasses.replace(fix_result, split=split)
 
+    device_pre = write_device_configs(
+        model.metadata_props, tuple(graph_inputs(fixed)[0].shape or ()), profile.name, out / stem
+    )  # the model's preprocessing spec as the device's own config (AIPP, NNIE), if any
     compares: list[CompareResult] = []
     conversions: list[ConvertResult] = []
     backends = _default_backends(profile.name, options)
@@ -353,6 +360,7 @@ def port(
             precision_mode=precision_mode(verdict.converter_flags) if verdict else "",
             keep_dtype=verdict.keep_file if verdict else "",
         )  # fmt: skip
+        atc += "".join(f" --insert_op_conf={p}" for p in device_pre if p.endswith(".aipp.cfg"))
     return PortResult(
         model=source,
         target=profile.name,
@@ -370,4 +378,5 @@ def port(
         host_output=host_output,
         pre_output=pre_output,
         interface=interface_changes(model, fixed, pre_output=pre_output, host_output=host_output),
+        device_preprocess=device_pre,
     )

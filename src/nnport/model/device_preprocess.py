@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -187,3 +188,52 @@ def nnie_lines(spec: PreprocessSpec, *, source_order: str = "rgb") -> tuple[str,
     if source_order.lower() != spec.channels:
         lines.insert(0, f"# the app's images are {source_order.upper()}; NNIE reorders to {order}")
     return "\n".join(lines) + "\n", [_f(m) for m in mean]
+
+
+def write_device_configs(
+    metadata: dict[str, str] | object,
+    input_shape: tuple[object, ...],
+    target: str,
+    out_stem: str | Path,
+    *,
+    source_order: str = "rgb",
+) -> tuple[str, ...]:
+    """Write the target's preprocessing config beside the model: ``OUT.aipp.cfg`` for Ascend
+    targets (ATC ``--insert_op_conf``), ``OUT.nnie.cfg`` + ``OUT.nnie_mean.txt`` for NNIE.
+    Nothing (an empty tuple) when the model records no spec or the target takes neither."""
+    from nnport.model.io import atomic_path
+
+    props = metadata if isinstance(metadata, dict) else dict(metadata)  # type: ignore[call-overload]
+    spec = PreprocessSpec.from_metadata(props)
+    kind = "aipp" if target.startswith("ascend") else "nnie" if target.startswith("nnie") else ""
+    if spec is None or not kind or spec.dtype == "uint8":
+        return ()
+    dims = [d for d in input_shape if isinstance(d, int)]
+    if len(input_shape) != 4 or len(dims) != 4:
+        if spec.size is None:
+            return ()
+        height, width = spec.size
+    else:
+        height, width = (dims[2], dims[3]) if spec.layout == "nchw" else (dims[1], dims[2])
+    written: list[str] = []
+    stem = Path(out_stem)
+    if kind == "aipp":
+        path = stem.with_name(stem.name + ".aipp.cfg")
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(
+                aipp_config(spec, (height, width), source_order=source_order).text()
+            )
+        written.append(str(path))
+    else:
+        cfg, mean = nnie_lines(spec, source_order=source_order)
+        mean_path = stem.with_name(stem.name + ".nnie_mean.txt")
+        cfg = cfg.replace("[mean_file] mean.txt", f"[mean_file] {mean_path.name}")
+        path = stem.with_name(stem.name + ".nnie.cfg")
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(cfg)
+        written.append(str(path))
+        if "[mean_file]" in cfg:
+            with atomic_path(mean_path) as tmp:
+                Path(tmp).write_text("\n".join(mean) + "\n")
+            written.append(str(mean_path))
+    return tuple(written)

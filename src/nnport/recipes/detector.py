@@ -182,12 +182,11 @@ def append_nms(path: Path, options: DetectionOptions) -> None:
     ]
     node = helper.make_node
     nodes = [
-        node("Transpose", ["boxes"], ["nms_bt"], perm=[0, 1, 2]),
         node("Transpose", ["scores"], ["nms_st"], perm=[0, 2, 1]),
-        node("NonMaxSuppression", ["nms_bt", "nms_st", "nms_max", "nms_iou", "nms_thr"], ["sel"]),
+        node("NonMaxSuppression", ["boxes", "nms_st", "nms_max", "nms_iou", "nms_thr"], ["sel"]),
         node("Gather", ["sel", "one"], ["sel_cls"], axis=1),
         node("Gather", ["sel", "two"], ["sel_box"], axis=1),
-        node("Squeeze", ["nms_bt", "axis0"], ["b0"]),
+        node("Squeeze", ["boxes", "axis0"], ["b0"]),
         node("Squeeze", ["nms_st", "axis0"], ["s0"]),
         node("Gather", ["b0", "sel_box"], ["kb"], axis=0),
         node("Slice", ["sel", "axis1", "three", "axis1"], ["cls_box"]),
@@ -201,6 +200,8 @@ def append_nms(path: Path, options: DetectionOptions) -> None:
         node("TopK", ["ks", "k_top"], ["top_scores", "order"], axis=0, largest=1, sorted=1),
         node("Gather", ["rows", "order"], ["detections"], axis=0),
     ]
+    for index, item in enumerate(nodes):  # named, so reports and the host split can say which
+        item.name = f"nms/{item.op_type}_{index}"
     shapes = {v.name: v for v in head.graph.output}
     tail_graph = helper.make_graph(
         nodes,
@@ -393,14 +394,14 @@ def train_detector(
                 if progress is not None and (step % 5 == 0 or step == total):
                     progress(step, total, epoch, loss_sum / seen, 0.0, held)
             if config.eval_each_epoch or epoch == config.epochs:
-                held = evaluate_map(model, x_val, t_val, spec, num_classes)[0]
+                map50, map5095 = evaluate_map(model, x_val, t_val, spec, num_classes)
+                held = map50
             history.append(
                 EpochStats(epoch, loss_sum / max(1, seen), 0.0, held if held is not None else 0.0,
                            time.perf_counter() - start)
             )  # fmt: skip
             if progress is not None:
                 progress(step, total, epoch, loss_sum / max(1, seen), 0.0, held)
-        map50, map5095 = evaluate_map(model, x_val, t_val, spec, num_classes)
         threads = int(torch.get_num_threads())
     model.eval()
     info = CheckpointInfo(

@@ -44,6 +44,7 @@ class DetectionLayout:
     boxes: str = ""
     scores: str = ""
     rows: str = ""
+    transposed: bool = False  # scores laid out [B, C, N] (as NMS takes them)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -167,6 +168,16 @@ def find_layout(
                 sc = outputs[s]
                 if s != b and sc.ndim == 3 and sc.shape[:2] == box.shape[:2] and sc.shape[2] >= 1:
                     return DetectionLayout("pre", boxes=b, scores=s)
+        for s in names:  # scores [B, C, N], as a graph cut before NonMaxSuppression gives them
+            sc = outputs[s]
+            if (
+                s != b
+                and sc.ndim == 3
+                and sc.shape[0] == box.shape[0]
+                and sc.shape[2] == box.shape[1]
+                and sc.shape[1] != box.shape[1]
+            ):
+                return DetectionLayout("pre", boxes=b, scores=s, transposed=True)
     for r in names:
         rows = outputs[r]
         named = any(k in r.lower() for k in ("det", "box", "nms"))
@@ -175,12 +186,18 @@ def find_layout(
     return None
 
 
+def pre_scores(outputs: Mapping[str, np.ndarray], layout: DetectionLayout) -> np.ndarray:
+    """A pre-NMS layout's scores as [B, N, C]."""
+    scores = outputs[layout.scores]
+    return np.swapaxes(scores, 1, 2) if layout.transposed else scores
+
+
 def decode(
     outputs: Mapping[str, np.ndarray], layout: DetectionLayout, options: DetectionOptions
 ) -> list[Dets]:
     """Per-image detections from one run's outputs."""
     if layout.kind == "pre":
-        boxes, scores = outputs[layout.boxes], outputs[layout.scores]
+        boxes, scores = outputs[layout.boxes], pre_scores(outputs, layout)
         return [postprocess(boxes[i], scores[i], options) for i in range(boxes.shape[0])]
     rows = outputs[layout.rows]
     if rows.ndim == 2:
@@ -230,7 +247,7 @@ def _same_candidates(
     the threshold) differently, not from the model.
     """
     rb, cb = ref[layout.boxes][sample], cand[layout.boxes][sample]
-    rs, cs = ref[layout.scores][sample], cand[layout.scores][sample]
+    rs, cs = pre_scores(ref, layout)[sample], pre_scores(cand, layout)[sample]
     ri, _ = select(rb, rs, options)
     ci, _ = select(cb, cs, options)
     idx = np.union1d(ri, ci)

@@ -23,6 +23,7 @@ from nnport.verify.detections import (
     decode,
     find_layout,
     match,
+    pre_scores,
 )
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,15 @@ class _Stats:
     finite: bool
     candidates: int
     above: int
+    high: int = 0  # candidates scoring over 0.5 before NMS
+
+    @property
+    def plausible(self) -> bool:
+        """Do the detections look like objects rather than saturated noise? A detector scores
+        most of its grid low; when over a quarter of the candidates score high, or the boxes
+        outnumber 20 per image, the input is not what it was trained on."""
+        images = max(1, len(self.detections))
+        return self.high <= self.candidates / 4 and self.confident <= 20 * images
 
     @property
     def kept(self) -> int:
@@ -118,19 +128,20 @@ def _run(
     geos: Sequence[object] | None = None,
 ) -> _Stats:
     dets: list[Dets] = []
-    scores_max, scores_min, finite, cands, above = -np.inf, np.inf, True, 0, 0
+    scores_max, scores_min, finite, cands, above, high = -np.inf, np.inf, True, 0, 0, 0
     for i, x in enumerate(tensors):
         out = run(x)
         for name in layout.names:
             finite &= bool(np.isfinite(out[name]).all())
         if layout.kind == "pre":
-            s = np.nan_to_num(out[layout.scores][0].astype(np.float64), nan=0.0)
+            s = np.nan_to_num(pre_scores(out, layout)[0].astype(np.float64), nan=0.0)
             best = s.max(axis=-1) if s.size else np.zeros(0)
         else:
             rows = np.nan_to_num(out[layout.rows].reshape(-1, out[layout.rows].shape[-1]))
             best = rows[:, 4] if len(rows) else np.zeros(0)
         cands += int(best.size)
         above += int((best > options.score_threshold).sum())
+        high += int((best > 0.5).sum())
         if best.size:
             scores_max, scores_min = (
                 max(scores_max, float(best.max())),
@@ -141,7 +152,7 @@ def _run(
         if geos is not None:
             d = Dets(geos[i].to_source(d.boxes), d.scores, d.classes)  # type: ignore[attr-defined]
         dets.append(d)
-    return _Stats(dets, float(scores_max), float(scores_min), finite, cands, above)
+    return _Stats(dets, float(scores_max), float(scores_min), finite, cands, above, high)
 
 
 def _model_run(
@@ -289,6 +300,10 @@ Pipeline = Callable[[PreprocessSpec, DetectionOptions], _Stats]
 
 def _better(alt: _Stats, cur: _Stats) -> bool:
     """Does the alternative look like the pipeline that works (clearly more confident boxes)?"""
+    if not alt.plausible:
+        return False
+    if not cur.plausible:
+        return alt.confident > 0
     return alt.confident >= max(2 * cur.confident, cur.confident + 2)
 
 
@@ -420,27 +435,22 @@ def _score_check(stats: _Stats) -> Check:
 
 
 def _geometry_check(stats: _Stats, images: Sequence[np.ndarray]) -> Check:
-    outside = degenerate = huge = total = 0
+    outside = degenerate = bad = total = 0
     for d, img in zip(stats.detections, images, strict=True):
         h, w = img.shape[:2]
         b = d.boxes.astype(np.float64)
         total += len(b)
         bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-        degenerate += int(((bw <= 0.5) | (bh <= 0.5)).sum())
+        flat = (bw <= 0.5) | (bh <= 0.5)
         margin = 0.1 * max(h, w)
-        outside += int(
-            (
-                (b[:, 0] < -margin)
-                | (b[:, 1] < -margin)
-                | (b[:, 2] > w + margin)
-                | (b[:, 3] > h + margin)
-            ).sum()
-        )
-        huge += int(((bw > 2 * w) | (bh > 2 * h)).sum())
+        out = (b[:, 0] < -margin) | (b[:, 1] < -margin) | (b[:, 2] > w + margin)
+        out |= (b[:, 3] > h + margin) | (bw > 2 * w) | (bh > 2 * h)
+        degenerate += int(flat.sum())
+        outside += int(out.sum())
+        bad += int((flat | out).sum())
     evidence = {"boxes": float(total), "outside": float(outside), "degenerate": float(degenerate)}
     if total == 0:
         return Check("decode-geometry", WARN, "no boxes to check the decoding on", evidence)
-    bad = outside + degenerate + huge
     if bad > total / 2:
         return Check(
             "decode-geometry", FAIL,
