@@ -113,3 +113,11 @@ def test_cli_json_html_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixt
                "--score-threshold", "0.9999"])  # fmt: skip
     assert bad == 1
     assert run(["diagnose", str(MODEL), "--images", str(tmp_path / "none")]) == 2
+
+
+def test_precision_check_runs_the_target_format() -> None:
+    options = DiagnoseOptions(images=str(IMAGES), limit=4, precision="fp16")
+    result = diagnose(MODEL, options)
+    check = next(c for c in result.checks if c.name == "precision")
+    assert check.status == PASS and "fp16" in check.reason
+    assert check.evidence["boxes"] == check.evidence["fp32_boxes"] > 0

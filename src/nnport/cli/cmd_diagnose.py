@@ -73,6 +73,12 @@ def diagnose_cmd(
     ),
     nms_iou: float = typer.Option(0.5, "--nms-iou", min=0.0, max=1.0, help="NMS IoU threshold."),
     limit: int = typer.Option(8, "--limit", min=1, help="Images to look at."),
+    precision: str | None = typer.Option(
+        None,
+        "--precision",
+        help="Also run the model in fp16, bf16 or int8 (the target's format; natively where "
+        "the backend computes in it, else emulated) and check the boxes survive.",
+    ),
     html_out: Path | None = typer.Option(
         None, "--html", help="Write an HTML page with the checks and the annotated images."
     ),
@@ -80,7 +86,7 @@ def diagnose_cmd(
 ) -> None:
     """The "detects nothing" triage: runs your pipeline on real images and checks input-range,
     channel-order, layout, output-finite, score-distribution, decode-geometry and
-    threshold-nms (and, with --source, where the pipelines part). Exit 0 when every check
+    threshold-nms (with --precision, precision; with --source, where the pipelines part). Exit 0 when every check
     passes, 1 when any fails."""
     from nnport.report.diagnose import render_diagnose, render_diagnose_html
     from nnport.verify.diagnose import DiagnoseOptions, diagnose
@@ -94,6 +100,7 @@ def diagnose_cmd(
         nms_iou=nms_iou,
         limit=limit,
         source=str(source) if source else None,
+        precision=precision,
     )
     result = diagnose(model.expanduser(), options, run)
     if html_out is not None:

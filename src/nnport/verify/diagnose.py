@@ -25,10 +25,22 @@ from nnport.verify.detections import (
     match,
     pre_scores,
 )
+from nnport.verify.diagnose_checks import (
+    FAIL,
+    PASS,
+    WARN,
+    Check,
+    Stats,
+    channel_check,
+    geometry_check,
+    layout_check,
+    range_check,
+    score_check,
+    threshold_check,
+)
 
 logger = logging.getLogger(__name__)
 
-PASS, WARN, FAIL = "pass", "warn", "fail"
 Run = Callable[[np.ndarray], Mapping[str, np.ndarray]]
 
 
@@ -43,16 +55,7 @@ class DiagnoseOptions:
     nms_iou: float = 0.5
     limit: int = 8
     source: str | None = None  # shown in the result; the caller passes the source's run
-
-
-@dataclass(frozen=True)
-class Check:
-    """One check's verdict and its one-line reason; ``image`` indexes an annotated image."""
-
-    name: str
-    status: str
-    reason: str
-    evidence: dict[str, float] = dataclasses.field(default_factory=dict)
+    precision: str | None = None  # also run the model in this format (fp16, bf16, int8)
 
 
 @dataclass(frozen=True)
@@ -86,36 +89,6 @@ class DiagnoseResult:
         return all(c.status != FAIL for c in self.checks)
 
 
-@dataclass
-class _Stats:
-    """What one run over the images gave: raw candidate scores and final detections."""
-
-    detections: list[Dets]
-    max_score: float
-    min_score: float
-    finite: bool
-    candidates: int
-    above: int
-    high: int = 0  # candidates scoring over 0.5 before NMS
-
-    @property
-    def plausible(self) -> bool:
-        """Do the detections look like objects rather than saturated noise? A detector scores
-        most of its grid low; when over a quarter of the candidates score high, or the boxes
-        outnumber 20 per image, the input is not what it was trained on."""
-        images = max(1, len(self.detections))
-        return self.high <= self.candidates / 4 and self.confident <= 20 * images
-
-    @property
-    def kept(self) -> int:
-        return sum(len(d) for d in self.detections)
-
-    @property
-    def confident(self) -> int:
-        """Detections scoring at least 0.5: what a healthy pipeline shows on object images."""
-        return sum(int((d.scores >= 0.5).sum()) for d in self.detections)
-
-
 def _tensors(spec: PreprocessSpec, images: Sequence[np.ndarray]) -> list[np.ndarray]:
     return [spec.apply(img)[0] for img in images]
 
@@ -126,7 +99,7 @@ def _run(
     layout: DetectionLayout,
     options: DetectionOptions,
     geos: Sequence[object] | None = None,
-) -> _Stats:
+) -> Stats:
     dets: list[Dets] = []
     scores_max, scores_min, finite, cands, above, high = -np.inf, np.inf, True, 0, 0, 0
     for i, x in enumerate(tensors):
@@ -152,7 +125,7 @@ def _run(
         if geos is not None:
             d = Dets(geos[i].to_source(d.boxes), d.scores, d.classes)  # type: ignore[attr-defined]
         dets.append(d)
-    return _Stats(dets, float(scores_max), float(scores_min), finite, cands, above, high)
+    return Stats(dets, float(scores_max), float(scores_min), finite, cands, above, high)
 
 
 def _model_run(
@@ -237,7 +210,7 @@ def _diagnose(
     checks: list[Check] = []
     geos = [given.geometry(img.shape[0], img.shape[1]) for img in images]
 
-    def pipeline(spec: PreprocessSpec, opts: DetectionOptions) -> _Stats:
+    def pipeline(spec: PreprocessSpec, opts: DetectionOptions) -> Stats:
         tensors = [_as_model_layout(t, shape) for t in _tensors(spec, images)]
         return _run(run, tensors, layout, opts, geos)
 
@@ -250,17 +223,20 @@ def _diagnose(
         )
     layout = found
     as_given = pipeline(given, det)
-    checks.append(_layout_check(given, recorded, shape, pipeline, loose))
-    checks.append(_range_check(given, recorded, pipeline, loose))
-    checks.append(_channel_check(given, recorded, pipeline, loose))
+    checks.append(layout_check(given, recorded, shape, pipeline, loose))
+    checks.append(range_check(given, recorded, pipeline, loose))
+    checks.append(channel_check(given, recorded, pipeline, loose))
     checks.append(
         Check("output-finite", PASS if as_given.finite else FAIL,
               "every output value is finite" if as_given.finite
               else "the outputs hold NaN or Inf: the model (or its precision) overflows")
     )  # fmt: skip
-    checks.append(_score_check(as_given))
-    checks.append(_geometry_check(pipeline(given, loose), images))
-    checks.append(_threshold_check(as_given, det))
+    checks.append(score_check(as_given))
+    checks.append(geometry_check(pipeline(given, loose), images))
+    checks.append(threshold_check(as_given, det))
+    if options.precision:
+        tensors = [_as_model_layout(t, shape) for t in _tensors(given, images)]
+        checks.append(_precision_check(model_path, options, tensors, layout, det, geos, as_given))
     stage = ""
     source_dets: list[Dets] = []
     if source is not None:
@@ -295,204 +271,53 @@ def _rows(d: Dets) -> tuple[tuple[float, float, float, float, float, int], ...]:
     )
 
 
-Pipeline = Callable[[PreprocessSpec, DetectionOptions], _Stats]
+def _precision_check(
+    model_path: str | Path,
+    options: DiagnoseOptions,
+    tensors: list[np.ndarray],
+    layout: DetectionLayout,
+    det: DetectionOptions,
+    geos: Sequence[object],
+    fp32: Stats,
+) -> Check:
+    """The same pipeline with the model computing in ``options.precision`` (natively where the
+    backend can, else emulated): do the boxes survive?"""
+    from nnport.precision.formats import get_format
+    from nnport.precision.native import plan_precision
+    from nnport.verify.precision import open_precision_runner
 
-
-def _better(alt: _Stats, cur: _Stats) -> bool:
-    """Does the alternative look like the pipeline that works (clearly more confident boxes)?"""
-    if not alt.plausible:
-        return False
-    if not cur.plausible:
-        return alt.confident > 0
-    return alt.confident >= max(2 * cur.confident, cur.confident + 2)
-
-
-def _layout_check(
-    given: PreprocessSpec, recorded: PreprocessSpec | None, shape: tuple[int, ...],
-    pipeline: Pipeline, loose: DetectionOptions,
-) -> Check:  # fmt: skip
-    channels_first = len(shape) == 4 and shape[1] == 3
-    channels_last = len(shape) == 4 and shape[3] == 3
-    wants = "nchw" if channels_first else "nhwc" if channels_last else given.layout
-    if given.layout == wants:
+    model = load(model_path)
+    name = next(v.name for v in model.graph.inputs if v.name not in model.graph.initializers)
+    plan = plan_precision(options.backend, get_format(options.precision or "fp32").name)
+    calibration = [{name or "input": t} for t in tensors]
+    with open_precision_runner(plan, model, calibration=calibration) as runner:
+        low = _run(lambda x: runner.infer({name or "input": x}), tensors, layout, det, geos)
+    changed = 0
+    for a, b in zip(fp32.detections, low.detections, strict=True):
+        m = match(a, b, 0.5)
+        changed += int(bool(m.missed or m.extra))
+    label = f"{plan.precision} ({plan.mode})"
+    evidence = {"fp32_boxes": float(fp32.kept), "boxes": float(low.kept), "changed": float(changed)}
+    if not low.finite:
+        return Check("precision", FAIL, f"in {label} the outputs hold NaN or Inf", evidence)
+    if low.kept == 0 and fp32.kept > 0:
         return Check(
-            "layout", PASS, f"the pipeline gives {wants.upper()}, the model takes {list(shape)}"
+            "precision", FAIL, f"in {label} no box survives ({fp32.kept} in fp32)", evidence
         )
-    fixed = dataclasses.replace(given, layout=wants)
-    cur, alt = pipeline(given, loose), pipeline(fixed, loose)
-    return Check(
-        "layout", FAIL,
-        f"the pipeline gives {given.layout.upper()} but the model takes {wants.upper()} "
-        f"{list(shape)}: the image is scrambled ({cur.confident} confident boxes; laid out "
-        f"{wants.upper()}: {alt.confident})",
-        {"boxes_as_given": cur.confident, "boxes_fixed": alt.confident},
-    )  # fmt: skip
-
-
-def _range_check(
-    given: PreprocessSpec, recorded: PreprocessSpec | None, pipeline: Pipeline,
-    loose: DetectionOptions,
-) -> Check:  # fmt: skip
-    cur = pipeline(given, loose)
-    hypotheses = {
-        "0-255 scaled to 0-1 (x/255)": given.scale / 255,
-        "0-1 raised to 0-255 (x*255)": given.scale * 255,
-    }
-    best_name, best = "", cur
-    for name, scale in hypotheses.items():
-        alt = pipeline(dataclasses.replace(given, scale=scale), loose)
-        if _better(alt, best):
-            best_name, best = name, alt
-    metadata_scale = recorded is not None and abs(recorded.scale - given.scale) > 1e-9 * max(
-        1.0, recorded.scale
-    )
-    evidence = {
-        "boxes_as_given": float(cur.confident),
-        "boxes_best_hypothesis": float(best.confident),
-    }
-    if best_name:
+    if changed:
         return Check(
-            "input-range", FAIL,
-            f"the input range looks wrong: {cur.confident} confident boxes as fed "
-            f"(scale={given.scale:g}), {best.confident} with {best_name}"
-            + (f"; the model was exported with scale={recorded.scale:g}" if metadata_scale and recorded else ""),
+            "precision", WARN,
+            f"in {label} the boxes change on {changed} of {len(tensors)} image(s) "
+            f"({low.kept} boxes, {fp32.kept} in fp32)",
             evidence,
         )  # fmt: skip
-    if metadata_scale and recorded is not None:
-        return Check(
-            "input-range", WARN,
-            f"the pipeline scales by {given.scale:g}, the model was exported with "
-            f"{recorded.scale:g}, yet detections do not improve with the model's scale",
-            evidence,
-        )  # fmt: skip
-    return Check(
-        "input-range",
-        PASS,
-        f"scale={given.scale:g} gives the most confident boxes ({cur.confident})",
-        evidence,
-    )
-
-
-def _channel_check(
-    given: PreprocessSpec, recorded: PreprocessSpec | None, pipeline: Pipeline,
-    loose: DetectionOptions,
-) -> Check:  # fmt: skip
-    other = "bgr" if given.channels == "rgb" else "rgb"
-    cur = pipeline(given, loose)
-    alt = pipeline(dataclasses.replace(given, channels=other), loose)
-    evidence = {"boxes_as_given": float(cur.confident), "boxes_swapped": float(alt.confident)}
-    if recorded is not None and recorded.channels != given.channels:
-        return Check(
-            "channel-order", FAIL,
-            f"the pipeline feeds {given.channels.upper()}, the model was exported for "
-            f"{recorded.channels.upper()} ({cur.confident} confident boxes as fed, "
-            f"{alt.confident} swapped)",
-            evidence,
-        )  # fmt: skip
-    if _better(alt, cur):
-        return Check(
-            "channel-order", FAIL,
-            f"swapping to {other.upper()} gives {alt.confident} confident boxes, as fed {cur.confident}",
-            evidence,
-        )  # fmt: skip
-    return Check(
-        "channel-order",
-        PASS,
-        f"{given.channels.upper()} as the model expects ({cur.confident} confident boxes; swapped {alt.confident})",
-        evidence,
-    )
-
-
-def _score_check(stats: _Stats) -> Check:
-    evidence = {"max_score": stats.max_score, "min_score": stats.min_score}
-    if stats.candidates == 0:
-        return Check("score-distribution", WARN, "the model gave no candidates to score", evidence)
-    if stats.min_score >= 0.5 - 1e-6 and stats.max_score <= 0.7312:
-        return Check(
-            "score-distribution", FAIL,
-            f"every score lies in [{stats.min_score:.3f}, {stats.max_score:.3f}] ⊂ [0.5, 0.731]: "
-            "sigmoid applied twice (the graph already ends in a Sigmoid)",
-            evidence,
-        )  # fmt: skip
-    if stats.min_score >= 0.5 - 1e-6:
-        return Check(
-            "score-distribution", WARN,
-            f"no score under 0.5 (min {stats.min_score:.3f}): scores may be squashed", evidence
-        )  # fmt: skip
-    if stats.max_score < 0.05:
-        return Check(
-            "score-distribution",
-            FAIL,
-            f"the highest score is {stats.max_score:.3g}: the model sees no object",
-            evidence,
-        )
-    return Check(
-        "score-distribution",
-        PASS,
-        f"scores span {stats.min_score:.3g}..{stats.max_score:.3g}",
-        evidence,
-    )
-
-
-def _geometry_check(stats: _Stats, images: Sequence[np.ndarray]) -> Check:
-    outside = degenerate = bad = total = 0
-    for d, img in zip(stats.detections, images, strict=True):
-        h, w = img.shape[:2]
-        b = d.boxes.astype(np.float64)
-        total += len(b)
-        bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-        flat = (bw <= 0.5) | (bh <= 0.5)
-        margin = 0.1 * max(h, w)
-        out = (b[:, 0] < -margin) | (b[:, 1] < -margin) | (b[:, 2] > w + margin)
-        out |= (b[:, 3] > h + margin) | (bw > 2 * w) | (bh > 2 * h)
-        degenerate += int(flat.sum())
-        outside += int(out.sum())
-        bad += int((flat | out).sum())
-    evidence = {"boxes": float(total), "outside": float(outside), "degenerate": float(degenerate)}
-    if total == 0:
-        return Check("decode-geometry", WARN, "no boxes to check the decoding on", evidence)
-    if bad > total / 2:
-        return Check(
-            "decode-geometry", FAIL,
-            f"{bad} of {total} boxes are outside the image, zero-area or larger than it: "
-            "the box decoding (grid, stride, xywh/xyxy) does not match the model",
-            evidence,
-        )  # fmt: skip
-    if bad:
-        return Check(
-            "decode-geometry",
-            WARN,
-            f"{bad} of {total} boxes are outside the image or degenerate",
-            evidence,
-        )
-    return Check(
-        "decode-geometry", PASS, f"all {total} boxes lie in the image with positive area", evidence
-    )
-
-
-def _threshold_check(stats: _Stats, det: DetectionOptions) -> Check:
-    evidence = {
-        "candidates": float(stats.candidates),
-        "above_threshold": float(stats.above),
-        "after_nms": float(stats.kept),
-    }
-    stages = f"{stats.candidates} candidates -> {stats.above} above {det.score_threshold:g} -> {stats.kept} after NMS"
-    if stats.candidates and stats.above == 0 and stats.max_score > 0.05:
-        return Check(
-            "threshold-nms", FAIL,
-            f"the score threshold {det.score_threshold:g} is above every score (max "
-            f"{stats.max_score:.3f}): {stages}",
-            evidence,
-        )  # fmt: skip
-    if stats.above and stats.kept == 0:
-        return Check("threshold-nms", FAIL, f"NMS removes every box: {stages}", evidence)
-    return Check("threshold-nms", PASS, stages, evidence)
+    return Check("precision", PASS, f"in {label} the same {low.kept} boxes as in fp32", evidence)
 
 
 def _against_source(
     given: PreprocessSpec, recorded: PreprocessSpec | None, images: Sequence[np.ndarray],
     run: Run, source: Run, shape: tuple[int, ...], layout: DetectionLayout,
-    det: DetectionOptions, geos: Sequence[object], as_given: _Stats,
+    det: DetectionOptions, geos: Sequence[object], as_given: Stats,
 ) -> tuple[str, list[Dets], Check]:  # fmt: skip
     reference = recorded or given
     ref_tensors = _tensors(reference, images)
