@@ -29,8 +29,8 @@ def _rows(tmp_path: Path) -> list[dict]:
         model = str(EXAMPLES / name)
         digest = file_sha256(model)
         for target in ("ascend310", "onnxruntime"):
-            cell = Cell(cell_key(digest, target, "fp32", "check", {}), model, digest, target,
-                        "fp32", "check")  # fmt: skip
+            cell = Cell(cell_key(digest, target, "default", "check", {}), model, digest, target,
+                        "default", "check")  # fmt: skip
             rows.append(run_cell(cell, model, str(tmp_path / "cells" / cell.key)))
     return rows
 

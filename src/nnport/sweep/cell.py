@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import inspect
 import json
 import os
 import signal
@@ -21,13 +20,18 @@ from nnport.sweep.plan import Cell, nnport_version, option_class
 FAULT_ENV = "NNPORT_SWEEP_FAULT"
 
 
+# The options field each verb reads its number format from (check reports the target's own).
+PRECISION_FIELDS = {"fix": "precision", "port": "verify_precision", "compare": "precision",
+                    "bench": "precision", "evaluate": "precisions"}  # fmt: skip
+
+
 def _options(cell: Cell) -> Any:
     cls = option_class(cell.verb)
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in cell.options.items()}
-    names = {f.name for f in dataclasses.fields(cls)}
-    if "precision" in names:
-        values["precision"] = cell.precision
-    elif cell.precision != "fp32":
+    field = PRECISION_FIELDS.get(cell.verb)
+    if field and field in {f.name for f in dataclasses.fields(cls)}:
+        values[field] = (cell.precision,) if field == "precisions" else cell.precision
+    elif cell.precision not in ("fp32", "default"):
         raise UsageError(f"{cell.verb} takes no number format: run it at fp32")
     return cls(**values)
 
@@ -36,12 +40,7 @@ def _check(cell: Cell, model: Any, out: Path) -> tuple[Any, bool]:
     from nnport.check import check
 
     shapes = cell.options.get("input_shapes")
-    kwargs: dict[str, Any] = {"input_shapes": shapes}
-    if "precision" in inspect.signature(check).parameters:
-        kwargs["precision"] = cell.precision
-    elif cell.precision != "fp32":
-        raise UsageError("check takes no number format: run it at fp32")
-    report = check(model, cell.target, **kwargs)
+    report = check(model, cell.target, input_shapes=shapes)
     return report, report.deployable
 
 

@@ -220,13 +220,18 @@ def expand(plan: Plan) -> tuple[list[Cell], int]:
         for target in plan.targets:
             for precision in plan.precisions:
                 for verb in plan.verbs:
+                    fmt = precision
+                    if verb == "check":  # check judges the model, in the target's own format
+                        if precision != plan.precisions[0]:
+                            continue
+                        fmt = "default"
                     if verb in RUNTIME_VERBS and target not in RUNTIMES:
                         left_out += 1
                         continue
                     options = plan.options.get(verb, {})
-                    key = cell_key(hashes[model], target, precision, verb, options)
+                    key = cell_key(hashes[model], target, fmt, verb, options)
                     if key in seen:  # the same bytes under another name: one cell
                         continue
                     seen.add(key)
-                    cells.append(Cell(key, model, hashes[model], target, precision, verb, options))
+                    cells.append(Cell(key, model, hashes[model], target, fmt, verb, options))
     return cells, left_out
