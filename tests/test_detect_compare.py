@@ -137,3 +137,22 @@ def test_compare_flags_a_detector_that_moved_its_boxes(random_detector: Path) ->
     result = compare(model, against=broken, options=CompareOptions(samples=1))
     assert result.detections is not None and not result.passed
     assert result.detections.missed > 0
+
+
+def test_cli_compare_on_images_by_boxes(capsys: pytest.CaptureFixture[str]) -> None:
+    """`compare --images` preprocesses by the model's spec; the verdict is the box matching."""
+    pytest.importorskip("PIL")
+    import json
+
+    from nnport.cli.app import run
+
+    root = Path(__file__).resolve().parents[1]
+    model, images = root / "examples" / "shapes_detector.onnx", root / "examples" / "shapes"
+    code = run(["compare", str(model), "--images", str(images), "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["samples"] == 8
+    det = data["detections"]
+    assert (
+        det["passed"] and det["reference_boxes"] >= 8 and det["matched"] == det["reference_boxes"]
+    )
+    assert run(["compare", str(model), "--images", str(images), "--preprocess", "cmyk"]) == 2

@@ -122,6 +122,15 @@ def compare_cmd(
         None, "--threads", help="Candidate backend threads.", show_default=False
     ),
     input_shape: list[str] | None = INPUT_SHAPE_OPT,
+    images: Path | None = typer.Option(
+        None, "--images", help="Compare on these images (first 8), preprocessed by the model's "
+        "nnport.preprocess metadata or --preprocess; detectors then compare by boxes.",
+        show_default=False,
+    ),
+    preprocess: str | None = typer.Option(
+        None, "--preprocess", help='With --images: e.g. "rgb,letterbox=160,scale=1/255".',
+        show_default=False,
+    ),
     backend_option: list[str] | None = BACKEND_OPTION_OPT,
     reference_option: list[str] | None = REFERENCE_OPTION_OPT,
     json_out: bool = JSON_OPT,
@@ -173,6 +182,13 @@ def compare_cmd(
         calibration=Calibration(calibrate, calibration_samples, seed, calibrator),
         min_sqnr_db=min_sqnr,
     )
+    feeds = None
+    if images is not None:
+        from nnport.verify.image_inputs import image_feeds
+
+        if inputs is not None:
+            raise UsageError("--images and --inputs exclude each other")
+        feeds, _ = image_feeds(source, str(images.expanduser()), preprocess)
     with Status(f"comparing on {backend}", console=err_console) as status:
         result = compare(
             source,
@@ -180,6 +196,7 @@ def compare_cmd(
             backend=backend,
             reference=reference,
             options=compare_options,
+            feeds=feeds,
             progress=status.update,
         )
     if json_out:

@@ -166,6 +166,11 @@ def render_compare(result: CompareResult) -> RenderableType:
         parts += [Text(""), render_ranges(result.ranges)]
     if result.bisect is not None:
         parts += [Text(""), render_bisect(result.bisect)]
+    if result.detections is not None:  # boxes decide: matched by IoU and class after host NMS
+        det = result.detections
+        parts.append(Text(f"detections ({det.layout}-NMS, IoU >= {det.match_iou:g}, score > "
+                          f"{det.score_threshold:g}): {det.message}",
+                          style="green" if det.passed else "red"))  # fmt: skip
     verdict = (
         "PASS: outputs agree within tolerance"
         if result.passed
