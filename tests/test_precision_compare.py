@@ -116,3 +116,22 @@ def test_a_backend_that_can_neither_run_nor_emulate_is_refused() -> None:
 
     with pytest.raises(UsageError, match="cannot run fp16"):
         plan_precision("torch", "fp16")
+
+
+def test_range_scan_is_chunked_within_its_budget(overflowing: Path) -> None:
+    from nnport.backends import make_runner
+    from nnport.verify.ranges import scan_ranges
+
+    model = ir.serde.deserialize_model(onnx.load(overflowing))
+    feeds = [{"x": np.full((1, 8), 3.0, np.float32)}]
+
+    def make(path: object) -> object:
+        return make_runner("onnxruntime", path)  # type: ignore[arg-type]
+
+    whole = scan_ranges(model, feeds, make, "fp16")  # type: ignore[arg-type]
+    tiny = scan_ranges(model, feeds, make, "fp16", budget_bytes=1)  # type: ignore[arg-type]
+    assert whole.runs == 1 and tiny.runs == whole.scanned == 4  # one tensor per run
+    assert tiny.over == whole.over and [r.node for r in whole.over] == ["square", "relu"]
+    assert whole.over[0].max_abs == pytest.approx(float(np.max((3.0 * np.sum(
+        onnx.numpy_helper.to_array(onnx.load(overflowing).graph.initializer[0]), axis=0)) ** 2)),
+        rel=1e-5)  # fmt: skip
