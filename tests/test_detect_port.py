@@ -79,3 +79,12 @@ def test_port_ascend_writes_aipp_and_matches_boxes(
     assert acc is not None
     det = acc.result()
     assert det.passed and det.reference_boxes >= 3 and det.matched == det.reference_boxes
+
+
+def test_fix_writes_device_preprocessing(tmp_path: Path) -> None:
+    model = ROOT / "examples" / "shapes_detector.onnx"
+    assert run(["fix", str(model), "-t", "ascend310", "-o", str(tmp_path / "a.onnx")]) == 0
+    assert "aipp_mode: static" in (tmp_path / "a.aipp.cfg").read_text()
+    assert run(["fix", str(model), "-t", "nnie", "-o", str(tmp_path / "n.onnx")]) in (0, 1)
+    cfg = (tmp_path / "n.nnie.cfg").read_text()
+    assert "[RGB_order] RGB" in cfg and "[data_scale] 0.00392156863" in cfg

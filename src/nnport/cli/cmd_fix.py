@@ -161,13 +161,20 @@ def fix_cmd(
     extra: dict[str, object] = {"output": str(output), "precision": verdict}
     if result.qdq_fold is not None:
         extra["qdq_fold"] = write_scales(result.qdq_fold, output, profile.name)
+    from nnport.model.device_preprocess import write_device_configs
+    from nnport.model.specs import graph_inputs
+
+    device_pre = write_device_configs(  # the preprocessing spec as AIPP / NNIE config, if any
+        loaded.metadata_props, tuple(graph_inputs(result.model)[0].shape or ()), profile.name,
+        output.with_suffix(""),
+    )  # fmt: skip
     if is_atc_target(profile.name):
         extra["atc_command"] = atc_command(
             result.model, profile.name, output, shapes=result.input_shapes,
             batch_gears=result.batch_gears, image_gears=result.image_gears,
             precision_mode=precision_mode(verdict.converter_flags) if verdict else "",
             keep_dtype=verdict.keep_file if verdict else "",
-        )  # fmt: skip
+        ) + "".join(f" --insert_op_conf={p}" for p in device_pre if p.endswith(".aipp.cfg"))  # fmt: skip
     result = dataclasses.replace(result, **extra)  # type: ignore[arg-type]
     if json_out:
         data = to_jsonable(result.without_model())
