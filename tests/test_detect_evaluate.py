@@ -64,3 +64,15 @@ def test_cli_with_torch_source(capsys: pytest.CaptureFixture[str]) -> None:
 def test_cli_refuses_unlabelled_folders(tmp_path: Path) -> None:
     assert run(["evaluate", str(MODEL), "--task", "detect", "--data", str(tmp_path)]) == 2
     assert run(["evaluate", str(MODEL), "--task", "segment", "--data", str(IMAGES)]) == 2
+
+
+def test_map_per_precision() -> None:
+    from nnport.verify.detect_eval import DetectEvalOptions, evaluate_detections
+
+    result = evaluate_detections(
+        MODEL, DetectEvalOptions(data=str(IMAGES), precisions=("fp32", "fp16"))
+    )
+    fp32, fp16 = result.backends
+    assert (fp32.precision, fp16.precision) == ("fp32", "fp16")
+    assert abs(fp32.map50 - fp16.map50) <= 0.005
+    assert fp16.agreement_with_source is not None  # measured against the first (fp32) run
