@@ -121,3 +121,10 @@ def test_precision_check_runs_the_target_format() -> None:
     check = next(c for c in result.checks if c.name == "precision")
     assert check.status == PASS and "fp16" in check.reason
     assert check.evidence["boxes"] == check.evidence["fp32_boxes"] > 0
+
+
+def test_result_round_trips_through_json() -> None:
+    from nnport.results import dumps, loads
+
+    result = _run()
+    assert loads(DiagnoseResult, dumps(result)) == result
