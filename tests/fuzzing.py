@@ -310,7 +310,7 @@ class Outcome:
     modified: bool = False
     stderr: str = ""
     argv: tuple[str, ...] = ()
-    noisy: bool = False  # more than one line on stderr
+    noisy: bool = False  # stderr holds more than one line besides nnport's own warnings
 
 
 @dataclass
@@ -322,6 +322,7 @@ class Tally:
     tracebacks: int = 0
     hangs: int = 0
     crashes: int = 0
+    by_verb: Counter[str] = field(default_factory=Counter)  # "verb exit-code" -> cases
     over_memory: int = 0  # stopped past Runner.max_rss: reported, not a broken promise
     modified: int = 0
     noisy: int = 0
@@ -332,6 +333,7 @@ class Tally:
         """Count ``outcome``; keep it when it breaks a promise."""
         self.cases += 1
         self.codes[str(outcome.code)] += 1
+        self.by_verb[f"{outcome.argv[0] if outcome.argv else '?'} {outcome.code}"] += 1
         self.tracebacks += outcome.traceback
         self.hangs += outcome.code == "hang"
         self.crashes += outcome.code == "crash"
@@ -355,6 +357,7 @@ class Tally:
             "stopped_over_memory": self.over_memory,
             "modified_inputs": self.modified,
             "stderr_over_one_line": self.noisy,
+            "by_verb": dict(sorted(self.by_verb.items())),
         }
 
 
@@ -490,7 +493,9 @@ class Runner:
             self._stop()
         modified = _digest(folder) != before
         traceback = "Traceback (most recent call last)" in out + err
-        noisy = len([line for line in err.splitlines() if line.strip()]) > 1
+        # nnport's own warnings (``WARNING nnport.x: ...``) may precede its line; nothing else
+        own = ("WARNING nnport.", "ERROR nnport.")
+        noisy = len([ln for ln in err.splitlines() if ln.strip() and not ln.startswith(own)]) > 1
         return Outcome(code, traceback, modified, err[-2000:], tuple(argv), noisy)
 
 
