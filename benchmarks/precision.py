@@ -91,6 +91,8 @@ def zoo_part(args: argparse.Namespace) -> dict[str, Any]:
                 "over_range_tensors": scan.over_count if scan else None,
                 "first_over": scan.first_over.node if scan and scan.first_over else None,
                 "largest_abs": scan.largest.max_abs if scan and scan.largest else None,
+                "underflow_tensors": scan.underflow_tensors if scan else None,
+                "output_max_abs": max((o.reference_max_abs for o in result.outputs), default=0),
                 "seconds": round(time.perf_counter() - start, 2),
             }
         rows.append(row)
@@ -107,6 +109,13 @@ def zoo_part(args: argparse.Namespace) -> dict[str, Any]:
         for fmt in ("fp16", "bf16")
     }
     summary["fp16"]["over_range"] = [r["name"] for r in done if r["fp16"].get("over_range_tensors")]
+    # fp16 breaks without an overflow: activations below fp16's normal range (6.1e-5) lose
+    # bits in subnormals or flush to zero (random-weight nets whose activations decay)
+    summary["fp16"]["break_without_overflow"] = [
+        r["name"]
+        for r in done
+        if r["fp16"].get("passed") is False and not r["fp16"].get("over_range_tensors")
+    ]
     return {"summary": summary, "models": rows}
 
 
