@@ -156,10 +156,10 @@ def _error(
 
 
 def _named(model: ir.Model) -> None:
-    """Give every unnamed main-graph node a unique name: a keep-set can only name named nodes
-    (the converter reads the same names from the written model)."""
+    """Give every unnamed node (subgraphs included) a unique name: a keep-set can only name
+    named nodes (the converter reads the same names from the written model)."""
     taken = {n.name for n in model.graph.all_nodes() if n.name}
-    for index, node in enumerate(model.graph):
+    for index, node in enumerate(model.graph.all_nodes()):
         if node.name:
             continue
         name = f"{node.op_type}_{index}"
@@ -189,14 +189,33 @@ def _typed(model: ir.Model) -> ir.Model:
     return clone
 
 
-def _candidates(model: ir.Model) -> list[str]:
-    """Main-graph node names, in graph order, that compute a float tensor (what a format
-    changes)."""
-    return [
-        n.name or ""
-        for n in _typed(model).graph
-        if n.op_type not in _NOT_COMPUTING and any(_float(v) for v in n.outputs)
-    ]
+def _candidates(model: ir.Model, fmt: str) -> list[str]:
+    """Main-graph node names, in graph order, whose tensors the format changes: those the
+    emulation rounds an input or an output of (a Cast to int64 of a rounded float can give
+    another integer), and control-flow nodes with such a node in a subgraph (keeping one keeps
+    its subgraphs). Read off ``emulate`` itself, so the search and the emulation agree."""
+    from nnport.precision.emulate import emulate
+
+    rounded = emulate(model, fmt)
+    marks = (f"__to_{fmt}", f"__from_{fmt}")
+
+    def is_cast(node: ir.Node | None) -> bool:
+        return node is not None and node.op_type == "Cast" and (node.name or "").endswith(marks)
+
+    touched: set[str] = set()
+    for node in rounded.graph.all_nodes():
+        if is_cast(node):
+            continue
+        reads = any(v is not None and is_cast(v.producer()) for v in node.inputs)
+        writes = any(is_cast(user) for v in node.outputs for user, _ in v.uses())
+        if reads or writes:
+            touched.add(node.name or "")
+    names = []
+    for node in model.graph:
+        inner = {m.name or "" for g in _subgraphs(node) for m in g.all_nodes()}
+        if node.op_type not in _NOT_COMPUTING and (node.name in touched or inner & touched):
+            names.append(node.name or "")
+    return names
 
 
 def overflow_region(
@@ -236,6 +255,16 @@ def overflow_region(
     return tuple(overflowing), tuple(region)
 
 
+def _subgraphs(node: ir.Node) -> list[ir.Graph]:
+    graphs: list[ir.Graph] = []
+    for attr in node.attributes.values():
+        if attr.type == ir.AttributeType.GRAPH:
+            graphs.append(attr.as_graph())
+        elif attr.type == ir.AttributeType.GRAPHS:
+            graphs.extend(attr.as_graphs())
+    return graphs
+
+
 class _Search:
     """Runs the model in ``fmt`` with a given keep-set, counting runs and caching verdicts."""
 
@@ -254,6 +283,29 @@ class _Search:
         self.min_sqnr_db = min_sqnr_db
         self.runs = 0
         self.errors: dict[frozenset[str], tuple[float, float]] = {}
+        # Constant/Identity nodes and the nodes reading them: a constant read only by kept
+        # nodes stays fp32 with them, as an initializer does (ATC keeps a kept operator's
+        # constant inputs in its precision); such nodes are never listed themselves.
+        self.constants = {
+            n.name or "": {user.name or "" for v in n.outputs for user, _ in v.uses()}
+            for n in model.graph
+            if n.op_type in _NOT_COMPUTING
+        }
+
+        # A kept If/Loop/Scan keeps the nodes of its subgraphs.
+        self.bodies = {
+            n.name or "": {m.name or "" for g in _subgraphs(n) for m in g.all_nodes()}
+            for n in model.graph
+            if _subgraphs(n)
+        }
+
+    def _with_constants(self, keep: frozenset[str]) -> frozenset[str]:
+        full = set(keep)
+        for name in keep & self.bodies.keys():
+            full |= self.bodies[name]
+        for _ in range(3):  # Constant -> Identity -> kept node chains
+            full |= {c for c, users in self.constants.items() if users and users <= full}
+        return frozenset(full)
 
     def measure(self, keep: Collection[str]) -> tuple[float, float]:
         """(largest relative error, lowest SQNR dB) of the model with ``keep`` in fp32."""
@@ -262,7 +314,7 @@ class _Search:
             from nnport.precision.emulate import EmulatedRunner
 
             self.runs += 1
-            with EmulatedRunner(self.model, self.fmt, keep=key) as runner:
+            with EmulatedRunner(self.model, self.fmt, keep=self._with_constants(key)) as runner:
                 got = [runner.infer(dict(f)) for f in self.feeds]
             names = [list(r) for r in self.reference]
             got = [{n: g[n] for n in ns} for g, ns in zip(got, names, strict=True)]
@@ -357,10 +409,15 @@ def verify_precision(
         )
         return replace(blank, reason=reason)
     _named(model)
-    engine, reference = run_model(model, feeds)
-    if engine != "onnxruntime":  # emulation runs on ONNX Runtime, which cannot load the model
-        return replace(blank, reason=f"not verified: ONNX Runtime cannot run the model, so "
-                       f"nnport cannot emulate {spec.name} for it")  # fmt: skip
+    try:  # the fp32 reference runs as the emulation does: ORT with graph optimizations off
+        from nnport.precision.emulate import EmulatedRunner
+
+        with EmulatedRunner(model, "fp32") as runner:
+            reference = [runner.infer(dict(f)) for f in feeds]
+    except Exception as exc:  # emulation runs on ONNX Runtime, which cannot run the model
+        text = " ".join(str(exc).split())[:200]
+        return replace(blank, reason=f"not verified: ONNX Runtime cannot run the model ({text}),"
+                       f" so nnport cannot emulate {spec.name} for it")  # fmt: skip
     search = _Search(model, spec.name, feeds, reference, floor)
 
     def done(**fields: object) -> PrecisionReport:
@@ -378,7 +435,7 @@ def verify_precision(
         searched: tuple[str, ...] = ()
         kept = region
         if not (region and search.passes(region)):
-            rest = [n for n in _candidates(model) if n not in region]
+            rest = [n for n in _candidates(model, spec.name) if n not in region]
             if not search.passes([*region, *rest]):
                 err, sqnr = search.measure([*region, *rest])
                 reason = (
