@@ -16,6 +16,10 @@ Parts:
   (what a user runs), fp32 with optimizations off, and fp16 emulation (optimizations off, as
   nnport runs it); the ratio emulation / fp32 is the cost (goal: within 3x).
 
+- keep: the repair ``fix`` runs for a model that breaks in fp16 (``passes/keep_fp32.py``):
+  per zoo model the fp32 keep-set (overflow region, then bisection), its size, the model runs
+  the search took against its budget 2*log2(nodes)+10, and whether the mixed model matches.
+
 Results go to benchmarks/results/precision.json (one object per part). Timings on a shared
 machine are noisy: each is the median of --repeats runs after a warm-up, the variants
 interleaved in the same process.
@@ -237,6 +241,47 @@ def cost_part(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def keep_part(args: argparse.Namespace) -> dict[str, Any]:
+    """The fp16 keep-set search over the zoo: sizes and run counts against the budget."""
+    import zoo
+
+    from nnport.model import load
+    from nnport.passes.keep_fp32 import verify_precision
+    from nnport.verify.inputs import generate_inputs
+
+    names = [n for n in args.names.split(",") if n] or None
+    opsets = tuple(int(o) for o in args.opsets.split(","))
+    rows = []
+    for entry in zoo.iter_zoo(args.cache, opsets, names, light=not args.heavy):
+        row: dict[str, Any] = {"name": entry.name, "opset": entry.opset}
+        try:
+            model = load(entry.path)
+            feeds = generate_inputs(model, entry.input_shapes or None, samples=args.samples, seed=0)
+            report = verify_precision(model, "fp16", feeds)
+        except Exception as exc:  # listed, not fatal
+            row["error"] = " ".join(str(exc).split())[:200]
+            rows.append(row)
+            continue
+        row.update(nodes=report.nodes, broke=report.broke, passed=report.passed,
+                   kept=len(report.kept), overflow=len(report.overflow), runs=report.runs,
+                   budget=report.run_budget, sqnr_db=round(report.sqnr_db, 1),
+                   seconds=round(report.seconds, 1), reason=report.reason)  # fmt: skip
+        rows.append(row)
+        logger.info("%s: %s", entry.name, row)
+    done = [r for r in rows if "error" not in r]
+    broke = [r for r in done if r["broke"]]
+    summary = {
+        "models": len(done),
+        "break_fp16": [r["name"] for r in broke],
+        "repaired": [r["name"] for r in broke if r["passed"]],
+        "keep_set_sizes": {r["name"]: r["kept"] for r in broke},
+        "runs_vs_budget": {r["name"]: f"{r['runs']}/{r['budget']}" for r in broke},
+        "all_within_budget": all(r["runs"] <= r["budget"] for r in done),
+        "errors": [r["name"] for r in rows if "error" in r],
+    }
+    return {"summary": summary, "models": rows}
+
+
 def main(argv: list[str] | None = None) -> int:
     import zoo
 
@@ -258,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     existing = json.loads(args.out.read_text()) if args.out.is_file() else {}
     for part in parts:
         start = time.perf_counter()
-        found = {"zoo": zoo_part, "recipes": recipes_part, "cost": cost_part}[part](args)
+        found = {"zoo": zoo_part, "recipes": recipes_part, "cost": cost_part, "keep": keep_part}[
+            part
+        ](args)
         found["wall_seconds"] = round(time.perf_counter() - start, 1)
         existing[part] = found
         args.out.parent.mkdir(parents=True, exist_ok=True)
