@@ -23,12 +23,6 @@ from nnport.verify.detections import (
     accumulator_for,
     verdict,
 )
-from nnport.verify.detections import (
-    DetectionComparison,
-    DetectionOptions,
-    accumulator_for,
-    verdict,
-)
 from nnport.verify.fitted import FittedRunner
 from nnport.verify.inputs import generate_inputs, load_npz
 from nnport.verify.metrics import MetricsAccumulator, TensorMetrics, Tolerance
@@ -70,7 +64,6 @@ class CompareOptions:
     bisect_on_failure: bool = False
     bisect_budget_bytes: int | None = None
     detection: DetectionOptions = field(default_factory=DetectionOptions)  # box matching
-    detection: DetectionOptions = field(default_factory=DetectionOptions)  # box matching
     precision: str | None = None
     calibration: Calibration | None = None
     min_sqnr_db: float | None = None
@@ -106,7 +99,6 @@ class CompareResult:
     passed: bool
     notes: tuple[str, ...] = ()
     bisect: BisectResult | None = None
-    detections: DetectionComparison | None = None  # boxes matched, when outputs are detections
     detections: DetectionComparison | None = None  # boxes matched, when outputs are detections
     precision: str = "fp32"
     precision_mode: str = "native"
@@ -229,7 +221,6 @@ def compare(
         )
     acc = MetricsAccumulator(options.tolerance)
     det_acc = None
-    det_acc = None
     order: list[tuple[str, str]] = []
     cand_onnx = candidate_model if isinstance(candidate_model, ir.Model) else model
     with (
@@ -245,9 +236,6 @@ def compare(
                 det_acc = accumulator_for(model.metadata_props, expected, options.detection)
             if det_acc is not None:
                 det_acc.add(expected, {r: got[c] for r, c in pairs})
-                det_acc = accumulator_for(model.metadata_props, expected, options.detection)
-            if det_acc is not None:
-                det_acc.add(expected, {r: got[c] for r, c in pairs})
             for ref_name, cand_name in pairs:
                 acc.add(ref_name, expected[ref_name], got[cand_name])
             logger.info("sample %d compared", index)
@@ -255,9 +243,6 @@ def compare(
         cand_info = RunnerInfo(backend, _model_label(candidate_model), cand_runner.config())
         outputs = tuple(acc.result(name) for name, _ in order)
         passed = all(o.passed for o in outputs)
-        detections = det_acc.result() if det_acc is not None else None
-        if detections is not None:
-            passed = verdict(outputs, detections)
         detections = det_acc.result() if det_acc is not None else None
         if detections is not None:
             passed = verdict(outputs, detections)
@@ -306,7 +291,6 @@ def compare(
         passed=passed,
         notes=tuple(notes),
         bisect=bisect_result,
-        detections=detections,
         detections=detections,
         precision=plan.precision if plan is not None else "fp32",
         precision_mode=plan.mode if plan is not None else "native",
