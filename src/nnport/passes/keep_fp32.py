@@ -9,7 +9,9 @@ The repair, for a model that breaks in fp16 (or bf16) emulation:
 2. if the model still breaks, a search for the nodes that lose precision: two bisections over
    the remaining nodes in graph order (the shortest prefix whose keeping makes the model match,
    then the latest start of that window that still does), as Polygraphy's ``debug precision``
-   bisects layers; at most 2·log2(nodes) + 4 model runs, every one counted in the result.
+   bisects layers (at most 2·log2(nodes) + 4 model runs), then the runs left in the budget
+   2·log2(nodes) + 10 drop inner nodes of that window the model matches without; every run
+   is counted in the result.
 
 The mixed model (the keep-set in fp32, the rest in the format) is verified in emulation
 (``nnport.precision.emulate``) against the fp32 outputs on the same feeds.
