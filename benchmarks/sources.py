@@ -63,7 +63,9 @@ def _port(folder: Path, model: str, target: str) -> str:
         return f"exit {code} ({seconds:.0f} s)"
     errors = [o["max_abs_err"] for c in result.get("compares", []) for o in c.get("outputs", [])]
     left = result["check_after"]["violations"]
-    verdict = "READY" if code == 0 else f"NOT READY ({len(left)} violation(s) left)"
+    failed = [s["name"] for s in result.get("stages", []) if s.get("status") == "failed"]
+    why = f"{len(left)} violation(s) left" + (f"; failed: {', '.join(failed)}" if failed else "")
+    verdict = "READY" if code == 0 else f"NOT READY ({why})"
     worst = f", max abs err {max(errors):.2g}" if errors else ""
     return f"{verdict}{worst} ({seconds:.0f} s)"
 
