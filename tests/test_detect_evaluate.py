@@ -29,7 +29,7 @@ def test_map_agrees_across_runtimes_and_label_formats() -> None:
     )
     assert result.labels == "yolo" and result.count >= 8
     maps = [run.map50 for run in result.backends]
-    assert min(maps) >= 0.85, maps
+    assert min(maps) >= 0.8, maps
     assert max(maps) - min(maps) <= 0.005
     assert abs(result.backends[0].map50_95 - result.backends[1].map50_95) <= 0.005
     coco = evaluate_detections(
