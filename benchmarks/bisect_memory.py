@@ -84,6 +84,10 @@ def child(mode: str, model: str, against: str, samples: int) -> None:
     result = compare(reference, against=against if mode == "bisect" else None, options=options)
     seconds = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM: ru_maxrss of a child starts from its parent's size at fork (the export with torch)
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            peak_kib = int(line.split()[1])
     info = {"mode": mode, "peak_mib": peak_kib / 1024, "seconds": seconds}
     if result.bisect is not None:
         info.update(node=result.bisect.node, runs=result.bisect.runs, compared=result.bisect.compared,
