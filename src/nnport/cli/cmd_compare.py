@@ -123,12 +123,16 @@ def compare_cmd(
     ),
     input_shape: list[str] | None = INPUT_SHAPE_OPT,
     images: Path | None = typer.Option(
-        None, "--images", help="Compare on these images (first 8), preprocessed by the model's "
+        None,
+        "--images",
+        help="Compare on these images (first 8), preprocessed by the model's "
         "nnport.preprocess metadata or --preprocess; detectors then compare by boxes.",
         show_default=False,
     ),
     preprocess: str | None = typer.Option(
-        None, "--preprocess", help='With --images: e.g. "rgb,letterbox=160,scale=1/255".',
+        None,
+        "--preprocess",
+        help='With --images: e.g. "rgb,letterbox=160,scale=1/255".',
         show_default=False,
     ),
     backend_option: list[str] | None = BACKEND_OPTION_OPT,
