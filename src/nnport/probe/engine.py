@@ -24,7 +24,7 @@ import onnx
 
 from nnport.errors import UsageError
 from nnport.probe.batch import BATCH_ONE, batch_one_variant, leading_dim
-from nnport.probe.cases import primary_op, case_inputs, load_cases, normalize_values
+from nnport.probe.cases import case_inputs, load_cases, normalize_values, primary_op
 from nnport.probe.exporter import PREFIX
 from nnport.probe.nodes import NodeUse, _domain_opsets, graph_io, node_uses
 from nnport.probe.outcomes import (
