@@ -14,9 +14,8 @@ from nnport.targets.profile import (
     Source,
     TargetProfile,
     VersionRange,
-    profile_from_dict,
-    read_profile,
 )
+from nnport.targets.profile_read import profile_from_dict, read_profile
 from nnport.targets.profile_write import dump_profile, profile_to_dict
 from nnport.targets.registry import PROFILES_DIR, TargetInfo, list_targets, load_target
 

@@ -17,8 +17,8 @@ from nnport.targets.profile import (
     OpRule,
     Precision,
     TargetProfile,
-    profile_from_dict,
 )
+from nnport.targets.profile_read import profile_from_dict
 
 
 def _op_dict(rule: OpRule) -> dict[str, Any]:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnport.errors import UnsupportedTargetError
-from nnport.targets.profile import TargetProfile, read_profile
+from nnport.targets.profile import TargetProfile
+from nnport.targets.profile_read import read_profile
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 
