@@ -28,7 +28,7 @@ def _matrix(
     rows: Sequence[dict[str, Any]],
 ) -> tuple[list[str], list[str], dict[tuple[str, str], list[dict[str, Any]]]]:
     models = sorted({r["model"] for r in rows})
-    targets = list(dict.fromkeys(r["target"] for r in rows))
+    targets = sorted({r["target"] for r in rows})
     grid: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in sorted(rows, key=lambda r: (r["verb"], r["precision"])):
         grid.setdefault((r["model"], r["target"]), []).append(r)
