@@ -101,6 +101,33 @@ def test_a_non_utf8_file_name_with_external_data_loads(cli: Any, tmp_path: Path)
     assert _digest(tmp_path) == before
 
 
+def test_a_non_utf8_file_name_with_unreadable_external_data_is_exit_2(
+    cli: Any, tmp_path: Path
+) -> None:
+    """Found by benchmarks/fuzz.py: an empty offset reached onnx's loader as int('')."""
+    weight = onnx.numpy_helper.from_array(np.arange(4, dtype=np.float32), "w")
+    weight.ClearField("raw_data")
+    weight.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "w.bin"), ("offset", "")):
+        entry = weight.external_data.add()
+        entry.key, entry.value = key, value
+    (tmp_path / "w.bin").write_bytes(bytes(16))
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "w"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])],
+        [weight],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    model = Path(os.fsdecode(os.fsencode(tmp_path) + b"/\xff.onnx"))
+    model.write_bytes(proto.SerializeToString())
+    result = cli("inspect", model)
+    assert result.code in (0, 2), result.err
+    if result.code == 2:
+        _one_error_line(result.err)
+
+
 def _writers(examples: Path, out: Path) -> dict[str, list[str | Path]]:
     demo = examples / "demo.onnx"
     return {

@@ -79,7 +79,10 @@ def _validate(path: Path, data: bytes | None = None) -> None:
         if data is None and not _utf8(path):
             # onnx's C++ checker takes a path only as UTF-8 text: for a file name that is not,
             # check the model with its external data read in (onnx resolves it in Python).
-            target = onnx.load_model(path)
+            try:
+                target = onnx.load_model(path)
+            except (ValueError, OSError) as exc:  # e.g. offset "" (onnx: int(""))
+                raise ModelLoadError(f"{path}: its external data cannot be read ({exc})") from exc
         onnx.checker.check_model(target, full_check=False)
     except onnx.checker.ValidationError as exc:
         first = next((line for line in str(exc).splitlines() if line.strip()), "invalid model")
