@@ -146,8 +146,10 @@ def train_classifier_cmd(
 @train_app.command("detector")
 def train_detector_cmd(
     data: Path = typer.Option(
-        ..., "--data", help="Dataset folder with train/ and val/ (YOLO txt), e.g. from "
-        "`nnport data shapes`.", show_default=False,
+        ...,
+        "--data",
+        help="Dataset folder with train/ and val/ (YOLO txt), e.g. from `nnport data shapes`.",
+        show_default=False,
     ),
     output: Path = OUT_OPT,
     epochs: int = typer.Option(8, "--epochs", min=1, help="Passes over the training split."),

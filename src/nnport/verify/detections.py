@@ -163,10 +163,10 @@ def find_layout(
     names = list(outputs)
     for b in names:
         box = outputs[b]
-        if box.ndim == 3 and box.shape[-1] == 4:
+        if box.ndim == 3 and box.shape[-1] == 4 and _look_like_boxes(box):
             for s in names:
                 sc = outputs[s]
-                if s != b and sc.ndim == 3 and sc.shape[:2] == box.shape[:2] and sc.shape[2] >= 1:
+                if s != b and sc.ndim == 3 and sc.shape[:2] == box.shape[:2] and _probabilities(sc):
                     return DetectionLayout("pre", boxes=b, scores=s)
         for s in names:  # scores [B, C, N], as a graph cut before NonMaxSuppression gives them
             sc = outputs[s]
@@ -176,6 +176,7 @@ def find_layout(
                 and sc.shape[0] == box.shape[0]
                 and sc.shape[2] == box.shape[1]
                 and sc.shape[1] != box.shape[1]
+                and _probabilities(sc)
             ):
                 return DetectionLayout("pre", boxes=b, scores=s, transposed=True)
     for r in names:
@@ -190,6 +191,21 @@ def pre_scores(outputs: Mapping[str, np.ndarray], layout: DetectionLayout) -> np
     """A pre-NMS layout's scores as [B, N, C]."""
     scores = outputs[layout.scores]
     return np.swapaxes(scores, 1, 2) if layout.transposed else scores
+
+
+def _look_like_boxes(boxes: np.ndarray) -> bool:
+    """Decoded xyxy boxes, not raw regression deltas: x2 >= x1 and y2 >= y1 almost always."""
+    flat = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if not len(flat) or not np.isfinite(flat).all():
+        return bool(len(flat))
+    ordered = (flat[:, 2] >= flat[:, 0]) & (flat[:, 3] >= flat[:, 1])
+    return bool(ordered.mean() >= 0.95)
+
+
+def _probabilities(scores: np.ndarray) -> bool:
+    """Scores in [0, 1] (after a sigmoid or softmax), not logits."""
+    finite = scores[np.isfinite(scores)]
+    return bool(finite.size == 0 or (finite.min() >= 0.0 and finite.max() <= 1.0))
 
 
 def decode(
@@ -254,8 +270,12 @@ def _same_candidates(
     if len(idx) == 0:
         return True
     ious = np.diag(iou_matrix(rb[idx], cb[idx]))
+    close = np.abs(rb[idx].astype(np.float64) - cb[idx]).max(axis=1) <= 1e-3 * (
+        1.0 + np.abs(rb[idx]).max(axis=1)
+    )  # equal boxes count as the same even when degenerate (IoU 0)
     drift = np.abs(rs[idx].astype(np.float64) - cs[idx]).max()
-    return bool(ious.min() >= options.match_iou and drift <= options.score_tolerance)
+    same = (ious >= options.match_iou) | close
+    return bool(same.all() and drift <= options.score_tolerance)
 
 
 class DetectionAccumulator:
