@@ -67,6 +67,11 @@ def test_several_shapes_write_buckets_and_a_manifest(
     assert [b["exit_code"] for b in done["buckets"]] == [0, 0]
     assert "--batch-gears 1,4" in done["gears_note"]
     assert (tmp_path / "p" / "roses_4x32x32x3" / "report.json").exists()
+    # compare picks the bucket by input shape
+    manifest = str(tmp_path / "buckets.json")
+    assert main(["compare", manifest, "-s", "4x32x32x3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"].endswith("roses_4x32x32x3.onnx")
+    assert main(["compare", manifest, "-s", "2x32x32x3"]) == 2
 
 
 def test_corrupted_h5_is_one_line_exit_2(

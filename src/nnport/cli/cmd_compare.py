@@ -165,6 +165,11 @@ def compare_cmd(
     if min_sqnr is None and fmt not in (None, "fp32") and rtol is None and atol is None:
         min_sqnr = DEFAULT_MIN_SQNR_DB[fmt]
     Int8Options(calibrator=calibrator)  # refuses an unknown calibrator before any work
+    if model.suffix.lower() == ".json":  # a buckets.json: the bucket with the given input shape
+        from nnport.cli.port_buckets import pick_bucket
+
+        given = {s.name or "": s.shape for s in input_specs(input_shape)}
+        model = pick_bucket(model, given)
     source = load(model)
     shapes = resolve_input_shapes(source, input_specs(input_shape))
     options = parse_options(backend_option)

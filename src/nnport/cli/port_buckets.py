@@ -31,6 +31,24 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
     return list(buckets)
 
 
+def pick_bucket(manifest: Path, shapes: dict[str, tuple[int, ...]]) -> Path:
+    """The bucket file whose input shapes are ``shapes`` (given with --input-shape)."""
+    buckets = read_manifest(manifest)
+    listed = "; ".join(
+        ",".join(f"{k}:{'x'.join(map(str, v))}" for k, v in b["shapes"].items()) for b in buckets
+    )
+    if not shapes:
+        raise UsageError(f"{manifest} holds {len(buckets)} buckets: pick one with --input-shape",
+                         hint=listed)  # fmt: skip
+    for bucket in buckets:
+        have = bucket["shapes"]
+        if len(have) == 1 and set(shapes) == {""}:  # one input, given without its name
+            have = {"": next(iter(have.values()))}
+        if all(have.get(name) == shape for name, shape in shapes.items()):
+            return manifest.parent / bucket["file"]
+    raise UsageError(f"no bucket of {manifest} has input shape {shapes}", hint=listed)
+
+
 def gears_note(buckets: list[dict[str, Any]]) -> str:
     """How ATC's gears could replace the buckets with one model, or ''."""
     shapes = [tuple(b["shapes"].values()) for b in buckets]
