@@ -83,3 +83,24 @@ def test_corrupted_h5_is_one_line_exit_2(
     err = capsys.readouterr().err.strip()
     assert "not a readable Keras model" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_evaluate_reports_agreement_with_the_keras_source(
+    mnist_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((28, 28, 1), name="digit")
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inp)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inp, keras.layers.Dense(10)(x))
+    source = tmp_path / "digits.keras"
+    model.save(source)
+    onnx_path = tmp_path / "digits.onnx"
+    assert main(["export", str(source), "-o", str(onnx_path), "--layout", "nchw"]) == 0
+    capsys.readouterr()
+    args = ["evaluate", str(onnx_path), "--data", str(mnist_dir), "--limit", "64",
+            "--source", str(source), "--json"]  # fmt: skip
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    # the same images through Keras (fed NHWC) and ONNX Runtime (NCHW) give the same classes
+    assert result["backends"][0]["agreement_with_source"] == 1.0
