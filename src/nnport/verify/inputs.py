@@ -95,8 +95,13 @@ def generate_inputs(
 ) -> list[dict[str, np.ndarray]]:
     """``samples`` feeds for ``model``: floats ~N(0,1), ints in small or index-safe ranges."""
     concrete = static_input_shapes(model, shapes)
-    if any(_index_dim_unknown(v) for v in graph_inputs(model)):
-        infer_shapes(model)  # annotates value shapes only: the index bounds need the data's dims
+    typed = {v.name: v for v in graph_inputs(model)}
+    if any(_index_dim_unknown(v) for v in typed.values()):
+        # The index bounds need the indexed data's dims: infer them on a copy (the caller's
+        # model is never modified, not even by annotations).
+        copy = ir.serde.deserialize_model(ir.serde.serialize_model(model))
+        infer_shapes(copy)
+        typed = {v.name: v for v in graph_inputs(copy)}
     rng = np.random.default_rng(seed)
     feeds: list[dict[str, np.ndarray]] = []
     for _ in range(samples):
@@ -105,7 +110,7 @@ def generate_inputs(
             name = value.name or ""
             shape = concrete[name]
             dtype = to_numpy(value.dtype) if value.dtype is not None else np.dtype(np.float32)
-            bounds = _value_range(value, shape)
+            bounds = _value_range(typed.get(value.name, value), shape)
             if dtype == np.bool_:
                 feed[name] = rng.random(shape) < 0.5
             elif np.issubdtype(dtype, np.integer):
@@ -113,7 +118,11 @@ def generate_inputs(
                 feed[name] = rng.integers(int(low), max(int(high), int(low) + 1), shape).astype(
                     dtype
                 )
-            elif bounds is not None and bounds[0] == 0.0 and _feeds_indices(value):
+            elif (
+                bounds is not None
+                and bounds[0] == 0.0
+                and _feeds_indices(typed.get(value.name, value))
+            ):
                 # a float input cast to indices (cast-graph-io): whole numbers in range
                 feed[name] = rng.integers(0, max(int(bounds[1]), 1), shape).astype(dtype)
             elif bounds is not None:
