@@ -25,6 +25,7 @@ def _sweep(values: list[object], keep: tuple[object, ...]) -> list[object]:
     """``values`` with every one not in ``keep`` marked slow."""
     return [v if v in keep else pytest.param(v, marks=SLOW) for v in values]
 
+
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
