@@ -11,6 +11,8 @@ PACKAGE = SRC / "nnport"
 
 # room -> the rooms it may import (besides itself and the shared ``errors`` and ``results``);
 # the living copy of docs/architecture.md's table.
+_PIPELINE = {"model", "targets", "check", "backends", "precision", "verify", "passes", "bench",
+             "data", "recipes"}  # fmt: skip
 ALLOWED: dict[str, set[str]] = {
     "model": set(),
     "targets": {"model"},
@@ -23,47 +25,9 @@ ALLOWED: dict[str, set[str]] = {
     "passes": {"model", "targets", "check", "backends", "verify", "precision"},
     "bench": {"model", "backends", "verify", "precision"},
     "recipes": {"model", "backends", "verify", "data", "precision"},
-    "pipeline": {
-        "model",
-        "targets",
-        "check",
-        "backends",
-        "precision",
-        "verify",
-        "passes",
-        "bench",
-        "data",
-        "recipes",
-    },
-    "sweep": {
-        "model",
-        "targets",
-        "check",
-        "backends",
-        "precision",
-        "verify",
-        "passes",
-        "bench",
-        "data",
-        "recipes",
-        "pipeline",
-        "probe",
-    },
-    "report": {
-        "model",
-        "targets",
-        "check",
-        "backends",
-        "precision",
-        "verify",
-        "passes",
-        "bench",
-        "data",
-        "recipes",
-        "pipeline",
-        "probe",
-        "sweep",
-    },
+    "pipeline": _PIPELINE,
+    "sweep": _PIPELINE | {"pipeline", "probe"},
+    "report": _PIPELINE | {"pipeline", "probe", "sweep"},
 }
 SHARED = {"errors", "results", "(root)"}
 
