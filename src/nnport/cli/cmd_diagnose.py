@@ -29,22 +29,9 @@ def _source_run(source: Path) -> SourceRun:
         runner = make_runner("onnxruntime", model)
         runner.__enter__()
         return lambda x: runner.infer({name or "input": x})
-    from nnport.recipes.detector import for_export
-    from nnport.recipes.load import load_checkpoint
-    from nnport.recipes.torchutil import require_torch
+    from nnport.recipes.sources import detector_source
 
-    torch = require_torch()
-    module, info = load_checkpoint(source)
-    if info.architecture != "shapes_detector":
-        raise UsageError(f"--source {source} is a {info.architecture} checkpoint, not a detector")
-    wrapped = for_export(module)
-
-    def run(x: np.ndarray) -> Mapping[str, np.ndarray]:
-        with torch.no_grad():
-            boxes, scores = wrapped(torch.from_numpy(np.ascontiguousarray(x, np.float32)))
-        return {"boxes": boxes.numpy(), "scores": scores.numpy()}
-
-    return run
+    return detector_source(source)
 
 
 def diagnose_cmd(

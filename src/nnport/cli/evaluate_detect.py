@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from nnport.cli.common import console, emit_json
-from nnport.errors import UsageError
-
-
-def _torch_source(source: Path) -> object:
-    """A detector checkpoint as a function of one preprocessed batch (boxes, scores)."""
-    from nnport.recipes.detector import for_export
-    from nnport.recipes.load import load_checkpoint
-    from nnport.recipes.torchutil import require_torch
-
-    torch = require_torch()
-    module, info = load_checkpoint(source)
-    if info.architecture != "shapes_detector":
-        raise UsageError(f"--source {source} is a {info.architecture} checkpoint, not a detector")
-    wrapped = for_export(module)
-
-    def run(x: np.ndarray) -> Mapping[str, np.ndarray]:
-        with torch.no_grad():
-            boxes, scores = wrapped(torch.from_numpy(np.ascontiguousarray(x, np.float32)))
-        return {"boxes": boxes.numpy(), "scores": scores.numpy()}
-
-    return run
 
 
 def evaluate_detect(
@@ -57,7 +34,9 @@ def evaluate_detect(
         limit=limit,
         threads=threads,
     )
-    run = _torch_source(source.expanduser()) if source is not None else None
+    from nnport.recipes.sources import detector_source
+
+    run = detector_source(source.expanduser()) if source is not None else None
     result = evaluate_detections(model.expanduser(), options, run)  # type: ignore[arg-type]
     if source is not None:
         import dataclasses

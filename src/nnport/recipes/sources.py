@@ -64,3 +64,22 @@ def torch_source(path: str | Path) -> Predictor:
             return module(torch.from_numpy(np.ascontiguousarray(x))).numpy()
 
     return predict
+
+
+def detector_source(path: str | Path) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """An nnport detector checkpoint as a function of one preprocessed batch (boxes, scores)."""
+    from nnport.errors import UsageError
+    from nnport.recipes.detector import for_export
+
+    torch = require_torch()
+    module, info = load_checkpoint(path)
+    if info.architecture != "shapes_detector":
+        raise UsageError(f"--source {path} is a {info.architecture} checkpoint, not a detector")
+    wrapped = for_export(module)
+
+    def run(x: np.ndarray) -> dict[str, np.ndarray]:
+        with torch.no_grad():
+            boxes, scores = wrapped(torch.from_numpy(np.ascontiguousarray(x, np.float32)))
+        return {"boxes": boxes.numpy(), "scores": scores.numpy()}
+
+    return run
