@@ -3,7 +3,7 @@ say when ATC's gears would serve the buckets with one model."""
 
 from __future__ import annotations
 
-import io
+import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -74,10 +74,9 @@ def port_buckets(manifest: Path, output: Path, json_out: bool,
     """Port each bucket into OUTPUT/<bucket file stem>/ with ``port_one``; exit 0 when all are."""
     buckets = read_manifest(manifest)
     rows = []
-    saved = console.file
-    try:
+    with contextlib.ExitStack() as stack:
         if json_out:
-            console.file = io.StringIO()  # one JSON document for the whole manifest
+            stack.enter_context(console.capture())  # one JSON document for the whole manifest
         for bucket in buckets:
             model = manifest.parent / bucket["file"]
             folder = output / Path(bucket["file"]).stem
@@ -90,8 +89,6 @@ def port_buckets(manifest: Path, output: Path, json_out: bool,
                 code = int(done.exit_code or 0)
             rows.append({"file": bucket["file"], "shapes": bucket["shapes"], "exit_code": code,
                          "report": str(folder / "report.json")})  # fmt: skip
-    finally:
-        console.file = saved
     note = gears_note(buckets)
     if json_out:
         emit_json({"manifest": str(manifest), "buckets": rows, "gears_note": note})
