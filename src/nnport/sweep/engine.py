@@ -92,6 +92,14 @@ def _ships_bytes(model: str, mode: str) -> bool:
     return size <= OBJECT_STORE_LIMIT and not has_external
 
 
+def _one_machine(ray: Any) -> bool:
+    """True when every node of the Ray instance is this machine (a local instance)."""
+    try:
+        return len({n.get("NodeManagerAddress") for n in ray.nodes() if n.get("Alive")}) <= 1
+    except Exception:  # an older Ray without node listing: ship bytes, which always works
+        return False
+
+
 def _failure(ray: Any, exc: BaseException) -> str:
     """A one-line reason for a task that did not return."""
     if isinstance(exc, ray.exceptions.OutOfMemoryError):
@@ -148,6 +156,8 @@ def run_sweep(
         keep_only(out, [r for r in previous if r["key"] not in redo])
     ray = require_ray()
     started = _connect(ray, options)
+    if options.ship == "auto" and _one_machine(ray):  # every worker sees the plan's files
+        options = dataclasses.replace(options, ship="path")
     written: list[dict[str, Any]] = []
     results = ResultsFile(out)
     try:
@@ -208,6 +218,10 @@ def _drive(
                 ref = remote.remote(cell_json, model, str(out / "cells" / cell.key), fault)
                 pending[ref] = (cell, time.monotonic())
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            if ready:  # and every other cell already finished, in the same round
+                more, _ = ray.wait([r for r in pending if r not in ready],
+                                   num_returns=len(pending) - len(ready), timeout=0)  # fmt: skip
+                ready += more
             for ref in ready:
                 cell, _t = pending.pop(ref)
                 try:
