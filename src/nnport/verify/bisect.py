@@ -86,6 +86,19 @@ class _Sizes:
                     self.learn(inputs[name], array.shape)
                 self.recent = max(self.recent, array.nbytes)
 
+    def chunk(self, tensors: Sequence[_Tensor], start: int, budget: int) -> list[_Tensor]:
+        """The tensors from ``start`` on whose estimated sizes fit ``budget`` together (at
+        least one, at most MAX_CHUNK): what one run fetches."""
+        chunk: list[_Tensor] = []
+        total = 0
+        for tensor in tensors[start : start + MAX_CHUNK]:
+            size = self.estimate(tensor)
+            if chunk and total + size > budget:
+                break
+            chunk.append(tensor)
+            total += size
+        return chunk
+
     def estimate(self, tensor: _Tensor) -> int:
         """Static or bound dims give the size; else the largest tensor of the last run."""
         if tensor.dims is not None:
@@ -251,14 +264,7 @@ def bisect_models(
         compared: list[TensorMetrics] = []
         start = runs = 0
         while start < len(tensors):
-            chunk: list[_Tensor] = []
-            total = 0
-            for tensor in tensors[start : start + MAX_CHUNK]:
-                size = sizes.estimate(tensor)
-                if chunk and total + size > budget:
-                    break
-                chunk.append(tensor)
-                total += size
+            chunk = sizes.chunk(tensors, start, budget)
             results, shapes = _run_chunk(
                 ref_full, cand_full, same, chunk, feeds, make, tolerance, work
             )

@@ -23,7 +23,6 @@ from nnport.backends.base import ModelSource, Runner
 from nnport.model.io import weight_bytes
 from nnport.precision.formats import get_format, out_of_range
 from nnport.verify.bisect import (
-    MAX_CHUNK,
     MIN_BUDGET_BYTES,
     _candidates,
     _graph_inputs,
@@ -97,14 +96,7 @@ def scan_ranges(
         largest: TensorRange | None = None
         start = 0
         while start < len(tensors):
-            chunk: list[_Tensor] = []
-            total = 0
-            for tensor in tensors[start : start + MAX_CHUNK]:
-                size = sizes.estimate(tensor)
-                if chunk and total + size > budget:
-                    break
-                chunk.append(tensor)
-                total += size
+            chunk = sizes.chunk(tensors, start, budget)
             ranges, shapes = _run_chunk(full, chunk, feeds, make, fmt.name, work)
             sizes.measured(chunk, shapes)
             runs += 1
