@@ -21,18 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-
-def export(arch: str, path: Path) -> Path:
-    import torch
-    import torchvision
-
-    torch.manual_seed(0)
-    model = getattr(torchvision.models, arch)(weights=None).eval()
-    torch.onnx.export(
-        model, (torch.randn(1, 3, 224, 224),), str(path), input_names=["input"],
-        output_names=["logits"], opset_version=17, dynamo=False,
-    )  # fmt: skip
-    return path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bisect_memory import export
 
 
 def fixed_copy(model: Path, out: Path) -> Path:
