@@ -10,25 +10,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np
-
-
-def export_resnet18(path: Path) -> Path:
-    import torch
-    import torchvision
-
-    torch.manual_seed(0)
-    model = torchvision.models.resnet18(weights=None).eval()
-    torch.onnx.export(
-        model, (torch.randn(1, 3, 224, 224),), str(path), input_names=["input"],
-        output_names=["logits"], opset_version=17, dynamo=False,
-    )  # fmt: skip
-    return path
+from bisect_memory import export
 
 
 def interleaved(
@@ -77,7 +67,7 @@ def main() -> None:
     parser.add_argument("--backends", default="onnxruntime,openvino")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp())
-    model_path = args.model or export_resnet18(tmp / "resnet18.onnx")
+    model_path = args.model or export("resnet18", tmp / "resnet18.onnx")
     x = np.random.default_rng(0).standard_normal((1, 3, 224, 224)).astype(np.float32)
     feeds = {"input": x}
     tiny = Path(__file__).resolve().parents[1] / "examples" / "opset17.onnx"

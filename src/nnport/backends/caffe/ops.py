@@ -77,16 +77,19 @@ def _conv_param(
         p.dilation.extend(dil if dil[0] != dil[1] else dil[:1])
 
 
+def _bias(node: ir.Node) -> np.ndarray | None:
+    """A Conv/ConvTranspose's optional constant bias (input 2)."""
+    if len(node.inputs) > 2 and node.inputs[2]:
+        return need_const(node.inputs[2], node, "bias")
+    return None
+
+
 def conv(net: CaffeNet, node: ir.Node, opset: int) -> None:
     """Conv → Convolution (weights O×I/g×kh×kw, bias O)."""
     x = node.inputs[0]
     shape = net.shape(x, node)
     w = need_const(node.inputs[1], node, "weight")
-    b = (
-        need_const(node.inputs[2], node, "bias")
-        if len(node.inputs) > 2 and node.inputs[2]
-        else None
-    )
+    b = _bias(node)
     if len(shape) != 4:
         raise _fail(node, f"a {len(shape)}-D convolution; Caffe's Convolution here is 2-D")
     window = _window(node, shape[2:], tuple(w.shape[2:]))
@@ -102,11 +105,7 @@ def deconv(net: CaffeNet, node: ir.Node, opset: int) -> None:
     shape = net.shape(x, node)
     out_shape = net.shape(node.outputs[0], node)
     w = need_const(node.inputs[1], node, "weight")
-    b = (
-        need_const(node.inputs[2], node, "bias")
-        if len(node.inputs) > 2 and node.inputs[2]
-        else None
-    )
+    b = _bias(node)
     if len(shape) != 4:
         raise _fail(node, f"a {len(shape)}-D transposed convolution; Caffe's is 2-D")
     if any(node.attributes.get_ints("output_padding", [0, 0]) or [0]):
